@@ -1,0 +1,35 @@
+"""The async engine and session factory, built from settings."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from infra.settings import DatabaseSettings
+
+
+def async_url(url: str) -> str:
+    """Accept `postgres://` / `postgresql://` URLs as deployments write them; use asyncpg."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """An engine with a bounded pool; `pool_pre_ping` so a restarted Postgres is survived."""
+    if not settings.url:
+        raise RuntimeError("DATABASE_URL is not set (switchyard up sets it for the embedded server)")
+    return create_async_engine(
+        async_url(settings.url),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        echo=settings.echo,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,3 @@
+"""Imports every module that defines tables, so Base.metadata knows them all."""
+
+from infra.db import models  # noqa: F401

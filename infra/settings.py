@@ -1,0 +1,208 @@
+"""Settings, grouped by concern, read once from the environment.
+
+Every variable is listed in README.md. Names are `SWITCHYARD_<GROUP>_<NAME>` except for the
+two that every deployment tool already knows: `DATABASE_URL` and `REDIS_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import msgspec
+
+POOLS: tuple[str, ...] = ("gpu", "rigging", "media", "indexing")
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True):
+    url: str = ""
+    pool_size: int = 10
+    echo: bool = False
+
+
+class RedisSettings(msgspec.Struct, frozen=True):
+    url: str = ""
+    # Every key Switchyard writes starts with this prefix, so tests and deployments can share
+    # one Redis without seeing each other.
+    prefix: str = "sy"
+
+
+class AuthSettings(msgspec.Struct, frozen=True):
+    jwt_secret: str = ""
+    access_ttl_s: int = 900
+    refresh_ttl_s: int = 14 * 24 * 3600
+    admin_password: str = ""
+    issuer: str = "switchyard"
+
+
+class ApiSettings(msgspec.Struct, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Base URL clients reach the API on, used in signed blob links.
+    public_url: str = ""
+    log_level: str = "info"
+    max_body_bytes: int = 1024 * 1024
+
+
+class JobSettings(msgspec.Struct, frozen=True):
+    heartbeat_s: float = 5.0
+    # A running job whose heartbeat is older than this is requeued (or failed after max tries).
+    reap_after_s: float = 20.0
+    # An outbox row older than this is re-published (Redis was down, or the API died).
+    relay_after_s: float = 3.0
+    maintenance_every_s: float = 1.0
+    progress_min_interval_s: float = 0.25
+    event_retention_s: int = 3600
+    event_maxlen: int = 10_000
+    fanout_maxlen: int = 100_000
+
+
+class BlobSettings(msgspec.Struct, frozen=True):
+    backend: str = "local"  # local | s3
+    root: str = ""  # local directory; defaults to <data dir>/blobs
+    signing_secret: str = ""
+    url_ttl_s: int = 3600
+    max_upload_bytes: int = 2 * 1024**3
+    s3_endpoint: str = ""
+    s3_public_endpoint: str = ""
+    s3_bucket: str = "switchyard"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_multipart_threshold: int = 16 * 1024 * 1024
+    s3_part_size: int = 16 * 1024 * 1024
+
+
+class InventorySettings(msgspec.Struct, frozen=True):
+    anonymous_reads: bool = False
+    cors_origins: tuple[str, ...] = ("http://localhost:3000", "http://localhost:8080")
+    cors_methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
+    cors_headers: tuple[str, ...] = ("Content-Type", "Authorization")
+
+
+class InspectionSettings(msgspec.Struct, frozen=True):
+    dinov2_weights: str = ""  # local file for vit_small_patch14_dinov2.lvd142m
+    device: str = "auto"  # auto | cpu | cuda
+
+
+class RiggingSettings(msgspec.Struct, frozen=True):
+    max_faces: int = 2_000_000
+    max_vertices: int = 2_000_000
+    max_file_bytes: int = 512 * 1024 * 1024
+    joint_budget: int = 40
+
+
+class ReplicateSettings(msgspec.Struct, frozen=True):
+    api_token: str = ""
+    base_url: str = "https://api.replicate.com"
+    webhook_secret: str = ""
+    price_table: str = ""  # path to a JSON price table; the built-in one is used when empty
+
+
+class Settings(msgspec.Struct, frozen=True):
+    data_dir: str
+    db: DatabaseSettings
+    redis: RedisSettings
+    auth: AuthSettings
+    api: ApiSettings
+    jobs: JobSettings
+    blob: BlobSettings
+    inventory: InventorySettings
+    inspection: InspectionSettings
+    rigging: RiggingSettings
+    replicate: ReplicateSettings
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def _group(cls: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> msgspec.Struct:
+    """Build one settings group from `SWITCHYARD_<PREFIX>_<FIELD>` variables."""
+    raw: dict[str, object] = {}
+    for name in cls.__struct_fields__:
+        value = env.get(f"SWITCHYARD_{prefix}_{name}".upper())
+        if value is None:
+            continue
+        default = getattr(cls(), name)
+        if isinstance(default, tuple):
+            raw[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+        else:
+            raw[name] = value
+    # strict=False turns "8000" into 8000 and "true" into True, with a clear error otherwise.
+    return msgspec.convert(raw, cls, strict=False)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from the environment (or the mapping given)."""
+    env = os.environ if env is None else env
+    data_dir = env.get("SWITCHYARD_DATA_DIR") or str(Path.cwd() / ".data")
+    db = msgspec.structs.replace(
+        _group(DatabaseSettings, env, "db"),  # type: ignore[arg-type]
+        url=env.get("DATABASE_URL", ""),
+    )
+    redis = msgspec.structs.replace(
+        _group(RedisSettings, env, "redis"),  # type: ignore[arg-type]
+        url=env.get("REDIS_URL", ""),
+    )
+    auth: AuthSettings = _group(AuthSettings, env, "auth")  # type: ignore[assignment]
+    if env.get("SWITCHYARD_ADMIN_PASSWORD"):
+        auth = msgspec.structs.replace(auth, admin_password=env["SWITCHYARD_ADMIN_PASSWORD"])
+    if not auth.jwt_secret:
+        auth = msgspec.structs.replace(auth, jwt_secret=_persistent_secret(data_dir, "jwt"))
+    blob: BlobSettings = _group(BlobSettings, env, "blob")  # type: ignore[assignment]
+    if not blob.signing_secret:
+        blob = msgspec.structs.replace(blob, signing_secret=_persistent_secret(data_dir, "blob"))
+    if not blob.root:
+        blob = msgspec.structs.replace(blob, root=str(Path(data_dir) / "blobs"))
+    replicate: ReplicateSettings = _group(ReplicateSettings, env, "replicate")  # type: ignore[assignment]
+    if env.get("REPLICATE_API_TOKEN") and not replicate.api_token:
+        replicate = msgspec.structs.replace(replicate, api_token=env["REPLICATE_API_TOKEN"])
+    return Settings(
+        data_dir=data_dir,
+        db=db,  # type: ignore[arg-type]
+        redis=redis,  # type: ignore[arg-type]
+        auth=auth,
+        api=_group(ApiSettings, env, "api"),  # type: ignore[arg-type]
+        jobs=_group(JobSettings, env, "jobs"),  # type: ignore[arg-type]
+        blob=blob,
+        inventory=_group(InventorySettings, env, "inventory"),  # type: ignore[arg-type]
+        inspection=_group(InspectionSettings, env, "inspection"),  # type: ignore[arg-type]
+        rigging=_group(RiggingSettings, env, "rigging"),  # type: ignore[arg-type]
+        replicate=replicate,
+    )
+
+
+def _persistent_secret(data_dir: str, name: str) -> str:
+    """A random secret kept under the data directory, so tokens survive a restart.
+
+    Several processes (API replicas, workers) started together must agree on it, so the file
+    is created atomically and whoever loses the race reads the winner's secret.
+    """
+    path = Path(data_dir) / "secrets" / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Write aside, then link: the file appears whole or not at all, and link refuses to
+    # replace a secret another process already published.
+    tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp.write_text(secrets.token_urlsafe(48))
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return load_settings()
