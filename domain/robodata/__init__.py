@@ -1,0 +1,1 @@
+"""LeRobot robot-dataset engine: parsing, media, recordings and local edits over plain files."""
