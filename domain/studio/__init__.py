@@ -1,0 +1,1 @@
+"""Studio engine: image and clip generation, costs and final-video composition."""
