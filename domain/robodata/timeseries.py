@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -16,16 +15,21 @@ from domain.robodata.path import inside
 FloatArray = npt.NDArray[np.float64]
 
 
-def episode_timeseries(
-    dataset: Dataset, episode_index: int, *, max_points: int = 2000
-) -> Timeseries:
-    """Timestamps, action and state of one episode, at most `max_points` rows (min/max buckets)."""
+class EpisodeArrays(NamedTuple):
+    """Full-rate columns of one episode, ordered by frame."""
+
+    frames: npt.NDArray[np.int64]
+    timestamps: FloatArray
+    action: FloatArray | None
+    state: FloatArray | None
+
+
+def episode_arrays(dataset: Dataset, episode_index: int) -> EpisodeArrays:
+    """Read one episode's frame indices, timestamps, action and state from its data file."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    if max_points < 2:
-        raise RobodataError("max_points must be at least 2")
     episode = dataset.episode(episode_index)
     path = inside(dataset.root, episode.data_path)
     keys = [k for k in (dataset.action_key, dataset.state_key) if k is not None]
@@ -39,21 +43,38 @@ def episode_timeseries(
         )
     except (OSError, pa.ArrowException) as exc:
         raise MediaError(f"data file {episode.data_path} is not readable: {exc}") from exc
-    if "frame_index" in table.column_names and table.num_rows > 1:
-        order = pc.sort_indices(table, sort_keys=[("frame_index", "ascending")])
-        table = table.take(order)
     count = table.num_rows
+    if "frame_index" in table.column_names:
+        if count > 1:
+            table = table.take(pc.sort_indices(table, sort_keys=[("frame_index", "ascending")]))
+        frames = table.column("frame_index").to_numpy().astype(np.int64)
+    else:
+        frames = np.arange(count, dtype=np.int64)
     if "timestamp" in table.column_names:
         times = table.column("timestamp").to_numpy().astype(np.float64)
     else:
-        times = np.arange(count, dtype=np.float64) / dataset.info.fps
-    action = _matrix(table, dataset.action_key, count)
-    state = _matrix(table, dataset.state_key, count)
+        times = frames / dataset.info.fps
+    return EpisodeArrays(
+        frames=frames,
+        timestamps=times,
+        action=_matrix(table, dataset.action_key, count),
+        state=_matrix(table, dataset.state_key, count),
+    )
+
+
+def episode_timeseries(
+    dataset: Dataset, episode_index: int, *, max_points: int = 2000
+) -> Timeseries:
+    """Timestamps, action and state of one episode, at most `max_points` rows (min/max buckets)."""
+    if max_points < 2:
+        raise RobodataError("max_points must be at least 2")
+    arrays = episode_arrays(dataset, episode_index)
+    times, action, state = arrays.timestamps, arrays.action, arrays.state
+    count = len(times)
     downsampled = count > max_points
     if downsampled:
-        rows = min_max_rows(
-            np.hstack([m for m in (action, state) if m is not None] or [times[:, None]]), max_points
-        )
+        series = [m for m in (action, state) if m is not None] or [times[:, None]]
+        rows = min_max_rows(np.hstack(series), max_points)
         times, action, state = times[rows], _take(action, rows), _take(state, rows)
     features = dataset.info.features
     return Timeseries(

@@ -128,9 +128,11 @@ def export_clip(
 
 
 def _open_output(output: Output) -> av.container.OutputContainer:
-    # faststart puts the index first so a browser can play while downloading and seek by range.
-    target = str(output) if isinstance(output, str | Path) else output
-    return av.open(target, "w", format="mp4", options={"movflags": "+faststart"})
+    # faststart puts the index first so a browser can play while downloading and seek by range;
+    # it rewrites the file in a second pass, so in-memory outputs keep the index at the end.
+    if isinstance(output, str | Path):
+        return av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"})
+    return av.open(output, "w", format="mp4")
 
 
 def _half_frame(stream: av.video.stream.VideoStream) -> float:
