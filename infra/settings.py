@@ -100,6 +100,23 @@ class ReplicateSettings(msgspec.Struct, frozen=True):
     base_url: str = "https://api.replicate.com"
     webhook_secret: str = ""
     price_table: str = ""  # path to a JSON price table; the built-in one is used when empty
+    image_model: str = "black-forest-labs/flux-schnell"
+    clip_model: str = "runwayml/gen4-turbo"
+    # Public URL Replicate posts completed predictions to; empty: wait by polling only.
+    webhook_url: str = ""
+    # `Prefer: wait` seconds on create (fast models answer in one request); 0 polls at once.
+    # Kept short: a job canceled mid-create waits for the create to return to cancel it.
+    wait_s: int = 10
+    poll_interval_s: float = 1.0
+    # With webhooks, still poll this often in case a delivery is lost.
+    webhook_fallback_poll_s: float = 30.0
+    # A prediction not finished after this long is canceled and the job fails.
+    prediction_timeout_s: float = 900.0
+    # Retries of 429 / 5xx / network errors, with exponential backoff.
+    max_attempts: int = 6
+    backoff_s: float = 1.0
+    backoff_max_s: float = 30.0
+    webhook_tolerance_s: int = 300
 
 
 class Settings(msgspec.Struct, frozen=True):
