@@ -1,0 +1,557 @@
+"""Read OBJ, FBX, glTF/GLB and VRM files (recognised by content) into one Y-up metre model."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domain.rigging.error import (
+    CorruptFileError,
+    InvalidMeshError,
+    LimitExceededError,
+    UnsupportedFormatError,
+)
+from domain.rigging.model import FloatArray, IntArray, Limits, Mesh, Model, Progress, Skeleton
+
+GLB_MAGIC = b"glTF"
+FBX_BINARY_MAGIC = b"Kaydara FBX Binary"
+_OBJ_LINE = re.compile(rb"^\s*(v|vt|vn|f|o|g|s|usemtl|mtllib|l|#)(\s|$)", re.MULTILINE)
+_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+_DTYPES = {
+    5120: np.int8,
+    5121: np.uint8,
+    5122: np.int16,
+    5123: np.uint16,
+    5125: np.uint32,
+    5126: np.float32,
+}
+
+
+def detect_format(head: bytes) -> str:
+    """Name the format of a file from its first bytes: glb, vrm0, vrm1, gltf, fbx or obj."""
+    if head[:4] == GLB_MAGIC:
+        return _glb_flavour(head)
+    if head.startswith(FBX_BINARY_MAGIC) or head.lstrip().startswith(b"; FBX"):
+        return "fbx"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{") and b'"asset"' in head:
+        return "gltf"
+    if text[:1] != b"{" and _looks_like_obj(head):
+        return "obj"
+    raise UnsupportedFormatError(
+        "unrecognised 3D file: expected OBJ, FBX, glTF/GLB or VRM content"
+    )
+
+
+def _looks_like_obj(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    lines = [ln for ln in head.splitlines()[:200] if ln.strip()]
+    if not lines:
+        return False
+    known = sum(1 for ln in lines if _OBJ_LINE.match(ln))
+    return known >= max(1, int(0.8 * len(lines[:-1] or lines)))
+
+
+def _glb_flavour(head: bytes) -> str:
+    try:
+        chunk_len, chunk_type = struct.unpack_from("<II", head, 12)
+    except struct.error:
+        return "glb"
+    if chunk_type != 0x4E4F534A:
+        return "glb"
+    js = head[20 : 20 + chunk_len]
+    if b'"VRMC_vrm"' in js:
+        return "vrm1"
+    if b'"VRM"' in js:
+        return "vrm0"
+    return "glb"
+
+
+def load_model(path: Path, limits: Limits, progress: Progress | None = None) -> Model:
+    """Load a model file, refusing unknown, broken or over-limit content with a RiggingError."""
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidMeshError(f"{path.name}: file is empty")
+    if size > limits.max_file_bytes:
+        raise LimitExceededError(
+            f"{path.name}: {size} bytes exceeds the limit of {limits.max_file_bytes} bytes"
+        )
+    data = path.read_bytes()
+    if progress:
+        progress(5.0, "reading model")
+    fmt = detect_format(data[:65536])
+    if fmt == "obj":
+        mesh = _load_obj(data, limits)
+        model = Model(mesh=mesh, source_format="obj")
+    elif fmt == "fbx":
+        model = _load_fbx(data, limits)
+    else:
+        model = _load_gltf(data, fmt, path.parent, limits)
+    checked = Model(
+        mesh=validate_mesh(model.mesh, limits),
+        skeleton=model.skeleton,
+        weights=model.weights,
+        source_format=model.source_format,
+    )
+    if progress:
+        progress(15.0, "model loaded")
+    return checked
+
+
+def check_counts(vertices: int, faces: int, limits: Limits) -> None:
+    """Refuse counts over the limits before any array of that size is built."""
+    if faces > limits.max_faces:
+        raise LimitExceededError(f"{faces} faces exceeds the limit of {limits.max_faces}")
+    if vertices > limits.max_vertices:
+        raise LimitExceededError(
+            f"{vertices} vertices exceeds the limit of {limits.max_vertices}"
+        )
+
+
+def validate_mesh(mesh: Mesh, limits: Limits) -> Mesh:
+    """Check a mesh is finite, non-empty and repairable; drop degenerate faces."""
+    v, f = mesh.vertices, mesh.faces
+    check_counts(len(v), len(f), limits)
+    if len(v) == 0 or len(f) == 0:
+        raise InvalidMeshError("mesh has no faces")
+    if not np.isfinite(v).all():
+        raise InvalidMeshError("mesh has NaN or infinite vertex coordinates")
+    if f.min() < 0 or f.max() >= len(v):
+        raise CorruptFileError("a face refers to a vertex that does not exist")
+    keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+    f = f[keep]
+    if len(f) == 0:
+        raise InvalidMeshError("mesh has no faces with three distinct vertices")
+    extent = float((v.max(axis=0) - v.min(axis=0)).max())
+    if extent <= 0.0:
+        raise InvalidMeshError("mesh has zero extent")
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    # A few fans of >2 faces per edge are repairable for voxel and heat methods; a mesh whose
+    # edges are mostly shared by many faces is triangle soup stacked on itself.
+    if float(np.mean(counts > 2)) > 0.5:
+        raise InvalidMeshError("mesh is non-manifold beyond repair (most edges have >2 faces)")
+    return Mesh(vertices=v.astype(np.float64), faces=f.astype(np.int64))
+
+
+# --- OBJ -------------------------------------------------------------------------------------
+
+
+def _load_obj(data: bytes, limits: Limits) -> Mesh:
+    # Counting line starts is cheap and lets a face bomb be refused before parsing it.
+    n_faces = data.count(b"\nf ") + int(data.startswith(b"f "))
+    n_verts = data.count(b"\nv ") + int(data.startswith(b"v "))
+    check_counts(n_verts, n_faces, limits)
+    verts: list[list[float]] = []
+    faces: list[list[int]] = []
+    try:
+        for raw in data.splitlines():
+            parts = raw.split()
+            if not parts:
+                continue
+            tag = parts[0]
+            if tag == b"v":
+                verts.append([float(x) for x in parts[1:4]])
+            elif tag == b"f":
+                idx = [int(p.split(b"/")[0]) for p in parts[1:]]
+                idx = [i - 1 if i > 0 else len(verts) + i for i in idx]
+                faces.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1))
+    except ValueError as exc:
+        raise CorruptFileError(f"OBJ line could not be parsed: {exc}") from exc
+    if any(len(v) != 3 for v in verts):
+        raise CorruptFileError("OBJ vertex line with fewer than three coordinates")
+    return Mesh(
+        vertices=np.asarray(verts, dtype=np.float64).reshape(-1, 3),
+        faces=np.asarray(faces, dtype=np.int64).reshape(-1, 3),
+    )
+
+
+def load_rignet(obj_path: Path, rig_path: Path, limits: Limits) -> Model:
+    """Load a RigNet pair: X.obj and X_rig.txt (joints, root, hier and skin lines)."""
+    mesh = validate_mesh(_load_obj(obj_path.read_bytes(), limits), limits)
+    names: list[str] = []
+    pos: list[tuple[float, float, float]] = []
+    hier: list[tuple[str, str]] = []
+    skin_lines: list[list[str]] = []
+    for line in rig_path.read_text().splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "joints":
+            names.append(parts[1])
+            pos.append((float(parts[2]), float(parts[3]), float(parts[4])))
+        elif parts[0] == "hier":
+            hier.append((parts[1], parts[2]))
+        elif parts[0] == "skin":
+            skin_lines.append(parts[1:])
+    index = {n: i for i, n in enumerate(names)}
+    parents = [-1] * len(names)
+    for parent, child in hier:
+        parents[index[child]] = index[parent]
+    weights = np.zeros((len(mesh.vertices), len(names)))
+    for parts in skin_lines:
+        vi = int(parts[0])
+        for name, w in zip(parts[1::2], parts[2::2], strict=True):
+            weights[vi, index[name]] = float(w)
+    return Model(
+        mesh=mesh,
+        skeleton=Skeleton(names=names, parents=parents, positions=pos),
+        weights=weights,
+        source_format="rignet",
+    )
+
+
+# --- glTF / GLB / VRM -------------------------------------------------------------------------
+
+
+def _split_glb(data: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(data) < 20:
+        raise CorruptFileError("GLB file is truncated (no header)")
+    _, version, total = struct.unpack_from("<4sII", data, 0)
+    if version != 2:
+        raise CorruptFileError(f"GLB version {version} is not supported (need 2)")
+    if total > len(data):
+        raise CorruptFileError(f"GLB file is truncated ({len(data)} of {total} bytes)")
+    js_len, js_type = struct.unpack_from("<II", data, 12)
+    if js_type != 0x4E4F534A or 20 + js_len > len(data):
+        raise CorruptFileError("GLB JSON chunk is missing or truncated")
+    doc = _parse_json(data[20 : 20 + js_len])
+    off = 20 + js_len
+    blob = b""
+    if off + 8 <= len(data):
+        bin_len, bin_type = struct.unpack_from("<II", data, off)
+        if bin_type == 0x004E4942:
+            if off + 8 + bin_len > len(data):
+                raise CorruptFileError("GLB binary chunk is truncated")
+            blob = data[off + 8 : off + 8 + bin_len]
+    return doc, blob
+
+
+def _parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(f"glTF JSON cannot be parsed: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise CorruptFileError("glTF JSON is not an object")
+    return doc
+
+
+def _buffers(doc: dict[str, Any], blob: bytes, root: Path) -> list[bytes]:
+    out: list[bytes] = []
+    for i, buf in enumerate(doc.get("buffers", [])):
+        uri = buf.get("uri")
+        if uri is None:
+            out.append(blob)
+        elif uri.startswith("data:"):
+            try:
+                out.append(base64.b64decode(uri.split(",", 1)[1], validate=False))
+            except (IndexError, ValueError) as exc:
+                raise CorruptFileError(f"buffer {i} has a malformed data URI") from exc
+        else:
+            target = (root / uri).resolve()
+            if not target.is_relative_to(root.resolve()):
+                raise CorruptFileError(f"buffer {i} URI escapes the model's folder")
+            if not target.is_file():
+                raise CorruptFileError(f"buffer {i} file {uri!r} is missing")
+            out.append(target.read_bytes())
+        if len(out[-1]) < int(buf.get("byteLength", 0)):
+            raise CorruptFileError(f"buffer {i} is shorter than its declared byteLength")
+    return out
+
+
+def _accessor(doc: dict[str, Any], buffers: list[bytes], index: int) -> np.ndarray[Any, Any]:
+    try:
+        acc = doc["accessors"][index]
+        count = int(acc["count"])
+        ncomp = _COMPONENTS[acc["type"]]
+        dtype = np.dtype(_DTYPES[acc["componentType"]])
+        if "bufferView" not in acc:
+            return np.zeros((count, ncomp), dtype=np.float64)
+        view = doc["bufferViews"][acc["bufferView"]]
+        buf = buffers[view["buffer"]]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise CorruptFileError(f"accessor {index} is malformed: {exc}") from exc
+    start = int(view.get("byteOffset", 0)) + int(acc.get("byteOffset", 0))
+    elem = dtype.itemsize * ncomp
+    stride = int(view.get("byteStride", 0)) or elem
+    end = start + stride * (count - 1) + elem if count else start
+    if end > len(buf) or end > int(view.get("byteOffset", 0)) + int(view["byteLength"]):
+        raise CorruptFileError(f"accessor {index} reads past the end of its buffer")
+    raw = np.frombuffer(buf, dtype=np.uint8, count=end - start, offset=start)
+    if stride == elem:
+        arr = raw.view(dtype).reshape(count, ncomp)
+    else:
+        padded = np.zeros(stride * count, dtype=np.uint8)
+        padded[: len(raw)] = raw
+        arr = padded.reshape(count, stride)[:, :elem].copy().view(dtype).reshape(count, ncomp)
+    out = arr.astype(np.float64)
+    if acc.get("normalized") and dtype.kind in "iu":
+        out /= float(np.iinfo(dtype).max)
+    return out
+
+
+def _node_local(node: dict[str, Any]) -> FloatArray:
+    if "matrix" in node:
+        return np.asarray(node["matrix"], dtype=np.float64).reshape(4, 4).T
+    t = np.asarray(node.get("translation", [0, 0, 0]), dtype=np.float64)
+    x, y, z, w = node.get("rotation", [0, 0, 0, 1])
+    s = np.asarray(node.get("scale", [1, 1, 1]), dtype=np.float64)
+    rot = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    m = np.eye(4)
+    m[:3, :3] = rot * s
+    m[:3, 3] = t
+    return m
+
+
+def _world_matrices(doc: dict[str, Any]) -> tuple[list[FloatArray], list[int]]:
+    nodes = doc.get("nodes", [])
+    parent = [-1] * len(nodes)
+    for i, node in enumerate(nodes):
+        for c in node.get("children", []):
+            if not 0 <= c < len(nodes) or parent[c] != -1:
+                raise CorruptFileError(f"node {i} has an invalid or shared child {c}")
+            parent[c] = i
+    world: list[FloatArray | None] = [None] * len(nodes)
+
+    def resolve(i: int, depth: int = 0) -> FloatArray:
+        if depth > len(nodes):
+            raise CorruptFileError("node hierarchy has a cycle")
+        cached = world[i]
+        if cached is not None:
+            return cached
+        local = _node_local(nodes[i])
+        m = local if parent[i] < 0 else resolve(parent[i], depth + 1) @ local
+        world[i] = m
+        return m
+
+    return [resolve(i) for i in range(len(nodes))], parent
+
+
+def _check_gltf_counts(doc: dict[str, Any], limits: Limits) -> None:
+    accessors = doc.get("accessors", [])
+    n_verts = n_faces = 0
+    try:
+        for mesh in doc.get("meshes", []):
+            for prim in mesh.get("primitives", []):
+                n_verts += int(accessors[prim["attributes"]["POSITION"]]["count"])
+                if "indices" in prim:
+                    n_faces += int(accessors[prim["indices"]]["count"]) // 3
+                else:
+                    n_faces += int(accessors[prim["attributes"]["POSITION"]]["count"]) // 3
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise CorruptFileError(f"glTF mesh primitives are malformed: {exc}") from exc
+    check_counts(n_verts, n_faces, limits)
+
+
+def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
+    if fmt == "gltf":
+        doc, blob = _parse_json(data), b""
+    else:
+        doc, blob = _split_glb(data)
+    # The declared counts are checked before a single buffer is decoded.
+    _check_gltf_counts(doc, limits)
+    buffers = _buffers(doc, blob, root)
+    world, parent = _world_matrices(doc)
+    nodes = doc.get("nodes", [])
+    skins = doc.get("skins", [])
+    skin_joints: list[int] = list(skins[0]["joints"]) if skins else []
+    joint_slot = {n: k for k, n in enumerate(skin_joints)}
+    bind_world = np.eye(4)
+    skeleton = None
+    if skins:
+        skeleton, bind_world = _gltf_skeleton(doc, buffers, world, parent)
+    verts: list[FloatArray] = []
+    faces: list[IntArray] = []
+    weight_rows: list[FloatArray] = []
+    offset = 0
+    for ni, node in enumerate(nodes):
+        if "mesh" not in node:
+            continue
+        skinned = "skin" in node and skins
+        m = bind_world if skinned else world[ni]
+        for prim in doc["meshes"][node["mesh"]].get("primitives", []):
+            if prim.get("mode", 4) != 4:
+                continue
+            attrs = prim["attributes"]
+            pos = _accessor(doc, buffers, attrs["POSITION"])
+            n = len(pos)
+            if "indices" in prim:
+                idx = _accessor(doc, buffers, prim["indices"]).astype(np.int64).reshape(-1)
+            else:
+                idx = np.arange(n - n % 3, dtype=np.int64)
+            if len(idx) % 3:
+                raise CorruptFileError("triangle primitive index count is not a multiple of 3")
+            verts.append(pos @ m[:3, :3].T + m[:3, 3])
+            faces.append(idx.reshape(-1, 3) + offset)
+            rows = np.zeros((n, len(skin_joints)))
+            if skinned and "JOINTS_0" in attrs and "WEIGHTS_0" in attrs:
+                node_skin = skins[node["skin"]]["joints"]
+                for set_i in range(4):
+                    jk, wk = f"JOINTS_{set_i}", f"WEIGHTS_{set_i}"
+                    if jk not in attrs or wk not in attrs:
+                        break
+                    js = _accessor(doc, buffers, attrs[jk]).astype(np.int64)
+                    ws = _accessor(doc, buffers, attrs[wk])
+                    for c in range(js.shape[1]):
+                        slots = np.array(
+                            [joint_slot.get(node_skin[j], -1) for j in js[:, c]], dtype=np.int64
+                        )
+                        ok = slots >= 0
+                        np.add.at(rows, (np.nonzero(ok)[0], slots[ok]), ws[ok, c])
+            weight_rows.append(rows)
+            offset += n
+    if not verts:
+        raise InvalidMeshError("glTF file has no triangle mesh")
+    weights = None
+    if skeleton is not None and any(r.any() for r in weight_rows):
+        weights = np.concatenate(weight_rows)
+    vertices = np.concatenate(verts)
+    if fmt == "vrm0":
+        # VRM 0.x characters face -Z; turn them to face +Z like glTF and VRM 1.0.
+        flip = np.diag([-1.0, 1.0, -1.0])
+        vertices = vertices @ flip
+        if skeleton is not None:
+            skeleton = Skeleton(
+                names=skeleton.names,
+                parents=skeleton.parents,
+                positions=[tuple(p) for p in (skeleton.array() @ flip).tolist()],  # type: ignore[misc]
+            )
+    return Model(
+        mesh=Mesh(vertices=vertices, faces=np.concatenate(faces)),
+        skeleton=skeleton,
+        weights=weights,
+        source_format=fmt,
+    )
+
+
+def _gltf_skeleton(
+    doc: dict[str, Any], buffers: list[bytes], world: list[FloatArray], parent: list[int]
+) -> tuple[Skeleton, FloatArray]:
+    nodes = doc["nodes"]
+    skin = doc["skins"][0]
+    joints: list[int] = list(skin["joints"])
+    slot = {n: k for k, n in enumerate(joints)}
+    if "inverseBindMatrices" in skin:
+        ibm = _accessor(doc, buffers, skin["inverseBindMatrices"]).reshape(-1, 4, 4)
+        ibm = np.transpose(ibm, (0, 2, 1))
+    else:
+        ibm = np.stack([np.linalg.inv(world[n]) for n in joints])
+    parents: list[int] = []
+    for n in joints:
+        p = parent[n]
+        while p >= 0 and p not in slot:
+            p = parent[p]
+        parents.append(slot.get(p, -1))
+    root = next(k for k, p in enumerate(parents) if p < 0)
+    # The mesh's bind placement in the scene: where the root joint's bind frame sits today.
+    bind_world = world[joints[root]] @ ibm[root]
+    bind_joint = np.einsum("ij,njk->nik", bind_world, np.linalg.inv(ibm))
+    positions = [tuple(float(x) for x in m[:3, 3]) for m in bind_joint]
+    names = [str(nodes[n].get("name") or f"joint_{k}") for k, n in enumerate(joints)]
+    return Skeleton(names=names, parents=parents, positions=positions), bind_world  # type: ignore[arg-type]
+
+
+# --- FBX --------------------------------------------------------------------------------------
+
+
+def _load_fbx(data: bytes, limits: Limits) -> Model:
+    import ufbx
+
+    try:
+        scene = ufbx.load_memory(
+            data,
+            target_axes=ufbx.axes_right_handed_y_up,
+            target_unit_meters=1.0,
+            space_conversion=ufbx.SpaceConversion.MODIFY_GEOMETRY,
+            ignore_animation=True,
+        )
+    except ufbx.UfbxError as exc:
+        raise CorruptFileError(f"FBX cannot be read: {exc}") from exc
+    n_verts = sum(m.num_vertices for m in scene.meshes)
+    n_faces = sum(m.num_triangles for m in scene.meshes)
+    check_counts(n_verts, n_faces, limits)
+    bone_nodes: list[Any] = []
+    bind: dict[int, FloatArray] = {}
+    for deformer in scene.skin_deformers:
+        for cluster in deformer.clusters:
+            if cluster.bone_node is not None and cluster.bone_node.element_id not in bind:
+                bone_nodes.append(cluster.bone_node)
+                bind[cluster.bone_node.element_id] = _ufbx_matrix(cluster.bind_to_world)
+    for node in scene.nodes:
+        if node.bone is not None and node.element_id not in bind:
+            bone_nodes.append(node)
+            bind[node.element_id] = _ufbx_matrix(node.node_to_world)
+    slot = {n.element_id: k for k, n in enumerate(bone_nodes)}
+    verts: list[FloatArray] = []
+    faces: list[IntArray] = []
+    weight_rows: list[FloatArray] = []
+    offset = 0
+    for node in scene.nodes:
+        mesh = node.mesh
+        if mesh is None:
+            continue
+        pos = np.array([(p.x, p.y, p.z) for p in mesh.vertices], dtype=np.float64).reshape(-1, 3)
+        vidx = np.asarray(list(mesh.vertex_indices), dtype=np.int64)
+        tris: list[tuple[int, int, int]] = []
+        for face in mesh.faces:
+            b, n = face.index_begin, face.num_indices
+            for k in range(1, n - 1):
+                tris.append((int(vidx[b]), int(vidx[b + k]), int(vidx[b + k + 1])))
+        rows = np.zeros((len(pos), len(bone_nodes)))
+        if mesh.skin_deformers:
+            for cluster in mesh.skin_deformers[0].clusters:
+                if cluster.bone_node is None:
+                    continue
+                vs = np.asarray(list(cluster.vertices), dtype=np.int64)
+                ws = np.asarray(list(cluster.weights), dtype=np.float64)
+                rows[vs, slot[cluster.bone_node.element_id]] += ws
+            m = _ufbx_matrix(mesh.skin_deformers[0].clusters[0].geometry_to_world)
+        else:
+            m = _ufbx_matrix(node.geometry_to_world)
+        verts.append(pos @ m[:3, :3].T + m[:3, 3])
+        faces.append(np.asarray(tris, dtype=np.int64).reshape(-1, 3) + offset)
+        weight_rows.append(rows)
+        offset += len(pos)
+    if not verts:
+        raise InvalidMeshError("FBX file has no mesh")
+    skeleton = None
+    if bone_nodes:
+        parents = []
+        for node in bone_nodes:
+            p = node.parent
+            while p is not None and p.element_id not in slot:
+                p = p.parent
+            parents.append(-1 if p is None else slot[p.element_id])
+        positions = [tuple(float(x) for x in bind[n.element_id][:3, 3]) for n in bone_nodes]
+        skeleton = Skeleton(
+            names=[str(n.name) for n in bone_nodes],
+            parents=parents,
+            positions=positions,  # type: ignore[arg-type]
+        )
+    weights = np.concatenate(weight_rows) if scene.skin_deformers else None
+    return Model(
+        mesh=Mesh(vertices=np.concatenate(verts), faces=np.concatenate(faces)),
+        skeleton=skeleton,
+        weights=weights,
+        source_format="fbx",
+    )
+
+
+def _ufbx_matrix(m: Any) -> FloatArray:
+    out = np.eye(4)
+    out[:3, :4] = np.asarray([tuple(m.c0), tuple(m.c1), tuple(m.c2), tuple(m.c3)]).T
+    return out

@@ -1,0 +1,141 @@
+"""Rig quality metrics as the field reports them: J2J/J2B/B2B Chamfer, skin L1, deformation."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from domain.rigging.model import FloatArray, Mesh, Skeleton
+
+
+class SkeletonScore(msgspec.Struct, frozen=True):
+    """Chamfer distances between two skeletons, divided by the largest bounding-box side."""
+
+    j2j: float
+    j2b: float
+    b2b: float
+
+
+class SkinScore(msgspec.Struct, frozen=True):
+    """Skin weights against ground truth on the same skeleton."""
+
+    precision: float
+    recall: float
+    l1: float
+    deformation: float
+
+
+def _point_segment(points: FloatArray, heads: FloatArray, tails: FloatArray) -> FloatArray:
+    """Distance from every point to its nearest segment."""
+    if len(heads) == 0:
+        return np.full(len(points), np.inf)
+    ab = tails - heads
+    ap = points[:, None, :] - heads[None, :, :]
+    denom = np.maximum((ab * ab).sum(axis=1), 1e-20)
+    t = np.clip((ap * ab[None]).sum(axis=2) / denom[None], 0.0, 1.0)
+    closest = heads[None] + t[..., None] * ab[None]
+    return np.asarray(np.linalg.norm(points[:, None] - closest, axis=2).min(axis=1))
+
+
+def _chamfer(a: FloatArray, b: FloatArray) -> float:
+    da, _ = cKDTree(b).query(a)
+    db, _ = cKDTree(a).query(b)
+    return float(0.5 * (da.mean() + db.mean()))
+
+
+def _bones_or_points(skel: Skeleton) -> tuple[FloatArray, FloatArray]:
+    heads, tails = skel.bones()
+    if len(heads):
+        return heads, tails
+    pos = skel.array()
+    return pos, pos
+
+
+def _sample_bones(heads: FloatArray, tails: FloatArray, step: float) -> FloatArray:
+    out = [heads, tails]
+    for h, t in zip(heads, tails, strict=True):
+        n = max(2, int(np.ceil(np.linalg.norm(t - h) / step)) + 1)
+        out.append(h + np.linspace(0.0, 1.0, n)[:, None] * (t - h))
+    return np.vstack(out)
+
+
+def skeleton_metrics(pred: Skeleton, truth: Skeleton, mesh: Mesh) -> SkeletonScore:
+    """Score a predicted skeleton against the ground truth (J2J, J2B, B2B Chamfer)."""
+    scale = float(mesh.bbox_sides().max())
+    pj, tj = pred.array(), truth.array()
+    ph, pt = _bones_or_points(pred)
+    th, tt = _bones_or_points(truth)
+    j2b = 0.5 * (_point_segment(pj, th, tt).mean() + _point_segment(tj, ph, pt).mean())
+    step = scale / 200.0
+    b2b = _chamfer(_sample_bones(ph, pt, step), _sample_bones(th, tt, step))
+    return SkeletonScore(j2j=_chamfer(pj, tj) / scale, j2b=float(j2b) / scale, b2b=b2b / scale)
+
+
+def random_pose(skel: Skeleton, rng: np.random.Generator, max_deg: float = 45.0) -> FloatArray:
+    """Return per-joint world transforms (J, 4, 4) for random local rotations of +-max_deg."""
+    pos = skel.array()
+    angles = rng.uniform(-max_deg, max_deg, size=(len(pos), 3))
+    rots = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
+    world = np.zeros((len(pos), 4, 4))
+    order = _topological(skel.parents)
+    for j in order:
+        local = np.eye(4)
+        local[:3, :3] = rots[j]
+        local[:3, 3] = pos[j] - rots[j] @ pos[j]
+        p = skel.parents[j]
+        world[j] = local if p < 0 else world[p] @ local
+    return world
+
+
+def _topological(parents: list[int]) -> list[int]:
+    order: list[int] = []
+    done = [False] * len(parents)
+
+    def visit(j: int) -> None:
+        if done[j]:
+            return
+        if parents[j] >= 0:
+            visit(parents[j])
+        done[j] = True
+        order.append(j)
+
+    for j in range(len(parents)):
+        visit(j)
+    return order
+
+
+def deform(vertices: FloatArray, weights: FloatArray, transforms: FloatArray) -> FloatArray:
+    """Linear blend skinning of vertices by dense weights and per-joint transforms."""
+    homo = np.hstack([vertices, np.ones((len(vertices), 1))])
+    blended = np.einsum("vj,jab->vab", weights, transforms)
+    return np.asarray(np.einsum("vab,vb->va", blended, homo)[:, :3])
+
+
+def skin_metrics(
+    pred: FloatArray,
+    truth: FloatArray,
+    skel: Skeleton,
+    mesh: Mesh,
+    poses: int = 10,
+    seed: int = 0,
+    threshold: float = 1e-4,
+) -> SkinScore:
+    """Score predicted weights against ground truth on the same skeleton and mesh."""
+    truth = truth / np.maximum(truth.sum(axis=1, keepdims=True), 1e-12)
+    pred = pred / np.maximum(pred.sum(axis=1, keepdims=True), 1e-12)
+    p_set, t_set = pred > threshold, truth > threshold
+    inter = (p_set & t_set).sum(axis=1)
+    precision = float(np.mean(inter / np.maximum(p_set.sum(axis=1), 1)))
+    recall = float(np.mean(inter / np.maximum(t_set.sum(axis=1), 1)))
+    l1 = float(np.abs(pred - truth).sum(axis=1).mean())
+    diag = float(np.linalg.norm(mesh.bbox_sides()))
+    rng = np.random.default_rng(seed)
+    errs = []
+    for _ in range(poses):
+        tf = random_pose(skel, rng)
+        a = deform(mesh.vertices, pred, tf)
+        b = deform(mesh.vertices, truth, tf)
+        errs.append(np.linalg.norm(a - b, axis=1).mean() / diag)
+    return SkinScore(precision=precision, recall=recall, l1=l1, deformation=float(np.mean(errs)))
