@@ -22,7 +22,10 @@ caller is canceled, when no result is returned to carry it)."""
 class Provider(Protocol):
     """Images from a prompt, and a clip from an image."""
 
-    name: ProviderName
+    @property
+    def name(self) -> ProviderName:
+        """Which provider made a result ("replicate" or "local")."""
+        ...
 
     async def generate_images(
         self,

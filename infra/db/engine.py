@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from infra.settings import DatabaseSettings
 
@@ -21,7 +26,9 @@ def async_url(url: str) -> str:
 def make_engine(settings: DatabaseSettings) -> AsyncEngine:
     """An engine with a bounded pool; `pool_pre_ping` so a restarted Postgres is survived."""
     if not settings.url:
-        raise RuntimeError("DATABASE_URL is not set (switchyard up sets it for the embedded server)")
+        raise RuntimeError(
+            "DATABASE_URL is not set (switchyard up sets it for the embedded server)"
+        )
     return create_async_engine(
         async_url(settings.url),
         pool_size=settings.pool_size,

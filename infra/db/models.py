@@ -65,7 +65,9 @@ class Job(Base):
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency"),
         Index("ix_jobs_owner_created", "owner_id", text("created_at DESC")),
         Index("ix_jobs_pool_status", "pool", "status"),
-        Index("ix_jobs_running_heartbeat", "heartbeat_at", postgresql_where=text("status = 'running'")),
+        Index(
+            "ix_jobs_running_heartbeat", "heartbeat_at", postgresql_where=text("status = 'running'")
+        ),
         Index("ix_jobs_completed_at", "completed_at"),
     )
 

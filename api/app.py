@@ -1,0 +1,139 @@
+"""The Litestar app factory: platform routes, service routers, resources and error mapping."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import AuthController, current_principal
+from api.errors import EXCEPTION_HANDLERS
+from api.jobs import JobController
+from api.ops import admin_pools, health, metrics, ready
+from api.services import SERVICE_ROUTERS
+from api.state import Resources
+from api.ws import events_socket
+from events.hub import Hub
+from events.stream import EventPublisher
+from infra import logs
+from infra.db.engine import make_engine, make_sessionmaker
+from infra.redis import make_redis, stream_keys
+from infra.settings import Settings, get_settings
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Honour `X-Request-Id` (or make one), expose it to logs and echo it on the response."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                rid = value.decode("latin-1")[:200]
+                break
+        rid = rid or uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            logs.request_id.reset(token)
+
+    return middleware
+
+
+@get("/openapi.json", include_in_schema=False)
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API; resources are opened in the lifespan so importing this is cheap."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = make_engine(settings.db)
+        redis = make_redis(settings.redis)
+        keys = stream_keys(settings.redis)
+        hub = Hub(redis, keys)
+        res = Resources(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            redis=redis,
+            keys=keys,
+            publisher=EventPublisher(
+                redis,
+                keys,
+                retention_s=settings.jobs.event_retention_s,
+                maxlen=settings.jobs.event_maxlen,
+                fanout_maxlen=settings.jobs.fanout_maxlen,
+            ),
+            hub=hub,
+        )
+        app.state.resources = res
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await redis.aclose()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            AuthController,
+            JobController,
+            health,
+            ready,
+            metrics,
+            admin_pools,
+            events_socket,
+            openapi_json,
+            *SERVICE_ROUTERS,
+        ],
+        dependencies={"principal": Provide(current_principal)},
+        lifespan=[lifespan],
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.api.max_body_bytes,
+        # CORS is app-wide in Litestar; the inventory contract's values are the defaults.
+        cors_config=CORSConfig(
+            allow_origins=list(settings.inventory.cors_origins),
+            allow_methods=list(settings.inventory.cors_methods),  # type: ignore[arg-type]
+            allow_headers=list(settings.inventory.cors_headers),
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Switchyard",
+            version="0.1.0",
+            description="One job platform for the robodata, inventory, inspection, rigging "
+            "and studio services.",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )

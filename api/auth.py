@@ -1,0 +1,187 @@
+"""`/auth`: login, refresh-token rotation with reuse detection, and who-am-I."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any
+
+import jwt
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import JSONBody, SkipValidation
+
+from api.errors import ApiError, Unauthorized
+from api.state import from_request
+from infra.db import users as users_repo
+from infra.db.models import User
+from infra.security import (
+    InvalidToken,
+    Principal,
+    decode_access_token,
+    issue_access_token,
+    verify_password,
+)
+from infra.settings import AuthSettings
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
+class UserView(msgspec.Struct):
+    id: str
+    username: str
+    displayName: str
+    roles: list[str]
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    token_type: str
+    expires_in: int
+    user: UserView
+
+
+class TooManyAttempts(ApiError):
+    status_code, code = 429, "RATE_LIMITED"
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        id=str(user.id),
+        username=user.username,
+        displayName=user.display_name or user.username,
+        roles=list(user.roles),
+    )
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+async def current_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller, from a valid bearer access token; 401 otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("missing bearer token")
+    try:
+        return decode_access_token(from_request(request).settings.auth, token)
+    except InvalidToken as exc:
+        raise Unauthorized(str(exc)) from exc
+
+
+def _refresh_jwt(settings: AuthSettings, token_id: uuid.UUID, family: uuid.UUID, user: str) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": user,
+        "jti": str(token_id),
+        "fam": str(family),
+        "typ": "refresh",
+        "iat": now,
+        "exp": now + settings.refresh_ttl_s,
+        "iss": settings.issuer,
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+async def _tokens(request: Request[Any, Any, Any], user: User, family: uuid.UUID) -> TokenResponse:
+    res = from_request(request)
+    settings = res.settings.auth
+    async with res.sessions.begin() as session:
+        token = await users_repo.add_refresh_token(session, user.id, family, settings.refresh_ttl_s)
+    principal = Principal(id=str(user.id), username=user.username, roles=tuple(user.roles))
+    return TokenResponse(
+        access_token=issue_access_token(settings, principal),
+        refresh_token=_refresh_jwt(settings, token.id, family, str(user.id)),
+        token_type="bearer",
+        expires_in=settings.access_ttl_s,
+        user=user_view(user),
+    )
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post("/login", status_code=200, summary="Log in with username and password")
+    async def login(
+        self, request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
+    ) -> TokenResponse:
+        res = from_request(request)
+        # Failed attempts per username are counted in Redis so the limit holds across replicas.
+        key = res.keys.rate(f"login:{data.username.lower()}")
+        failures = int(await res.redis.get(key) or 0)
+        if failures >= 10:
+            raise TooManyAttempts("too many failed logins for this user; try again in 5 minutes")
+        async with res.sessions() as session:
+            user = await users_repo.get_by_username(session, data.username)
+        ok = verify_password(user.password_hash if user else None, data.password)
+        if not ok or user is None or user.disabled:
+            async with res.redis.pipeline() as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 300)
+                await pipe.execute()
+            raise Unauthorized("invalid username or password", code="INVALID_CREDENTIALS")
+        await res.redis.delete(key)
+        return await _tokens(request, user, uuid.uuid4())
+
+    @post("/refresh", status_code=200, summary="Rotate a refresh token")
+    async def refresh(
+        self, request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]
+    ) -> TokenResponse:
+        res = from_request(request)
+        settings = res.settings.auth
+        try:
+            claims = jwt.decode(
+                data.refresh_token,
+                settings.jwt_secret,
+                algorithms=["HS256"],
+                issuer=settings.issuer,
+                options={"require": ["exp", "jti", "sub"]},
+            )
+            if claims.get("typ") != "refresh":
+                raise InvalidToken("not a refresh token")
+            token_id, family = uuid.UUID(claims["jti"]), uuid.UUID(claims["fam"])
+        except (jwt.PyJWTError, InvalidToken, KeyError, ValueError) as exc:
+            raise Unauthorized("invalid refresh token", code="INVALID_TOKEN") from exc
+        async with res.sessions.begin() as session:
+            used = await users_repo.use_refresh_token(session, token_id)
+            if used is None:
+                # A token that was already used (or revoked) is being replayed: whoever holds
+                # the family may be an attacker, so every token of the family dies.
+                await users_repo.revoke_family(session, family)
+        if used is None:
+            raise Unauthorized(
+                "refresh token already used; this session has been revoked",
+                code="TOKEN_REUSED",
+            )
+        async with res.sessions() as session:
+            user = await users_repo.get_by_id(session, used.user_id)
+        if user is None or user.disabled:
+            raise Unauthorized("user no longer exists", code="INVALID_TOKEN")
+        return await _tokens(request, user, family)
+
+    @get("/me", summary="The logged-in user")
+    async def me(
+        self,
+        request: Request[Any, Any, Any],
+        principal: SkipValidation[Principal],
+    ) -> UserView:
+        async with from_request(request).sessions() as session:
+            user = await users_repo.get_by_id(session, uuid.UUID(principal.id))
+        if user is None:
+            raise Unauthorized("user no longer exists")
+        return user_view(user)

@@ -1,0 +1,99 @@
+"""Operations: liveness, readiness, Prometheus metrics and the pool overview."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.params import SkipValidation
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from api.errors import Forbidden
+from api.state import Resources, from_request
+from infra.db import jobs as repo
+from infra.pools import PoolsOverview, live_workers, overview, queue_depth
+from infra.security import Principal
+from infra.settings import POOLS
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Ready(msgspec.Struct):
+    status: str
+    postgres: str
+    redis: str
+
+
+@get("/health", tags=["ops"], summary="Liveness")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+async def _check(coro: Any) -> str:
+    try:
+        await asyncio.wait_for(coro, 2)
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+
+
+async def _pg_ping(res: Resources) -> None:
+    async with res.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+@get("/ready", tags=["ops"], summary="Readiness: Postgres and Redis reachable")
+async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
+    res = from_request(request)
+    pg, rd = await asyncio.gather(_check(_pg_ping(res)), _check(res.redis.ping()))
+    ok = pg == "ok" and rd == "ok"
+    body = Ready(status="ok" if ok else "unavailable", postgres=pg, redis=rd)
+    return Response(body, status_code=200 if ok else 503)
+
+
+@get("/admin/pools", tags=["ops"], summary="Worker pools: workers, backlog, throughput")
+async def admin_pools(
+    request: Request[Any, Any, Any],
+    principal: SkipValidation[Principal],
+) -> PoolsOverview:
+    if not principal.has_any("admin", "operator"):
+        raise Forbidden("operators and admins only")
+    res = from_request(request)
+    return await overview(res.engine, res.redis, res.keys)
+
+
+@get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    res = from_request(request)
+    reg = CollectorRegistry()
+    jobs = Gauge("switchyard_jobs", "Jobs by kind and status", ["kind", "status"], registry=reg)
+    durations = Gauge(
+        "switchyard_job_duration_seconds",
+        "Run time of jobs completed in the last 5 minutes",
+        ["kind", "quantile"],
+        registry=reg,
+    )
+    depth = Gauge("switchyard_queue_depth", "Commands waiting or running", ["pool"], registry=reg)
+    workers = Gauge("switchyard_workers", "Live workers", ["pool"], registry=reg)
+    ws = Gauge("switchyard_websocket_connections", "Open WebSocket connections", registry=reg)
+    async with res.engine.connect() as conn:
+        for row in await repo.counts_by_kind_status(conn):
+            jobs.labels(row.kind, row.status).set(row.n)
+        by_kind: dict[str, list[float]] = {}
+        for row in await repo.recent_durations(conn):
+            by_kind.setdefault(row.kind, []).append(float(row.seconds))
+    for kind, values in by_kind.items():
+        values.sort()
+        for q in (0.5, 0.9, 0.99):
+            durations.labels(kind, str(q)).set(values[min(len(values) - 1, int(q * len(values)))])
+    for pool in POOLS:
+        depth.labels(pool).set(await queue_depth(res.redis, res.keys, pool))
+        workers.labels(pool).set(len(await live_workers(res.redis, res.keys, pool)))
+    ws.set(res.hub.connections)
+    return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)

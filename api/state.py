@@ -1,0 +1,36 @@
+"""Per-process resources the routes share, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from events.hub import Hub
+from events.stream import EventPublisher, StreamKeys
+from infra.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    keys: StreamKeys
+    publisher: EventPublisher
+    hub: Hub
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resources(state: State) -> Resources:
+    res: Resources = state.resources
+    return res
+
+
+def from_request(request: Request[Any, Any, Any]) -> Resources:
+    return resources(request.app.state)

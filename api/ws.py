@@ -1,0 +1,239 @@
+"""`GET /ws`: the platform's event stream for clients.
+
+Protocol (JSON text frames):
+  client → {"type": "auth", "token": T}            (first message, unless ?token=T was given)
+  client → {"type": "subscribe", "topics": [...], "since": {"<topic>": "<last id>"}}
+  client → {"type": "unsubscribe", "topics": [...]}
+  client → {"type": "ping"} / {"type": "pong"}
+  server → {"id", "topic", "type", "data"}          one event (type "job.progress", ...)
+  server → {"type": "subscribed", "topics": [...], "gaps": [...]}
+  server → {"type": "error", "code", "detail"} / {"type": "ping"} / {"type": "pong"}
+Close codes: 4401 bad or missing token, 4008 too slow to keep up (reconnect with `since`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from api.state import Resources, resources
+from events.hub import Subscriber
+from infra.db import jobs as repo
+from infra.security import InvalidToken, Principal, decode_access_token
+
+log = logging.getLogger("switchyard.ws")
+
+PING_EVERY_S = 20.0
+MAX_TOPICS = 1000
+
+# Services with topics of their own (e.g. "session") register who may read them.
+TopicAuthorizer = Callable[[Resources, Principal, str], Awaitable[bool]]
+TOPIC_AUTHORIZERS: dict[str, TopicAuthorizer] = {}
+
+
+class ClientMessage(msgspec.Struct, kw_only=True):
+    type: str
+    token: str | None = None
+    topics: list[str] = msgspec.field(default_factory=list)
+    since: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+_decode = msgspec.json.Decoder(ClientMessage).decode
+_encode = msgspec.json.encode
+
+
+async def _job_owner(res: Resources, principal: Principal, job_id: str) -> bool:
+    try:
+        jid = uuid.UUID(job_id)
+    except ValueError:
+        return False
+    async with res.engine.connect() as conn:
+        row = await repo.get_job(conn, jid, uuid.UUID(principal.id))
+    return row is not None
+
+
+async def authorize_topic(res: Resources, principal: Principal, topic: str) -> bool:
+    """May this caller read this topic? Admins read everything."""
+    scope, _, ident = topic.partition(":")
+    if not ident:
+        return False
+    if principal.is_admin:
+        return scope in ("job", "user") or scope in TOPIC_AUTHORIZERS
+    if scope == "user":
+        return ident == principal.id
+    if scope == "job":
+        return await _job_owner(res, principal, ident)
+    checker = TOPIC_AUTHORIZERS.get(scope)
+    return checker is not None and await checker(res, principal, ident)
+
+
+def _valid_id(value: str) -> bool:
+    ms, _, seq = value.partition("-")
+    return ms.isdigit() and (not seq or seq.isdigit())
+
+
+@websocket("/ws")
+async def events_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """Relay job and session events to an authenticated client."""
+    res = resources(socket.app.state)
+    await socket.accept()
+    principal = await _authenticate(socket, res)
+    if principal is None:
+        return
+    hub = res.hub
+    sub = hub.connect(principal.id)
+    sender = asyncio.create_task(_send_loop(socket, sub))
+    try:
+        await _receive_loop(socket, res, principal, sub)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.disconnect(sub)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+
+
+async def _authenticate(socket: WebSocket[Any, Any, Any], res: Resources) -> Principal | None:
+    token = socket.query_params.get("token")
+    if token is None:
+        try:
+            first = _decode(await asyncio.wait_for(socket.receive_data(mode="text"), 10))
+        except (TimeoutError, msgspec.ValidationError, msgspec.DecodeError, WebSocketDisconnect):
+            first = None
+        if first is None or first.type != "auth" or not first.token:
+            await _close(socket, 4401, 'send {"type": "auth", "token": ...} first')
+            return None
+        token = first.token
+    try:
+        return decode_access_token(res.settings.auth, token)
+    except InvalidToken as exc:
+        await _close(socket, 4401, str(exc))
+        return None
+
+
+async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await socket.send_data(
+            _encode(
+                {
+                    "type": "error",
+                    "code": "UNAUTHORIZED" if code == 4401 else "CLOSED",
+                    "detail": reason,
+                }
+            ).decode(),
+            mode="text",
+        )
+        await socket.close(code=code, reason=reason[:120])
+
+
+async def _send(socket: WebSocket[Any, Any, Any], message: Any) -> None:
+    await socket.send_data(_encode(message).decode(), mode="text")
+
+
+async def _send_loop(socket: WebSocket[Any, Any, Any], sub: Subscriber) -> None:
+    overflow = asyncio.create_task(sub.overflowed.wait())
+    try:
+        while True:
+            get = asyncio.create_task(sub.queue.get())
+            done, _ = await asyncio.wait(
+                {get, overflow}, timeout=PING_EVERY_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if overflow in done:
+                get.cancel()
+                log.info("ws: closing slow consumer (user %s)", sub.user_id)
+                await _close(socket, 4008, "too slow: reconnect with since to resume")
+                return
+            if get not in done:
+                get.cancel()
+                await _send(socket, {"type": "ping"})
+                continue
+            event = get.result()
+            await _send(
+                socket,
+                {"id": event.id, "topic": event.topic, "type": event.type, "data": event.data},
+            )
+    finally:
+        overflow.cancel()
+
+
+async def _receive_loop(
+    socket: WebSocket[Any, Any, Any], res: Resources, principal: Principal, sub: Subscriber
+) -> None:
+    while True:
+        raw = await socket.receive_data(mode="text")
+        try:
+            msg = _decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            await _send(socket, {"type": "error", "code": "BAD_MESSAGE", "detail": str(exc)})
+            continue
+        if msg.type == "ping":
+            await _send(socket, {"type": "pong"})
+        elif msg.type in ("pong", "auth"):
+            continue
+        elif msg.type == "unsubscribe":
+            res.hub.unsubscribe(sub, msg.topics)
+            await _send(socket, {"type": "unsubscribed", "topics": msg.topics})
+        elif msg.type == "subscribe":
+            await _subscribe(socket, res, principal, sub, msg)
+        else:
+            await _send(
+                socket,
+                {
+                    "type": "error",
+                    "code": "BAD_MESSAGE",
+                    "detail": f"unknown message type {msg.type!r}",
+                },
+            )
+
+
+async def _subscribe(
+    socket: WebSocket[Any, Any, Any],
+    res: Resources,
+    principal: Principal,
+    sub: Subscriber,
+    msg: ClientMessage,
+) -> None:
+    if not msg.topics or len(msg.topics) + len(sub.topics) > MAX_TOPICS:
+        await _send(
+            socket,
+            {
+                "type": "error",
+                "code": "BAD_MESSAGE",
+                "detail": f"subscribe needs 1 to {MAX_TOPICS} topics",
+            },
+        )
+        return
+    bad_since = [t for t, v in msg.since.items() if not _valid_id(v)]
+    if bad_since:
+        await _send(
+            socket,
+            {
+                "type": "error",
+                "code": "BAD_MESSAGE",
+                "detail": f"since: not a stream id for {', '.join(bad_since)}",
+            },
+        )
+        return
+    denied = [t for t in msg.topics if not await authorize_topic(res, principal, t)]
+    if denied:
+        # All or nothing, and "not found" rather than "forbidden": topic names leak nothing.
+        await _send(
+            socket,
+            {
+                "type": "error",
+                "code": "FORBIDDEN",
+                "detail": f"no such topic or not yours: {', '.join(denied)}",
+            },
+        )
+        return
+    gaps = await res.hub.subscribe(sub, msg.topics, msg.since)
+    await _send(socket, {"type": "subscribed", "topics": msg.topics, "gaps": gaps})

@@ -1,0 +1,65 @@
+"""Decoding ROI images from client bytes into RGB arrays."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from domain.inspection.error import InvalidImageError
+
+RGBImage = npt.NDArray[np.uint8]
+# Larger than any ROI a camera crop gives, small enough that a hostile file cannot exhaust memory.
+MAX_PIXELS = 64_000_000
+
+
+def decode_image(data: bytes) -> RGBImage:
+    """Decode image bytes (PNG, JPEG, BMP, TIFF, ...) into an H×W×3 uint8 RGB array."""
+    if not data:
+        raise InvalidImageError("image is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise InvalidImageError(f"image of {img.width}×{img.height} is too large")
+                rgb = img.convert("RGB")
+                rgb.load()
+    except InvalidImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
+        raise InvalidImageError(f"not a readable image: {exc}") from exc
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def as_rgb(image: bytes | npt.NDArray[np.generic]) -> RGBImage:
+    """Accept encoded bytes, an H×W gray or H×W×3/4 array, and return H×W×3 uint8 RGB."""
+    if isinstance(image, bytes | bytearray | memoryview):
+        return decode_image(bytes(image))
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise InvalidImageError(f"image array must be uint8, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidImageError(f"image array must be H×W×3, got shape {arr.shape}")
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
+def resize_image(image: RGBImage, size: tuple[int, int]) -> RGBImage:
+    """Resize an RGB array to `(height, width)` with bilinear filtering."""
+    height, width = size
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    resized = Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def encode_png(gray: npt.NDArray[np.uint8]) -> bytes:
+    """Encode a 2-D uint8 array as a grayscale PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(gray, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

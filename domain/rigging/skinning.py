@@ -1,0 +1,197 @@
+"""Bone-heat skin weights: robust Laplacian diffusion from the nearest visible bone."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
+
+from domain.rigging.error import InvalidMeshError
+from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
+
+
+class SkinOptions:
+    """Tuning of bone-heat skinning; the defaults are what the benchmark measures."""
+
+    def __init__(
+        self,
+        *,
+        max_influences: int = 4,
+        prune_below: float = 0.05,
+        candidates: int = 4,
+        heat: float = 2.0,
+    ) -> None:
+        self.max_influences = max_influences
+        self.prune_below = prune_below
+        self.candidates = candidates
+        self.heat = heat
+
+
+def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Return (heads, tails, owning joint) of the segments whose weights go to each joint.
+
+    A joint owns the segments to its children; a leaf owns a segment continuing its parent's
+    direction, since skinned leaves (hands, heads) carry the geometry beyond them.
+    """
+    pos = skel.array()
+    heads, tails, owner = [], [], []
+    children: dict[int, list[int]] = {}
+    for c, p in enumerate(skel.parents):
+        if p >= 0:
+            children.setdefault(p, []).append(c)
+    for j in range(len(pos)):
+        kids = children.get(j, [])
+        for c in kids:
+            heads.append(pos[j])
+            tails.append(pos[c])
+            owner.append(j)
+        if not kids:
+            p = skel.parents[j]
+            direction = pos[j] - pos[p] if p >= 0 else np.zeros(3)
+            heads.append(pos[j])
+            tails.append(pos[j] + 0.5 * direction)
+            owner.append(j)
+    return np.asarray(heads), np.asarray(tails), np.asarray(owner, dtype=np.int64)
+
+
+def _segment_distances(
+    points: FloatArray, heads: FloatArray, tails: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Distances (V, B) and closest points (V, B, 3) from every point to every segment."""
+    ab = tails - heads
+    denom = np.maximum((ab * ab).sum(axis=1), 1e-20)
+    t = np.clip(((points[:, None, :] - heads[None]) * ab[None]).sum(axis=2) / denom, 0.0, 1.0)
+    closest = heads[None] + t[..., None] * ab[None]
+    return np.linalg.norm(points[:, None, :] - closest, axis=2), closest
+
+
+def _weld(mesh: Mesh) -> tuple[FloatArray, IntArray, IntArray]:
+    """Merge coincident vertices (exporters split them on seams) so heat flows across seams."""
+    scale = float(mesh.bbox_sides().max())
+    key = np.round(mesh.vertices / (scale * 1e-7)).astype(np.int64)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    faces = inverse[mesh.faces]
+    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    return mesh.vertices[first], faces[ok], inverse
+
+
+def compute_weights(
+    mesh: Mesh,
+    skel: Skeleton,
+    options: SkinOptions | None = None,
+    progress: Progress | None = None,
+) -> FloatArray:
+    """Return dense (V, J) weights: at most max_influences per vertex, each row summing to 1."""
+    opt = options or SkinOptions()
+    n_joints = len(skel.names)
+    if n_joints == 0:
+        raise InvalidMeshError("skeleton has no joints")
+    if n_joints == 1:
+        return np.ones((len(mesh.vertices), 1))
+    verts, faces, inverse = _weld(mesh)
+    heads, tails, owner = bone_segments(skel)
+    if progress:
+        progress(20.0, "finding visible bones")
+    dist, closest = _segment_distances(verts, heads, tails)
+    visible = _visibility(verts, faces, dist, closest, opt.candidates)
+    # Each vertex takes heat from its nearest visible bone (ties share it), as in Pinocchio.
+    vis_dist = np.where(visible, dist, np.inf)
+    nearest = vis_dist.min(axis=1)
+    seen = np.isfinite(nearest)
+    n_comp, labels = connected_components(_adjacency(len(verts), faces), directed=False)
+    # A part that sees no bone at all (a closed shell around nothing) falls back to plain nearest.
+    lit = np.zeros(n_comp, dtype=bool)
+    lit[labels[seen]] = True
+    fallback = ~lit[labels]
+    nearest = np.where(fallback, dist.min(axis=1), nearest)
+    vis_dist = np.where(fallback[:, None], dist, vis_dist)
+    seen = seen | fallback
+    ties = (vis_dist <= nearest[:, None] * 1.0001 + 1e-12) & seen[:, None]
+    target = np.zeros((len(verts), n_joints))
+    for b in range(len(owner)):
+        target[:, owner[b]] += ties[:, b]
+    target /= np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
+    h = np.where(seen, opt.heat / np.maximum(nearest, 1e-9) ** 2, 0.0)
+    if progress:
+        progress(40.0, "solving heat diffusion")
+    weights = _diffuse(verts, faces, h, target, progress)
+    weights = np.clip(weights, 0.0, None)
+    empty = weights.sum(axis=1) < 1e-9
+    weights[empty] = target[empty]
+    full = weights[inverse]
+    return limit_influences(full, opt.max_influences, opt.prune_below)
+
+
+def _adjacency(n: int, faces: IntArray) -> sparse.csr_matrix:
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    return sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+
+
+def _visibility(
+    verts: FloatArray, faces: IntArray, dist: FloatArray, closest: FloatArray, k: int
+) -> np.ndarray:
+    """Mark (vertex, bone) pairs whose straight segment crosses no surface (real ray casts)."""
+    import trimesh
+
+    tm = trimesh.Trimesh(verts, faces, process=False)
+    order = np.argsort(dist, axis=1)[:, : min(k, dist.shape[1])]
+    rows = np.repeat(np.arange(len(verts)), order.shape[1])
+    cols = order.reshape(-1)
+    target = closest[rows, cols]
+    vec = target - verts[rows]
+    length = np.linalg.norm(vec, axis=1)
+    direction = vec / np.maximum(length, 1e-12)[:, None]
+    eps = 1e-4 * float(np.linalg.norm(verts.max(axis=0) - verts.min(axis=0)))
+    origins = verts[rows] + direction * eps
+    hit_points, ray_ids, _ = tm.ray.intersects_location(origins, direction, multiple_hits=False)
+    blocked = np.zeros(len(rows), dtype=bool)
+    if len(ray_ids):
+        hit_d = np.linalg.norm(hit_points - origins[ray_ids], axis=1)
+        blocked[ray_ids] = hit_d < (length[ray_ids] - 2 * eps)
+    visible = np.zeros(dist.shape, dtype=bool)
+    visible[rows, cols] = ~blocked
+    return visible
+
+
+def _diffuse(
+    verts: FloatArray,
+    faces: IntArray,
+    h: FloatArray,
+    target: FloatArray,
+    progress: Progress | None,
+) -> FloatArray:
+    import robust_laplacian
+
+    lap, mass = robust_laplacian.mesh_laplacian(
+        np.ascontiguousarray(verts), np.ascontiguousarray(faces)
+    )
+    mh = sparse.diags(mass.diagonal() * h)
+    # Isolated vertices (in no face) still need a row; a tiny diagonal keeps the system regular.
+    system = (lap + mh + sparse.eye(len(verts)) * 1e-12).tocsc()
+    solver = splu(system)
+    rhs = mh @ target
+    active = np.nonzero(target.any(axis=0))[0]
+    out = np.zeros_like(target)
+    for n, j in enumerate(active):
+        out[:, j] = solver.solve(rhs[:, j])
+        if progress:
+            progress(40.0 + 50.0 * (n + 1) / len(active), "solving heat diffusion")
+    return out
+
+
+def limit_influences(weights: FloatArray, max_influences: int, prune_below: float) -> FloatArray:
+    """Keep the strongest influences per vertex, drop tiny ones and renormalise each row."""
+    k = min(max_influences, weights.shape[1])
+    top = np.argpartition(-weights, k - 1, axis=1)[:, :k]
+    rows = np.arange(len(weights))[:, None]
+    out = np.zeros_like(weights)
+    out[rows, top] = weights[rows, top]
+    total = out.sum(axis=1, keepdims=True)
+    out = np.where(out / np.maximum(total, 1e-12) < prune_below, 0.0, out)
+    best = weights.argmax(axis=1)
+    empty = out.sum(axis=1) <= 0
+    out[empty, best[empty]] = 1.0
+    return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64)

@@ -1,0 +1,75 @@
+"""Versioned event Structs, encoded with msgspec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+EVENT_VERSION = 1
+
+# Job event types, past tense except progress (a stream of observations, not a fact).
+JOB_CREATED = "job.created"
+JOB_STARTED = "job.started"
+JOB_PROGRESS = "job.progress"
+JOB_RETRYING = "job.retrying"
+JOB_COMPLETED = "job.completed"
+JOB_FAILED = "job.failed"
+JOB_CANCELLED = "job.cancelled"
+
+TERMINAL_EVENTS = frozenset({JOB_COMPLETED, JOB_FAILED, JOB_CANCELLED})
+STATUS_EVENT = {
+    "completed": JOB_COMPLETED,
+    "failed": JOB_FAILED,
+    "cancelled": JOB_CANCELLED,
+    "running": JOB_STARTED,
+    "pending": JOB_CREATED,
+}
+
+
+class JobError(msgspec.Struct, frozen=True):
+    code: str
+    detail: str
+
+
+class JobEventData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What every job event carries: enough to render a progress bar without a GET."""
+
+    job_id: str
+    kind: str
+    pool: str
+    status: str
+    progress: int
+    owner_id: str
+    message: str = ""
+    attempt: int = 0
+    result: Any = None
+    error: JobError | None = None
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One event as stored on a stream; `id` is the topic stream's entry id."""
+
+    id: str
+    topic: str
+    type: str
+    data: Any
+    v: int = EVENT_VERSION
+
+
+def job_topic(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def user_topic(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def session_topic(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def stream_id_key(entry_id: str) -> tuple[int, int]:
+    """Redis stream ids compare as (milliseconds, sequence), not as strings."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

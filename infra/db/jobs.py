@@ -1,0 +1,367 @@
+"""Every query on jobs and the outbox. Callers own the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from infra.db.models import Job, Outbox
+
+jobs = Job.__table__
+outbox = Outbox.__table__
+
+ACTIVE = ("pending", "running")
+
+
+async def insert_jobs(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+) -> list[tuple[Row[Any], bool]]:
+    """Insert jobs and their outbox rows; returns (job, created) in the order given.
+
+    A row whose (owner, idempotency_key) already exists is not inserted: the existing job is
+    returned with created=False, so a retried submit never creates a second job.
+    """
+    stmt = (
+        pg_insert(jobs)
+        .values(list(rows))
+        .on_conflict_do_nothing(constraint="uq_jobs_owner_idempotency")
+        .returning(*jobs.c)
+    )
+    created = {r.id: r for r in (await conn.execute(stmt)).all()}
+    if created:
+        await conn.execute(
+            insert(outbox), [{"job_id": r.id, "pool": r.pool} for r in created.values()]
+        )
+    out: list[tuple[Row[Any], bool]] = []
+    for row in rows:
+        if row["id"] in created:
+            out.append((created[row["id"]], True))
+            continue
+        existing = (
+            await conn.execute(
+                select(jobs).where(
+                    jobs.c.owner_id == row["owner_id"],
+                    jobs.c.idempotency_key == row["idempotency_key"],
+                )
+            )
+        ).one()
+        out.append((existing, False))
+    return out
+
+
+async def delete_outbox(conn: AsyncConnection, job_ids: Sequence[uuid.UUID]) -> None:
+    if job_ids:
+        await conn.execute(delete(outbox).where(outbox.c.job_id.in_(job_ids)))
+
+
+async def get_job(
+    conn: AsyncConnection, job_id: uuid.UUID, owner_id: uuid.UUID | None
+) -> Row[Any] | None:
+    """The job, or None when it does not exist or belongs to someone else (owner_id given)."""
+    cond = jobs.c.id == job_id
+    if owner_id is not None:
+        cond = and_(cond, jobs.c.owner_id == owner_id)
+    return (await conn.execute(select(jobs).where(cond))).one_or_none()
+
+
+async def list_jobs(
+    conn: AsyncConnection,
+    owner_id: uuid.UUID | None,
+    *,
+    status: str | None,
+    kind: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Row[Any]], int]:
+    conds = []
+    if owner_id is not None:
+        conds.append(jobs.c.owner_id == owner_id)
+    if status:
+        conds.append(jobs.c.status == status)
+    if kind:
+        conds.append(jobs.c.kind == kind)
+    where = and_(True, *conds)
+    total = (await conn.execute(select(func.count()).select_from(jobs).where(where))).scalar_one()
+    rows = (
+        await conn.execute(
+            select(jobs)
+            .where(where)
+            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(rows), int(total)
+
+
+async def cancel_pending(conn: AsyncConnection, job_id: uuid.UUID) -> Row[Any] | None:
+    """Cancel a job that has not started; None if it is no longer pending."""
+    return (
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "pending")
+            .values(
+                status="cancelled",
+                cancel_requested=True,
+                completed_at=func.now(),
+                message="cancelled before it started",
+            )
+            .returning(*jobs.c)
+        )
+    ).one_or_none()
+
+
+async def request_cancel(conn: AsyncConnection, job_id: uuid.UUID) -> Row[Any] | None:
+    """Flag a running job for cancellation; the worker running it stops it and records it."""
+    return (
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "running")
+            .values(cancel_requested=True)
+            .returning(*jobs.c)
+        )
+    ).one_or_none()
+
+
+async def delete_finished(conn: AsyncConnection, job_id: uuid.UUID) -> bool:
+    res = await conn.execute(
+        delete(jobs).where(jobs.c.id == job_id, jobs.c.status.not_in(ACTIVE)).returning(jobs.c.id)
+    )
+    return res.one_or_none() is not None
+
+
+# --- worker side -------------------------------------------------------------------------
+
+_CLAIM = text(
+    """
+    UPDATE jobs AS j
+       SET status = 'running',
+           attempts = j.attempts + 1,
+           started_at = coalesce(j.started_at, now()),
+           heartbeat_at = now(),
+           worker_id = :worker,
+           message = ''
+      FROM (SELECT id, status AS old_status, worker_id AS old_worker
+              FROM jobs
+             WHERE id = ANY(:ids)
+               FOR UPDATE) AS o
+     WHERE j.id = o.id
+       AND NOT j.cancel_requested
+       AND (j.status = 'pending'
+            OR (j.status = 'running' AND j.worker_id IS DISTINCT FROM :worker
+                AND j.heartbeat_at < now() - make_interval(secs => :stale_s)))
+    RETURNING j.id, j.kind, j.pool, j.payload, j.attempts, j.max_tries, j.timeout_s,
+              j.owner_id, j.progress, o.old_status, o.old_worker
+    """
+).bindparams(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+
+
+async def claim(
+    conn: AsyncConnection, ids: Sequence[uuid.UUID], worker_id: str, stale_s: float
+) -> list[Row[Any]]:
+    """Move pending jobs (or running ones whose worker went silent) to running for us.
+
+    The row lock plus the status condition make this the single point where a job is given to
+    exactly one worker: a duplicate command, or a second worker, gets no row back.
+    """
+    if not ids:
+        return []
+    res = await conn.execute(_CLAIM, {"ids": list(ids), "worker": worker_id, "stale_s": stale_s})
+    return list(res.all())
+
+
+async def set_progress(
+    conn: AsyncConnection, job_id: uuid.UUID, worker_id: str, progress: int, message: str
+) -> bool | None:
+    """Record progress (also a heartbeat); returns cancel_requested, None if no longer ours."""
+    row = (
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.status == "running")
+            .values(progress=progress, message=message, heartbeat_at=func.now())
+            .returning(jobs.c.cancel_requested)
+        )
+    ).one_or_none()
+    return None if row is None else bool(row.cancel_requested)
+
+
+async def heartbeat(
+    conn: AsyncConnection, ids: Sequence[uuid.UUID], worker_id: str
+) -> dict[uuid.UUID, bool]:
+    """Refresh heartbeats; returns {id: cancel_requested} for the jobs still ours."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(ids), jobs.c.worker_id == worker_id, jobs.c.status == "running")
+        .values(heartbeat_at=func.now())
+        .returning(jobs.c.id, jobs.c.cancel_requested)
+    )
+    return {r.id: bool(r.cancel_requested) for r in rows}
+
+
+async def retrying(
+    conn: AsyncConnection, job_id: uuid.UUID, worker_id: str, message: str
+) -> Row[Any] | None:
+    """Count another attempt of a job this worker keeps running after a transient error."""
+    return (
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.status == "running")
+            .values(attempts=jobs.c.attempts + 1, message=message, heartbeat_at=func.now())
+            .returning(*jobs.c)
+        )
+    ).one_or_none()
+
+
+async def finish(
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    worker_id: str | None,
+    *,
+    status: str,
+    result: Any = None,
+    error: dict[str, str] | None = None,
+    message: str = "",
+) -> Row[Any] | None:
+    """Terminal transition. Guarded by worker_id so a worker that lost the job cannot write."""
+    values: dict[str, Any] = {
+        "status": status,
+        "result": result,
+        "error": error,
+        "message": message,
+        "completed_at": func.now(),
+    }
+    if status == "completed":
+        values["progress"] = 100
+    cond = and_(jobs.c.id == job_id, jobs.c.status == "running")
+    if worker_id is not None:
+        cond = and_(cond, jobs.c.worker_id == worker_id)
+    return (
+        await conn.execute(update(jobs).where(cond).values(**values).returning(*jobs.c))
+    ).one_or_none()
+
+
+async def reap(conn: AsyncConnection, stale_s: float, limit: int = 200) -> list[Row[Any]]:
+    """Running jobs whose worker stopped heartbeating: back to pending (with a new outbox row),
+    or failed when they have used all their tries. Returns the rows changed."""
+    stale = (
+        select(jobs.c.id)
+        .where(
+            jobs.c.status == "running",
+            jobs.c.heartbeat_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_s),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    failed = (
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(stale), jobs.c.attempts >= jobs.c.max_tries)
+            .values(
+                status="failed",
+                completed_at=func.now(),
+                error={"code": "WORKER_LOST", "detail": "the worker running it stopped responding"},
+                message="worker lost",
+            )
+            .returning(*jobs.c)
+        )
+    ).all()
+    requeued = (
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(stale))
+            .values(status="pending", worker_id=None, message="requeued: its worker was lost")
+            .returning(*jobs.c)
+        )
+    ).all()
+    if requeued:
+        await conn.execute(insert(outbox), [{"job_id": r.id, "pool": r.pool} for r in requeued])
+    return [*failed, *requeued]
+
+
+async def due_outbox(conn: AsyncConnection, after_s: float, limit: int = 500) -> list[Row[Any]]:
+    """Outbox rows old enough that the publish after commit evidently did not happen."""
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, after_s)
+    return list(
+        (
+            await conn.execute(
+                select(outbox.c.id, outbox.c.job_id, outbox.c.pool, jobs.c.kind, jobs.c.status)
+                .join(jobs, jobs.c.id == outbox.c.job_id)
+                .where(
+                    outbox.c.created_at < cutoff,
+                    or_(outbox.c.published_at.is_(None), outbox.c.published_at < cutoff),
+                )
+                .order_by(outbox.c.id)
+                .limit(limit)
+                .with_for_update(of=outbox, skip_locked=True)
+            )
+        ).all()
+    )
+
+
+async def delete_outbox_rows(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+
+
+async def pool_stats(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    """Per pool: running jobs, pending jobs and the oldest pending age, last-minute outcomes."""
+    rows = await conn.execute(
+        text(
+            """
+            SELECT pool,
+                   count(*) FILTER (WHERE status = 'running') AS running,
+                   count(*) FILTER (WHERE status = 'pending') AS pending,
+                   extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending'))
+                       AS oldest_pending_s,
+                   count(*) FILTER (WHERE status = 'completed'
+                                    AND completed_at > now() - interval '1 minute')
+                       AS completed_1m,
+                   count(*) FILTER (WHERE status = 'failed'
+                                    AND completed_at > now() - interval '1 minute') AS failed_1m
+              FROM jobs
+             WHERE status IN ('pending', 'running') OR completed_at > now() - interval '1 minute'
+             GROUP BY pool
+            """
+        )
+    )
+    return {r.pool: dict(r._mapping) for r in rows}
+
+
+async def counts_by_kind_status(conn: AsyncConnection) -> list[Row[Any]]:
+    return list(
+        (
+            await conn.execute(
+                select(jobs.c.kind, jobs.c.status, func.count().label("n")).group_by(
+                    jobs.c.kind, jobs.c.status
+                )
+            )
+        ).all()
+    )
+
+
+async def recent_durations(conn: AsyncConnection, window_s: int = 300) -> list[Row[Any]]:
+    return list(
+        (
+            await conn.execute(
+                text(
+                    """
+                    SELECT kind, extract(epoch FROM completed_at - started_at) AS seconds
+                      FROM jobs
+                     WHERE status = 'completed' AND started_at IS NOT NULL
+                       AND completed_at > now() - make_interval(secs => :w)
+                     LIMIT 100000
+                    """
+                ),
+                {"w": window_s},
+            )
+        ).all()
+    )

@@ -1,0 +1,24 @@
+"""Redis clients built from settings."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from events.stream import StreamKeys
+from infra.settings import RedisSettings
+
+
+def make_redis(settings: RedisSettings) -> Redis:
+    """A pooled client; health checks so a restarted Redis is reconnected transparently."""
+    if not settings.url:
+        raise RuntimeError("REDIS_URL is not set (switchyard up sets it for the embedded server)")
+    return Redis.from_url(
+        settings.url,
+        health_check_interval=10,
+        socket_keepalive=True,
+        retry_on_timeout=True,
+    )
+
+
+def stream_keys(settings: RedisSettings) -> StreamKeys:
+    return StreamKeys(prefix=settings.prefix)

@@ -1,0 +1,264 @@
+"""Shared fixtures: the real Postgres and Redis (started here when none answer), a fresh
+migrated database per test session, a clean schema and a unique Redis key prefix per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from infra.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), 1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Admin URLs of a Postgres and a Redis: the machine's, or embedded ones started here."""
+    from infra.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    pg = os.environ.get(
+        "SWITCHYARD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    rd = os.environ.get("SWITCHYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    started: list[Any] = []
+    if not _answers(pg, 5432):
+        server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+        pg = server.start()
+        started.append(server)
+    if not _answers(rd, 6379):
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+        rd = server.start(persist=False)
+        started.append(server)
+    yield {"postgres": pg, "redis": rd}
+    for server in started:
+        server.stop()
+
+
+def _with_database(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(server_urls: dict[str, str]) -> Iterator[str]:
+    """A database of our own for this test session, migrated to head by Alembic."""
+    import asyncpg
+
+    from infra.db.engine import async_url
+    from infra.db.migrate import upgrade
+
+    admin = server_urls["postgres"]
+    name = f"sy_test_{uuid.uuid4().hex[:10]}"
+    dsn = async_url(admin).replace("postgresql+asyncpg", "postgresql")
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    url = _with_database(admin, name)
+    upgrade(url)
+    yield url
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_settings(database_url: str, redis_url: str, data_dir: Path, **env: str) -> Settings:
+    """Settings for a test: fast heartbeats and reaping so failure tests finish in seconds."""
+    base = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SWITCHYARD_DATA_DIR": str(data_dir),
+        "SWITCHYARD_REDIS_PREFIX": f"syt{uuid.uuid4().hex[:8]}",
+        "SWITCHYARD_JOBS_HEARTBEAT_S": "0.5",
+        "SWITCHYARD_JOBS_REAP_AFTER_S": "3",
+        "SWITCHYARD_JOBS_RELAY_AFTER_S": "0.5",
+        "SWITCHYARD_JOBS_MAINTENANCE_EVERY_S": "0.2",
+        "SWITCHYARD_JOBS_PROGRESS_MIN_INTERVAL_S": "0.05",
+        "SWITCHYARD_DB_POOL_SIZE": "5",
+    }
+    base.update(env)
+    return load_settings(base)
+
+
+async def truncate_all(database_url: str) -> None:
+    """Empty every table (a clean schema for each test, without re-running migrations)."""
+    import asyncpg
+
+    import infra.db.tables  # noqa: F401
+    from infra.db.base import Base
+    from infra.db.engine import async_url
+
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    conn = await asyncpg.connect(
+        async_url(database_url).replace("postgresql+asyncpg", "postgresql")
+    )
+    try:
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def settings(
+    database_url: str, server_urls: dict[str, str], tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """Per-test settings on a clean database and a fresh Redis key prefix."""
+    await truncate_all(database_url)
+    s = make_settings(database_url, server_urls["redis"], tmp_path)
+    yield s
+    await drop_prefix(s)
+
+
+async def drop_prefix(s: Settings) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(s.redis.url)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{s.redis.prefix}:*", count=1000)]
+        for i in range(0, len(keys), 500):
+            await redis.delete(*keys[i : i + 500])
+    finally:
+        await redis.aclose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveApi:
+    """A real uvicorn server running the app in this event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self._task: asyncio.Task[Any] | None = None
+
+    async def start(self) -> None:
+        import uvicorn
+
+        from api.app import create_app
+
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(500):
+            if self._server.started:
+                return
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        raise RuntimeError("API did not start")
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 10)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[LiveApi]:
+    live = LiveApi(settings)
+    await live.start()
+    yield live
+    await live.stop()
+
+
+@pytest.fixture
+async def http(api: LiveApi) -> AsyncIterator[Any]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+        yield client
+
+
+async def create_user(
+    settings: Settings,
+    username: str,
+    password: str = "correct-horse",
+    roles: list[str] | None = None,
+) -> None:
+    from infra.cli import ensure_user
+
+    await ensure_user(settings, username, password, roles or ["user"])
+
+
+@pytest.fixture
+async def login(settings: Settings, http: Any) -> Any:
+    """login(username, roles=...) → {"token", "headers", "user", ...} for a new user."""
+
+    async def _login(username: str = "alice", roles: list[str] | None = None) -> dict[str, Any]:
+        await create_user(settings, username, "correct-horse", roles)
+        r = await http.post("/auth/login", json={"username": username, "password": "correct-horse"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
+        return body
+
+    return _login
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Any]:
+    """start(pool="indexing", concurrency=4) → a PoolWorker running in this event loop."""
+    from workers.pool import PoolWorker
+
+    started: list[tuple[Any, asyncio.Task[Any]]] = []
+
+    async def _start(
+        pool: str = "indexing", concurrency: int = 4, s: Settings | None = None
+    ) -> Any:
+        w = PoolWorker(s or settings, pool, concurrency)
+        task = asyncio.create_task(w.run())
+        for _ in range(500):
+            if w.arq is not None and len(w._tasks) == 5:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        started.append((w, task))
+        return w
+
+    yield _start
+    for w, task in started:
+        w.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 20)

@@ -1,0 +1,487 @@
+"""A worker pool process: stream intake → arq → runtime, plus heartbeats and maintenance.
+
+Commands arrive on `sy:cmd:<pool>` through the consumer group `<pool>`. An entry stays in this
+consumer's pending list until its job reaches a terminal state; the heartbeat re-claims our own
+entries (resetting their idle time) and XAUTOCLAIM hands entries idle longer than the reap
+window (their consumer died) to a live worker. Postgres decides who really runs a job (the claim
+UPDATE), so duplicates from the relay, the reaper or XAUTOCLAIM never run a job twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from arq.connections import ArqRedis
+from arq.constants import (
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from events.model import JOB_FAILED, JobError, JobEventData, job_topic, user_topic
+from events.stream import EventPublisher, StreamKeys
+from infra.db import jobs as repo
+from infra.db.engine import make_engine
+from infra.redis import make_redis, stream_keys
+from infra.settings import POOLS, Settings
+from workers.catalog import CATALOG, kinds_for_pool
+from workers.runtime import Claimed, Runtime
+
+log = logging.getLogger("switchyard.worker")
+
+# The modules each pool's extra brings; checked before a worker starts.
+POOL_MODULES: dict[str, tuple[str, ...]] = {
+    "gpu": ("torch", "timm", "faiss"),
+    "rigging": ("trimesh", "pygltflib", "ufbx"),
+    "media": ("av", "rerun", "replicate", "pyarrow"),
+    "indexing": ("pyarrow",),
+}
+
+
+class PoolUnavailable(RuntimeError):
+    """The pool's libraries are not installed."""
+
+
+def check_pool(pool: str) -> None:
+    """Refuse to start a pool whose extra is missing, naming the extra to install."""
+    if pool not in POOLS:
+        raise PoolUnavailable(f"unknown pool {pool!r}; pools are {', '.join(POOLS)}")
+    missing = [m for m in POOL_MODULES[pool] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise PoolUnavailable(
+            f"the {pool!r} pool needs the {pool!r} extra (missing: {', '.join(missing)}); "
+            f"install it with: pip install 'switchyard[{pool}]'"
+        )
+
+
+async def run_job(ctx: dict[str, Any], job_id: str) -> None:
+    """The one arq function: hand the claimed job to the runtime."""
+    pool_worker: PoolWorker = ctx["pool_worker"]
+    await pool_worker.run_claimed(job_id)
+
+
+class PoolWorker:
+    """One worker process of one pool."""
+
+    def __init__(self, settings: Settings, pool: str, concurrency: int = 4) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.concurrency = max(1, concurrency)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.keys: StreamKeys = stream_keys(settings.redis)
+        self.cmd_key = self.keys.command(pool)
+        self.engine = make_engine(settings.db)
+        self.redis: Redis = make_redis(settings.redis)
+        self.arq_redis = ArqRedis.from_url(settings.redis.url)
+        self.publisher = EventPublisher(
+            self.redis,
+            self.keys,
+            retention_s=settings.jobs.event_retention_s,
+            maxlen=settings.jobs.event_maxlen,
+            fanout_maxlen=settings.jobs.fanout_maxlen,
+        )
+        self.runtime = Runtime(
+            engine=self.engine,
+            publisher=self.publisher,
+            worker_id=self.worker_id,
+            pool=pool,
+            progress_interval_s=settings.jobs.progress_min_interval_s,
+            resources={"settings": settings, "engine": self.engine, "redis": self.redis},
+        )
+        self.runtime.on_finished = self._finished
+        self.inflight: dict[str, Claimed] = {}
+        self._slot = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.arq: Worker | None = None
+        self.started_at = time.time()
+        self.completed = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until `stop()`; then hand back unfinished work and close."""
+        check_pool(self.pool)
+        max_timeout = max((k.timeout_s for k in kinds_for_pool(self.pool)), default=300)
+        self.arq = Worker(
+            functions=[func(run_job, name="run_job", timeout=max_timeout + 60, max_tries=1)],
+            redis_pool=self.arq_redis,
+            queue_name=self.keys.arq_queue(self.pool, self.worker_id),
+            max_jobs=self.concurrency,
+            handle_signals=False,
+            keep_result=0,
+            poll_delay=0.5,
+            ctx={"pool_worker": self},
+            log_results=False,
+        )
+        await self._ensure_group()
+        self._tasks = [
+            asyncio.create_task(self.arq.async_run(), name="arq"),
+            asyncio.create_task(self._intake(), name="intake"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._maintenance(), name="maintenance"),
+            asyncio.create_task(self._cancel_listener(), name="cancel"),
+        ]
+        await self._register()
+        log.info(
+            "worker %s: pool=%s concurrency=%d ready", self.worker_id, self.pool, self.concurrency
+        )
+        await self._stopping.wait()
+        await self._shutdown()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _shutdown(self, grace_s: float = 10.0) -> None:
+        for t in self._tasks[1:]:
+            t.cancel()
+        # Give running jobs a moment to finish, then hand the rest back to the queue.
+        deadline = time.monotonic() + grace_s
+        while self.runtime.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        abandoned = list(self.inflight)
+        for job_id in abandoned:
+            run = self.runtime.running.get(job_id)
+            if run is not None and run.task is not None:
+                run.task.cancel()
+        if self.arq is not None:
+            self.arq.handle_sig(signal.SIGUSR1)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*self.arq.tasks.values()), 5)
+        if abandoned:
+            await self._release(abandoned)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.redis.delete(self.keys.worker(self.pool, self.worker_id))
+            await self.redis.delete(self.keys.arq_queue(self.pool, self.worker_id))
+            await self.redis.xgroup_delconsumer(self.cmd_key, self.pool, self.worker_id)
+        await self.arq_redis.aclose()
+        await self.redis.aclose()
+        await self.engine.dispose()
+        log.info("worker %s stopped", self.worker_id)
+
+    async def _release(self, job_ids: list[str]) -> None:
+        """Requeue jobs we were running when told to stop, so no one waits for the reaper."""
+        from sqlalchemy import insert, update
+
+        ids = [uuid.UUID(j) for j in job_ids]
+        try:
+            async with self.engine.begin() as conn:
+                rows = (
+                    await conn.execute(
+                        update(repo.jobs)
+                        .where(
+                            repo.jobs.c.id.in_(ids),
+                            repo.jobs.c.worker_id == self.worker_id,
+                            repo.jobs.c.status == "running",
+                        )
+                        .values(
+                            status="pending", worker_id=None, message="requeued: worker stopped"
+                        )
+                        .returning(repo.jobs.c.id, repo.jobs.c.pool)
+                    )
+                ).all()
+                if rows:
+                    await conn.execute(
+                        insert(repo.outbox), [{"job_id": r.id, "pool": r.pool} for r in rows]
+                    )
+            entries = [c.entry_id for c in self.inflight.values() if c.entry_id]
+            if entries:
+                await self.redis.xack(self.cmd_key, self.pool, *entries)
+            log.info("worker %s: requeued %d unfinished job(s)", self.worker_id, len(rows))
+        except Exception as exc:
+            log.warning("could not requeue on shutdown (the reaper will): %s", exc)
+
+    # -- intake ------------------------------------------------------------------------------
+
+    async def _ensure_group(self) -> None:
+        try:
+            # From "0": commands XADDed before any worker existed are delivered too.
+            await self.redis.xgroup_create(self.cmd_key, self.pool, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _free(self) -> int:
+        return self.concurrency - len(self.inflight)
+
+    async def _intake(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            free = self._free()
+            if free <= 0:
+                self._slot.clear()
+                await self._slot.wait()
+                continue
+            try:
+                resp = await self.redis.xreadgroup(
+                    self.pool, self.worker_id, {self.cmd_key: ">"}, count=free, block=1000
+                )
+                delay = 0.1
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    await self._ensure_group()
+                    continue
+                raise
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                log.warning("intake: redis unavailable, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+                continue
+            except Exception as exc:  # redis-py's own ConnectionError is not a builtin one
+                log.warning("intake: read failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+                continue
+            for _stream, entries in resp or ():
+                await self._take(entries)
+
+    async def _take(self, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
+        """Claim the entries' jobs in Postgres and start the ones we won."""
+        by_job: dict[uuid.UUID, str] = {}
+        orphans: list[str] = []
+        for entry_id, fields in entries:
+            eid = _text(entry_id)
+            raw = fields.get(b"job_id") or fields.get("job_id")
+            try:
+                by_job[uuid.UUID(_text(raw))] = eid
+            except (TypeError, ValueError):
+                orphans.append(eid)
+        delay = 0.1
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    rows = await repo.claim(
+                        conn, list(by_job), self.worker_id, self.settings.jobs.reap_after_s
+                    )
+                break
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return
+                log.warning("claim failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+        won = {r.id for r in rows}
+        lost = [eid for jid, eid in by_job.items() if jid not in won] + orphans
+        if lost:
+            await self._ack(lost)
+        starting: list[Claimed] = []
+        for r in rows:
+            c = Claimed(
+                id=str(r.id),
+                kind=r.kind,
+                pool=r.pool,
+                payload=r.payload,
+                attempts=r.attempts,
+                max_tries=r.max_tries,
+                timeout_s=r.timeout_s,
+                owner_id=str(r.owner_id),
+                entry_id=by_job[r.id],
+            )
+            self.inflight[c.id] = c
+            self.runtime.claimed[c.id] = c
+            if r.old_status == "running":
+                log.info("job %s: taking over from lost worker %s", c.id, r.old_worker)
+                await self._forget_arq(c.id)
+            starting.append(c)
+        await self._start(starting)
+
+    async def _start(self, claimed: list[Claimed]) -> None:
+        assert self.arq is not None
+        queue = self.arq.queue_name
+        for c in claimed:
+            job = await self.arq_redis.enqueue_job("run_job", c.id, _job_id=c.id, _queue_name=queue)
+            if job is None:
+                log.warning("job %s: arq already had it; it will start from its queue", c.id)
+        # Start now rather than on arq's next poll: this is what keeps latency in milliseconds.
+        await self.arq.start_jobs([c.id.encode() for c in claimed])
+
+    async def _forget_arq(self, job_id: str) -> None:
+        """Drop the arq keys a dead worker left for this job, so it can be enqueued again."""
+        await self.arq_redis.delete(
+            job_key_prefix + job_id,
+            in_progress_key_prefix + job_id,
+            retry_key_prefix + job_id,
+            result_key_prefix + job_id,
+        )
+
+    async def run_claimed(self, job_id: str) -> None:
+        c = self.runtime.claimed.pop(job_id, None)
+        if c is None:
+            log.warning("job %s: started by arq but not claimed by this worker; skipped", job_id)
+            return
+        await self.runtime.execute(c)
+
+    async def _finished(self, c: Claimed) -> None:
+        self.inflight.pop(c.id, None)
+        self.completed += 1
+        self._slot.set()
+        if c.entry_id:
+            await self._ack([c.entry_id])
+
+    async def _ack(self, entry_ids: list[str]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.cmd_key, self.pool, *entry_ids)
+                # The stream then holds only commands not yet done: its length is the backlog.
+                pipe.xdel(self.cmd_key, *entry_ids)
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("ack failed (entries will be re-delivered and deduplicated): %s", exc)
+
+    # -- heartbeat, reclaim, maintenance -----------------------------------------------------
+
+    async def _register(self) -> None:
+        info = {
+            "worker_id": self.worker_id,
+            "pool": self.pool,
+            "concurrency": self.concurrency,
+            "running": len(self.inflight),
+            "completed": self.completed,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+        }
+        key = self.keys.worker(self.pool, self.worker_id)
+        ttl = max(3, int(self.settings.jobs.heartbeat_s * 3))
+        await self.redis.set(key, msgspec.json.encode(info), ex=ttl)
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.jobs.heartbeat_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _beat(self) -> None:
+        ids = [uuid.UUID(j) for j in self.inflight]
+        if ids:
+            async with self.engine.begin() as conn:
+                alive = await repo.heartbeat(conn, ids, self.worker_id)
+            for job_id, cancel in alive.items():
+                if cancel:
+                    self.runtime.cancel(str(job_id))
+            entries = [c.entry_id for c in self.inflight.values() if c.entry_id]
+            if entries:
+                # Re-claiming our own entries resets their idle time: proof of life for
+                # XAUTOCLAIM in other workers.
+                await self.redis.xclaim(
+                    self.cmd_key, self.pool, self.worker_id, 0, entries, justid=True
+                )
+        await self._register()
+        free = self._free()
+        if free > 0:
+            min_idle_ms = int(self.settings.jobs.reap_after_s * 1000)
+            res = await self.redis.xautoclaim(
+                self.cmd_key, self.pool, self.worker_id, min_idle_ms, "0-0", count=free
+            )
+            entries = [(eid, f) for eid, f in res[1] if f]
+            if entries:
+                log.info("reclaimed %d command(s) from dead consumers", len(entries))
+                await self._take(entries)
+
+    async def _maintenance(self) -> None:
+        """Relay unpublished outbox rows and reap jobs whose worker died (any worker may)."""
+        while True:
+            await asyncio.sleep(self.settings.jobs.maintenance_every_s)
+            try:
+                await self._relay()
+                await self._reap()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("maintenance failed: %s", exc)
+
+    async def _relay(self) -> None:
+        async with self.engine.begin() as conn:
+            rows = await repo.due_outbox(conn, self.settings.jobs.relay_after_s)
+            if not rows:
+                return
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for r in rows:
+                    if r.status == "pending":
+                        pipe.xadd(
+                            self.keys.command(r.pool), {"job_id": str(r.job_id), "kind": r.kind}
+                        )
+                await pipe.execute()
+            # Deleted only after the XADDs succeeded, in the transaction holding the row locks.
+            await repo.delete_outbox_rows(conn, [r.id for r in rows])
+        log.info("relay: published %d outbox command(s)", len(rows))
+
+    async def _reap(self) -> None:
+        async with self.engine.begin() as conn:
+            rows = await repo.reap(conn, self.settings.jobs.reap_after_s)
+        for r in rows:
+            if r.status == "failed":
+                data = JobEventData(
+                    job_id=str(r.id),
+                    kind=r.kind,
+                    pool=r.pool,
+                    status="failed",
+                    progress=r.progress,
+                    owner_id=str(r.owner_id),
+                    message=r.message,
+                    attempt=r.attempts,
+                    error=JobError(**r.error),
+                )
+                await self.publisher.publish(
+                    JOB_FAILED, data, [job_topic(str(r.id)), user_topic(str(r.owner_id))]
+                )
+        if rows:
+            log.info("reaper: %d job(s) of lost workers requeued or failed", len(rows))
+
+    async def _cancel_listener(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.cancel_channel)
+                async for msg in pubsub.listen():
+                    if msg.get("type") == "message":
+                        job_id = _text(msg["data"])
+                        if self.runtime.cancel(job_id):
+                            log.info("job %s: cancel requested", job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cancel listener: %s; resubscribing", exc)
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def known_kinds() -> list[str]:
+    return sorted(CATALOG)
+
+
+async def serve(settings: Settings, pool: str, concurrency: int) -> None:
+    """Run one pool worker until SIGINT/SIGTERM."""
+    worker = PoolWorker(settings, pool, concurrency)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.stop)
+    await worker.run()
