@@ -5,15 +5,20 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from domain.robodata.error import MediaError
 from domain.robodata.model import Dataset
 from domain.robodata.parser import feature_names
 from domain.robodata.timeseries import episode_arrays
 from domain.robodata.video import NotKeyframeAlignedError, copy_segment, locate
+
+if TYPE_CHECKING:
+    from rerun import RecordingStream
 
 Progress = Callable[[float, str], None]
 TIMELINE = "frame_index"
@@ -57,7 +62,7 @@ def write_recording(
     ]
     steps = len(dataset.cameras) + 2
     for number, camera in enumerate(dataset.cameras, start=1):
-        _log_camera(rr, recording, dataset, episode_index, camera.key, frames)
+        _log_camera(recording, dataset, episode_index, camera.key, frames)
         if progress:
             progress(100.0 * number / steps, f"logged camera {camera.key}")
     for key, values in ((dataset.action_key, arrays.action), (dataset.state_key, arrays.state)):
@@ -88,16 +93,14 @@ def write_recording(
 
 
 def _log_camera(
-    rr: object,
-    recording: object,
+    recording: RecordingStream,
     dataset: Dataset,
     episode_index: int,
     key: str,
-    frames: np.ndarray,  # type: ignore[type-arg]
+    frames: npt.NDArray[np.int64],
 ) -> None:
     import rerun
 
-    assert isinstance(recording, rerun.RecordingStream)
     path, video = locate(dataset, episode_index, key)
     entity = f"cameras/{_entity(key)}"
     buffer = io.BytesIO()

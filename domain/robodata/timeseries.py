@@ -108,8 +108,10 @@ def _matrix(table: Any, key: str | None, count: int) -> FloatArray | None:
         width = len(values) // count if count else 0
         if width * count != len(values):
             raise MediaError(f"column {key} has rows of different lengths")
-        return values.reshape(count, width)
-    return column.to_numpy(zero_copy_only=False).astype(np.float64).reshape(count, 1)
+        matrix: FloatArray = values.reshape(count, width)
+        return matrix
+    single: FloatArray = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    return single.reshape(count, 1)
 
 
 def min_max_rows(values: FloatArray, max_points: int) -> npt.NDArray[np.intp]:

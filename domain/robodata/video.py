@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import av
 import msgspec
+from PIL import Image
 
 from domain.robodata.error import MediaError
 from domain.robodata.model import Dataset, EpisodeVideo, VideoProbe
@@ -185,7 +186,7 @@ def _segment_packets(
     start: float,
     end: float,
     half: float,
-) -> Iterator[av.Packet]:
+) -> Iterator[av.Packet[Any]]:
     tb = stream.time_base
     assert tb is not None
     container.seek(max(0, int((start - half) / tb)), stream=stream, backward=True)
@@ -198,7 +199,7 @@ def _segment_packets(
             yield packet
 
 
-def decode_segment(source: Path, start: float, end: float) -> Iterator[av.VideoFrame]:
+def decode_segment(source: Path, start: float, end: float) -> Generator[av.VideoFrame, None, None]:
     """Decode the frames of `[start, end)` (AV1 through libdav1d when it is available)."""
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
@@ -284,7 +285,7 @@ def thumbnail(
         frames.close()
     if frame is None:
         raise MediaError(f"episode {episode_index} has no frames in {video.path}")
-    image = frame.to_image()
+    image = Image.fromarray(frame.to_ndarray(format="rgb24"))
     if max_width is not None and image.width > max_width:
         image = image.resize((max_width, max(1, round(image.height * max_width / image.width))))
     buffer = io.BytesIO()
