@@ -128,7 +128,7 @@ def cost_line(table: PriceTable, outcome: PredictionOutcome) -> CostLine:
         details["predict_time"] = units
         details["hardware"] = price.hardware
         cost = units * table.hardware[price.hardware]
-    return CostLine(service=price.service, cost=round(cost, 6), tokens_used=None, details=details)
+    return CostLine(service=price.service, cost=round(cost, 10), tokens_used=None, details=details)
 
 
 def local_cost_line(kind: Literal["image", "clip"], model: str, units: float) -> CostLine:
