@@ -481,17 +481,22 @@ def _load_fbx(data: bytes, limits: Limits) -> Model:
         )
     except ufbx.UfbxError as exc:
         raise CorruptFileError(f"FBX cannot be read: {exc}") from exc
-    n_verts = sum(m.num_vertices for m in scene.meshes)
-    n_faces = sum(m.num_triangles for m in scene.meshes)
-    check_counts(n_verts, n_faces, limits)
+    # ufbx 0.0.5 crashes when an element's wrapper is freed and the element reached again, so
+    # every list is copied into a Python list that lives until the arrays are built.
+    meshes = list(scene.meshes)
+    check_counts(sum(m.num_vertices for m in meshes), sum(m.num_triangles for m in meshes), limits)
+    nodes = list(scene.nodes)
     bone_nodes: list[Any] = []
     bind: dict[int, FloatArray] = {}
-    for deformer in scene.skin_deformers:
-        for cluster in deformer.clusters:
-            if cluster.bone_node is not None and cluster.bone_node.element_id not in bind:
-                bone_nodes.append(cluster.bone_node)
-                bind[cluster.bone_node.element_id] = _ufbx_matrix(cluster.bind_to_world)
-    for node in scene.nodes:
+    deformer_list = list(scene.skin_deformers)
+    cluster_lists = [list(d.clusters) for d in deformer_list]
+    for cluster_list in cluster_lists:
+        for cluster in cluster_list:
+            bone = cluster.bone_node
+            if bone is not None and bone.element_id not in bind:
+                bone_nodes.append(bone)
+                bind[bone.element_id] = _ufbx_matrix(cluster.bind_to_world)
+    for node in nodes:
         if node.bone is not None and node.element_id not in bind:
             bone_nodes.append(node)
             bind[node.element_id] = _ufbx_matrix(node.node_to_world)
@@ -500,28 +505,31 @@ def _load_fbx(data: bytes, limits: Limits) -> Model:
     faces: list[IntArray] = []
     weight_rows: list[FloatArray] = []
     offset = 0
-    for node in scene.nodes:
+    for node in nodes:
         mesh = node.mesh
         if mesh is None:
             continue
-        pos = np.array([(p.x, p.y, p.z) for p in mesh.vertices], dtype=np.float64).reshape(-1, 3)
-        vidx = np.asarray(list(mesh.vertex_indices), dtype=np.int64)
+        pos = np.array(np.asarray(mesh.vertices), dtype=np.float64).reshape(-1, 3)
+        vidx = np.array(np.asarray(mesh.vertex_indices), dtype=np.int64).reshape(-1)
         tris: list[tuple[int, int, int]] = []
-        for face in mesh.faces:
+        for face in list(mesh.faces):
             b, n = face.index_begin, face.num_indices
-            for k in range(1, n - 1):
-                tris.append((int(vidx[b]), int(vidx[b + k]), int(vidx[b + k + 1])))
+            tris.extend(
+                (int(vidx[b]), int(vidx[b + k]), int(vidx[b + k + 1])) for k in range(1, n - 1)
+            )
         rows = np.zeros((len(pos), len(bone_nodes)))
-        if mesh.skin_deformers:
-            for cluster in mesh.skin_deformers[0].clusters:
+        deformers = list(mesh.skin_deformers)
+        m = _ufbx_matrix(node.geometry_to_world)
+        if deformers:
+            clusters = list(deformers[0].clusters)
+            for cluster in clusters:
                 if cluster.bone_node is None:
                     continue
-                vs = np.asarray(list(cluster.vertices), dtype=np.int64)
-                ws = np.asarray(list(cluster.weights), dtype=np.float64)
+                vs = np.array(np.asarray(cluster.vertices), dtype=np.int64).reshape(-1)
+                ws = np.array(np.asarray(cluster.weights), dtype=np.float64).reshape(-1)
                 rows[vs, slot[cluster.bone_node.element_id]] += ws
-            m = _ufbx_matrix(mesh.skin_deformers[0].clusters[0].geometry_to_world)
-        else:
-            m = _ufbx_matrix(node.geometry_to_world)
+            if clusters:
+                m = _ufbx_matrix(clusters[0].geometry_to_world)
         verts.append(pos @ m[:3, :3].T + m[:3, 3])
         faces.append(np.asarray(tris, dtype=np.int64).reshape(-1, 3) + offset)
         weight_rows.append(rows)
@@ -542,7 +550,8 @@ def _load_fbx(data: bytes, limits: Limits) -> Model:
             parents=parents,
             positions=positions,  # type: ignore[arg-type]
         )
-    weights = np.concatenate(weight_rows) if scene.skin_deformers else None
+    weights = np.concatenate(weight_rows) if any(r.any() for r in weight_rows) else None
+    del scene, deformer_list, cluster_lists, nodes, meshes
     return Model(
         mesh=Mesh(vertices=np.concatenate(verts), faces=np.concatenate(faces)),
         skeleton=skeleton,

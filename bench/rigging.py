@@ -1,0 +1,96 @@
+"""Rigging quality and speed against ground-truth rigs.
+
+`python -m bench.rigging` scores the Khronos fixtures and the synthetic set;
+`python -m bench.rigging --gt DIR` scores every skinned .glb/.gltf/.vrm/.fbx and every RigNet
+pair (X.obj + X_rig.txt) under DIR. Skeleton metrics come from rigging the bare mesh, skin
+metrics from skinning the bare mesh onto the ground-truth skeleton.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from domain.rigging.error import RiggingError
+from domain.rigging.loader import load_model, load_rignet
+from domain.rigging.metrics import skeleton_metrics, skin_metrics
+from domain.rigging.model import Limits, Model
+from domain.rigging.skeleton import SkeletonOptions, build_skeleton
+from domain.rigging.skinning import compute_weights
+from domain.rigging.synthetic import character, synthetic_set
+
+FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "rigging"
+LIMITS = Limits()
+
+
+def ground_truth(folder: Path) -> Iterator[tuple[str, Model]]:
+    """Yield (name, model) for every rigged model under a folder."""
+    for path in sorted(folder.rglob("*")):
+        try:
+            if path.suffix.lower() in {".glb", ".gltf", ".vrm", ".fbx"}:
+                yield path.name, load_model(path, LIMITS)
+            elif path.name.endswith("_rig.txt"):
+                obj = path.with_name(path.name[: -len("_rig.txt")] + ".obj")
+                if obj.is_file():
+                    yield obj.name, load_rignet(obj, path, LIMITS)
+        except RiggingError as exc:
+            print(f"{path.name}: skipped ({exc})")
+
+
+def default_set() -> Iterator[tuple[str, Model]]:
+    """The fixtures, the synthetic set and a 47k-face character for the speed target."""
+    if FIXTURES.is_dir():
+        yield from ground_truth(FIXTURES)
+    yield from synthetic_set(4).items()
+    yield "character_47k", character(8)
+
+
+def score(name: str, model: Model) -> dict[str, float] | None:
+    """Rig the bare mesh and skin it on the true skeleton; print and return the row."""
+    if model.skeleton is None or model.weights is None:
+        print(f"{name}: skipped (no ground-truth skin)")
+        return None
+    start = time.perf_counter()
+    skel = build_skeleton(model.mesh, SkeletonOptions(joint_budget=LIMITS.joint_budget))
+    weights = compute_weights(model.mesh, model.skeleton)
+    seconds = time.perf_counter() - start
+    s = skeleton_metrics(skel, model.skeleton, model.mesh)
+    k = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
+    row = {
+        "j2j": s.j2j,
+        "j2b": s.j2b,
+        "b2b": s.b2b,
+        "skin_l1": k.l1,
+        "deform": k.deformation,
+        "s_per_model": seconds,
+    }
+    print(
+        f"{name:24s} faces={len(model.mesh.faces):7d} joints={len(skel.names):3d}/"
+        f"{len(model.skeleton.names):<3d} j2j={s.j2j:.4f} j2b={s.j2b:.4f} b2b={s.b2b:.4f} "
+        f"prec={k.precision:.3f} rec={k.recall:.3f} skin_l1={k.l1:.3f} "
+        f"deform={k.deformation:.4f} s={seconds:.2f}",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    """Score every model and print the mean line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gt", type=Path, help="folder of ground-truth rigs")
+    args = parser.parse_args()
+    models = ground_truth(args.gt) if args.gt else default_set()
+    rows = [r for name, m in models if (r := score(name, m)) is not None]
+    if not rows:
+        print("no ground-truth models found")
+        return
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    print("mean " + " ".join(f"{k}={v:.4f}" for k, v in mean.items()))
+
+
+if __name__ == "__main__":
+    main()
