@@ -39,6 +39,8 @@ class DatasetSpec:
     height: int = 48
     action_key: str = "actions"
     state_key: str = "observation.state"
+    # LeRobot starts every episode on a keyframe; False encodes a v3 file as one stream.
+    keyframe_aligned: bool = True
 
 
 def episode_colour(episode: int) -> tuple[int, int, int]:
@@ -63,21 +65,32 @@ def encode_episode(
     codec: str, length: int, colour: tuple[int, int, int], spec: DatasetSpec
 ) -> bytes:
     """Encode one episode's frames into an in-memory MP4 with `codec` (libx264 or libsvtav1)."""
+    return encode_segments(codec, [(length, colour)], spec)
+
+
+def encode_segments(
+    codec: str, segments: Sequence[tuple[int, tuple[int, int, int]]], spec: DatasetSpec
+) -> bytes:
+    """Encode consecutive solid-colour segments as one stream (keyframes only where x264 wants)."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as out:
         stream = out.add_stream(codec, rate=spec.fps)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        stream.options = {"preset": "12"} if codec == "libsvtav1" else {"preset": "ultrafast"}
-        base = np.empty((spec.height, spec.width, 3), np.uint8)
-        base[:] = colour
+        if codec == "libsvtav1":
+            stream.options = {"preset": "12"}
+        else:
+            stream.options = {"preset": "ultrafast", "g": "250"}
         side = max(4, spec.height // 8)
-        for i in range(length):
-            pixels = base.copy()
-            x = (i * 3) % max(1, spec.width - side)
-            pixels[:side, x : x + side] = 255
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
+        for length, colour in segments:
+            base = np.empty((spec.height, spec.width, 3), np.uint8)
+            base[:] = colour
+            for i in range(length):
+                pixels = base.copy()
+                x = (i * 3) % max(1, spec.width - side)
+                pixels[:side, x : x + side] = 255
+                frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+                for packet in stream.encode(frame):
+                    out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
     return buffer.getvalue()
@@ -248,9 +261,20 @@ def _write_v3(root: Path, spec: DatasetSpec) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.concat_tables(tables), target)
         for key, codec in spec.cameras.items():
-            parts = [encode_episode(codec, spec.lengths[e], episode_colour(e), spec) for e in group]
             video = root / video_path.format(video_key=key, chunk_index=0, file_index=file_index)
+            if spec.keyframe_aligned:
+                parts = [
+                    encode_episode(codec, spec.lengths[e], episode_colour(e), spec) for e in group
+                ]
+            else:
+                segments = [(spec.lengths[e], episode_colour(e)) for e in group]
+                parts = [encode_segments(codec, segments, spec)]
             ranges = concat_videos(parts, video)
+            if not spec.keyframe_aligned:
+                ranges, offset = [], 0.0
+                for e in group:
+                    ranges.append((offset, offset + spec.lengths[e] / spec.fps))
+                    offset += spec.lengths[e] / spec.fps
             for e, (begin, end) in zip(group, ranges, strict=True):
                 rows[e][f"videos/{key}/chunk_index"] = 0
                 rows[e][f"videos/{key}/file_index"] = file_index
