@@ -81,7 +81,7 @@ def test_names_in_every_shape_are_flattened(names: object, flat: list[str] | Non
 
 
 def test_a_folder_without_info_json_is_not_a_dataset(tmp_path: Path) -> None:
-    with pytest.raises(NotADatasetError, match="meta/info.json not found"):
+    with pytest.raises(NotADatasetError, match=r"meta/info\.json not found"):
         parse_dataset(tmp_path)
 
 
