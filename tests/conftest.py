@@ -109,16 +109,17 @@ async def truncate_all(database_url: str) -> None:
     """Empty every table (a clean schema for each test, without re-running migrations)."""
     import asyncpg
 
-    import infra.db.tables  # noqa: F401
-    from infra.db.base import Base
     from infra.db.engine import async_url
 
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    conn = await asyncpg.connect(
-        async_url(database_url).replace("postgresql+asyncpg", "postgresql")
-    )
+    conn = await asyncpg.connect(async_url(database_url).replace("postgresql+asyncpg", "postgresql"))
     try:
-        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'"
+        )
+        if tables:
+            names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
 

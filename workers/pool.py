@@ -124,6 +124,8 @@ class PoolWorker:
             max_jobs=self.concurrency,
             handle_signals=False,
             keep_result=0,
+            # Retries are the runtime's business (with backoff and error codes), never arq's.
+            retry_jobs=False,
             poll_delay=0.5,
             ctx={"pool_worker": self},
             log_results=False,
@@ -151,7 +153,7 @@ class PoolWorker:
             t.cancel()
         # Give running jobs a moment to finish, then hand the rest back to the queue.
         deadline = time.monotonic() + grace_s
-        while self.runtime.running and time.monotonic() < deadline:
+        while self.runtime.running and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         abandoned = list(self.inflight)
         for job_id in abandoned:
@@ -159,14 +161,16 @@ class PoolWorker:
             if run is not None and run.task is not None:
                 run.task.cancel()
         if self.arq is not None:
+            # Let arq finish its own book-keeping for the jobs that just ended, then stop it.
+            pending = [t for t in self.arq.tasks.values() if not t.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=5)
             self.arq.handle_sig(signal.SIGUSR1)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*self.arq.tasks.values()), 5)
         if abandoned:
             await self._release(abandoned)
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.wait(self._tasks, timeout=5)
         with contextlib.suppress(Exception):
             await self.redis.delete(self.keys.worker(self.pool, self.worker_id))
             await self.redis.delete(self.keys.arq_queue(self.pool, self.worker_id))

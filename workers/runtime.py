@@ -135,6 +135,10 @@ class Runtime:
         run = self.running.get(job_id)
         if run is None:
             return False
+        if run.cancel_requested:
+            # Cancel arrives by pub/sub and again by heartbeat; a second task.cancel() would
+            # interrupt the handler's own clean-up.
+            return True
         run.cancel_requested = True
         run.flag.set()
         if run.task is not None and not run.task.done():
@@ -227,12 +231,13 @@ class Runtime:
             resources=self.resources,
         )
         while True:
+            ctx["attempt"] = c.attempts
             try:
                 async with asyncio.timeout(c.timeout_s) as deadline:
                     result = await handler(ctx, payload)
             except asyncio.CancelledError:
                 if run.cancel_requested:
-                    await self._finish(c, "cancelled", message="cancelled")
+                    await asyncio.shield(self._finish(c, "cancelled", message="cancelled"))
                     return
                 raise  # the worker is shutting down: leave the job for another worker
             except JobCancelled:
