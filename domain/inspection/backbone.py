@@ -25,6 +25,8 @@ EFFICIENTNET_LITE0 = "tf_efficientnet_lite0"
 # detail and stride 16 (112 ch) for context, the mid-level pair PatchCore takes from ResNets.
 LITE0_STAGES = (2, 4)
 LITE0_STRIDE = 16
+# timm models expose their layers as attributes that mypy cannot see through nn.Module.
+TimmModel = Any
 
 
 def resolve_device(setting: str) -> tuple[torch.device, str | None]:
@@ -45,9 +47,11 @@ class Backbone:
     stride: int
     dim: int
 
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], device: torch.device) -> None:
+    def __init__(
+        self, net: TimmModel, mean: Sequence[float], std: Sequence[float], device: torch.device
+    ) -> None:
         self.device = device
-        self.net = net.eval().requires_grad_(False).to(device)
+        self.net: TimmModel = net.eval().requires_grad_(False).to(device)
         self._mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255.0
 
@@ -83,7 +87,9 @@ class Backbone:
         gh, gw = self.token_shape(height, width)
         batch = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
         x = (batch.permute(0, 3, 1, 2).float() - self._mean) / self._std
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
+        with torch.autocast(
+            self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"
+        ):
             maps = self._feature_maps(x)
         pooled = [
             # 3×3 neighbourhood averaging makes each patch feature aware of its surroundings,
@@ -92,7 +98,9 @@ class Backbone:
             for m in maps
         ]
         resized = [
-            m if m.shape[-2:] == (gh, gw) else F.interpolate(m, size=(gh, gw), mode="bilinear", align_corners=False)
+            m
+            if m.shape[-2:] == (gh, gw)
+            else F.interpolate(m, size=(gh, gw), mode="bilinear", align_corners=False)
             for m in pooled
         ]
         return torch.cat(resized, dim=1).permute(0, 2, 3, 1).contiguous()
@@ -107,7 +115,7 @@ class DinoV2(Backbone):
     name = DINOV2
     stride = 14
 
-    def __init__(self, net: nn.Module, blocks: Sequence[int], device: torch.device) -> None:
+    def __init__(self, net: TimmModel, blocks: Sequence[int], device: torch.device) -> None:
         cfg = net.pretrained_cfg
         super().__init__(net, cfg["mean"], cfg["std"], device)
         depth = len(net.blocks)
@@ -127,7 +135,7 @@ class EfficientNetLite0(Backbone):
     name = EFFICIENTNET_LITE0
     stride = LITE0_STRIDE
 
-    def __init__(self, net: nn.Module, device: torch.device) -> None:
+    def __init__(self, net: TimmModel, device: torch.device) -> None:
         cfg = net.pretrained_cfg
         super().__init__(net, cfg["mean"], cfg["std"], device)
         self.dim = sum(int(net.blocks[s][-1].conv_pwl.out_channels) for s in LITE0_STAGES)
@@ -152,10 +160,18 @@ def lite0_weights_file() -> str:
     return path
 
 
-def map_lite0_keys(state: dict[str, torch.Tensor], stage_depths: Sequence[int]) -> dict[str, torch.Tensor]:
+def map_lite0_keys(
+    state: dict[str, torch.Tensor], stage_depths: Sequence[int]
+) -> dict[str, torch.Tensor]:
     """Rename the package's lukemelas-style keys to timm's `tf_efficientnet_lite0` layout."""
     flat = [(s, b) for s, depth in enumerate(stage_depths) for b in range(depth)]
-    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
     # The first block has no expansion conv, so timm names it as a depthwise-separable block.
     first = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     inverted = {
@@ -182,20 +198,24 @@ def map_lite0_keys(state: dict[str, torch.Tensor], stage_depths: Sequence[int]) 
     return mapped
 
 
-def _strict_load(net: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+def _strict_load(net: TimmModel, state: dict[str, torch.Tensor], what: str) -> None:
     # Every parameter and buffer must come from the file: a silent random init would produce
     # plausible-looking but meaningless anomaly scores.
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise WeightsError(f"{what}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+        raise WeightsError(
+            f"{what}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )
 
 
-def load_efficientnet_lite0(device: torch.device, weights_file: str | None = None) -> EfficientNetLite0:
+def load_efficientnet_lite0(
+    device: torch.device, weights_file: str | None = None
+) -> EfficientNetLite0:
     """EfficientNet-Lite0 with the packaged ImageNet weights (or another file of that layout)."""
     import timm
 
     path = weights_file or lite0_weights_file()
-    net = timm.create_model(EFFICIENTNET_LITE0, pretrained=False)
+    net: TimmModel = timm.create_model(EFFICIENTNET_LITE0, pretrained=False)
     state = _read_state(path)
     if "_conv_stem.weight" in state:
         state = map_lite0_keys(state, [len(stage) for stage in net.blocks])
@@ -203,7 +223,39 @@ def load_efficientnet_lite0(device: torch.device, weights_file: str | None = Non
         _strict_load(net, state, f"EfficientNet-Lite0 weights {path}")
     except RuntimeError as exc:
         raise WeightsError(f"EfficientNet-Lite0 weights {path} do not fit: {exc}") from exc
+    fold_batchnorm(net)
     return EfficientNetLite0(net, device)
+
+
+def fold_batchnorm(net: TimmModel) -> None:
+    """Fold every eval-mode BatchNorm of an EfficientNet into the conv before it.
+
+    The result is the same function to float rounding, but on the CPU a third of the forward
+    time was spent in the separate normalisation passes.
+    """
+
+    def fold(conv: TimmModel, bn: TimmModel) -> nn.Module:
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        conv.weight.data.mul_(scale.view(-1, 1, 1, 1))
+        bias = bn.bias - bn.running_mean * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias * scale
+        conv.bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
+        # timm's BatchNormAct2d carries the activation; it is what remains after folding.
+        return nn.Sequential(bn.drop, bn.act)
+
+    with torch.no_grad():
+        net.bn1 = fold(net.conv_stem, net.bn1)
+        for stage in net.blocks:
+            for block in stage:
+                if hasattr(block, "conv_pwl"):
+                    block.bn1 = fold(block.conv_pw, block.bn1)
+                    block.bn2 = fold(block.conv_dw, block.bn2)
+                    block.bn3 = fold(block.conv_pwl, block.bn3)
+                else:
+                    block.bn1 = fold(block.conv_dw, block.bn1)
+                    block.bn2 = fold(block.conv_pw, block.bn2)
+        net.bn2 = fold(net.conv_head, net.bn2)
 
 
 def load_dinov2(
@@ -257,4 +309,3 @@ def _read_state(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(raw, dict):
         raise WeightsError(f"{path} holds no state dict")
     return {str(k): v for k, v in raw.items()}
-

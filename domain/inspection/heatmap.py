@@ -19,7 +19,7 @@ def gaussian_blur(maps: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor
     """Separable Gaussian blur of `[B, H, W]` maps (kernel truncated at 4σ, edges reflected)."""
     if sigma <= 0:
         return maps
-    radius = max(1, int(math.ceil(4.0 * sigma)))
+    radius = max(1, math.ceil(4.0 * sigma))
     xs = torch.arange(-radius, radius + 1, device=maps.device, dtype=maps.dtype)
     kernel = torch.exp(-(xs**2) / (2.0 * sigma**2))
     kernel /= kernel.sum()
@@ -36,7 +36,9 @@ def anomaly_maps(
     patch_scores: torch.Tensor, size: tuple[int, int], sigma: float = BLUR_SIGMA
 ) -> torch.Tensor:
     """Pixel anomaly maps `[B, H, W]` from patch score grids `[B, h, w]`."""
-    up = F.interpolate(patch_scores[:, None].float(), size=size, mode="bilinear", align_corners=False)
+    up = F.interpolate(
+        patch_scores[:, None].float(), size=size, mode="bilinear", align_corners=False
+    )
     return gaussian_blur(up[:, 0], sigma)
 
 
@@ -74,7 +76,12 @@ def find_regions(
         ys, xs = sl
         regions.append(
             Region(
-                bbox=(int(xs.start), int(ys.start), int(xs.stop - xs.start), int(ys.stop - ys.start)),
+                bbox=(
+                    int(xs.start),
+                    int(ys.start),
+                    int(xs.stop - xs.start),
+                    int(ys.stop - ys.start),
+                ),
                 area_px=area_px,
                 area_mm2=area_mm2,
                 peak=float(peaks[label - 1]),

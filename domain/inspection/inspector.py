@@ -289,7 +289,9 @@ class Inspector:
             best = masked.reshape(b, -1).argmax(dim=1)
             scores = masked.reshape(b, -1).gather(1, best[:, None])[:, 0]
             if self.reweight:
-                scores = self._reweight(bank, feats.reshape(b, -1, dim), idx[:, 0].reshape(b, -1), best, scores)
+                scores = self._reweight(
+                    bank, feats.reshape(b, -1, dim), idx[:, 0].reshape(b, -1), best, scores
+                )
             maps_out: list[npt.NDArray[np.float32]] | None = None
             if with_maps:
                 maps = anomaly_maps(patch_scores, (height, width), self.blur_sigma)

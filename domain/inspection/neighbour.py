@@ -25,7 +25,9 @@ def nearest(
     k = min(k, bank.shape[0])
     if method == "faiss":
         index = faiss_index if faiss_index is not None else faiss_index_for(bank)
-        d, i = index.search(np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32), k)
+        d, i = index.search(
+            np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32), k
+        )
         dist = torch.from_numpy(d).clamp_min_(0.0).sqrt_().to(queries.device)
         return dist, torch.from_numpy(i).to(queries.device)
     q = queries.float()
@@ -38,7 +40,7 @@ def nearest(
         d = torch.addmm(b_norm[start : start + _BANK_BLOCK], q, block.T, beta=1.0, alpha=-2.0)
         d += q_norm
         kk = min(k, block.shape[0])
-        vals, idx = (d.min(dim=1, keepdim=True) if kk == 1 else d.topk(kk, dim=1, largest=False))
+        vals, idx = d.min(dim=1, keepdim=True) if kk == 1 else d.topk(kk, dim=1, largest=False)
         idx = idx + start
         if best_d is None or best_i is None:
             best_d, best_i = vals, idx

@@ -20,7 +20,9 @@ class Rect(msgspec.Struct, tag_field="kind", tag="rect", frozen=True, forbid_unk
     h: float
 
 
-class Circle(msgspec.Struct, tag_field="kind", tag="circle", frozen=True, forbid_unknown_fields=True):
+class Circle(
+    msgspec.Struct, tag_field="kind", tag="circle", frozen=True, forbid_unknown_fields=True
+):
     """Disc of radius `r` centred on `(cx, cy)`."""
 
     cx: float

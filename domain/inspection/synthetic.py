@@ -44,7 +44,8 @@ def _texture(size: tuple[int, int], rng: np.random.Generator) -> npt.NDArray[np.
     base = 0.45 + 0.25 * warp * (1 - weft) + 0.15 * weft
     base = base * rng.uniform(0.92, 1.08) + rng.normal(0, 0.025, size)
     tint = np.array([0.95, 0.85, 0.7]) * rng.uniform(0.97, 1.03, 3)
-    return base[..., None] * tint
+    out: npt.NDArray[np.float64] = base[..., None] * tint
+    return out
 
 
 def _part(
@@ -84,7 +85,7 @@ def _scratch(
     dy, dx = np.sin(angle), np.cos(angle)
     t = np.clip((ys - y0) * dy + (xs - x0) * dx, 0, length)
     dist = np.hypot(ys - (y0 + t * dy), xs - (x0 + t * dx))
-    mask = (dist <= rng.uniform(1.5, 3.0)) & region
+    mask: npt.NDArray[np.bool_] = (dist <= rng.uniform(1.5, 3.0)) & region
     img[mask] = img[mask] * 0.35 + rng.choice([0.0, 0.6])
     return mask
 
@@ -98,7 +99,7 @@ def _blob(
     y0, x0 = points[rng.integers(len(points))]
     ry, rx = rng.uniform(0.04, 0.09, 2) * min(h, w)
     inside = ((ys - y0) / ry) ** 2 + ((xs - x0) / rx) ** 2
-    mask = (inside <= 1.0) & region
+    mask: npt.NDArray[np.bool_] = (inside <= 1.0) & region
     stain = np.array([0.35, 0.2, 0.1]) if rng.random() < 0.5 else np.array([0.9, 0.9, 0.85])
     alpha = np.clip(1.2 - inside, 0, 1)[..., None] * 0.8
     img[:] = img * (1 - alpha * mask[..., None]) + stain * alpha * mask[..., None]
@@ -117,7 +118,7 @@ def _missing_part(
     a = rng.uniform(0, 2 * np.pi)
     py, px = cy + outer * np.sin(a), cx + outer * np.cos(a)
     chunk = np.hypot(ys - py, xs - px) <= rng.uniform(0.12, 0.2) * outer * 2
-    mask = chunk & body
+    mask: npt.NDArray[np.bool_] = chunk & body
     img[mask] = (0.12 + rng.normal(0, 0.02, int(mask.sum())))[:, None]
     return mask
 
@@ -157,7 +158,11 @@ def make_sample(
     elif defect == "blob":
         mask = _blob(img, region, rng)
     elif defect == "missing":
-        mask = _missing_texture(img, rng) if kind == "texture" else _missing_part(img, body, centre, rng)
+        mask = (
+            _missing_texture(img, rng)
+            if kind == "texture"
+            else _missing_part(img, body, centre, rng)
+        )
     image = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return Sample(image=image, mask=mask, defect=defect)
 
