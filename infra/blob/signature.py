@@ -1,0 +1,55 @@
+"""HMAC-signed, expiring `/blobs/{key}?exp=&sig=` URLs for the local backend."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from urllib.parse import quote
+
+from infra.blob.error import InvalidSignature, SignatureExpired
+
+ROUTE = "/blobs/"
+
+
+def sign(secret: str, method: str, key: str, exp: int) -> str:
+    """The signature binding `method`, `key` and the expiry time together."""
+    if not secret:
+        raise InvalidSignature("no signing secret configured")
+    # HEAD reads what GET reads; one signature serves both.
+    method = "GET" if method.upper() == "HEAD" else method.upper()
+    message = f"{method}\n{key}\n{exp}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed_url(base_url: str, secret: str, method: str, key: str, ttl_s: int) -> str:
+    """A URL under `base_url` that allows `method` on `key` for `ttl_s` seconds."""
+    if ttl_s <= 0:
+        raise ValueError("ttl_s must be positive")
+    exp = int(time.time()) + ttl_s
+    sig = sign(secret, method, key, exp)
+    return f"{base_url.rstrip('/')}{ROUTE}{quote(key, safe='/')}?exp={exp}&sig={sig}"
+
+
+def verify(
+    secret: str,
+    method: str,
+    key: str,
+    exp: str | None,
+    sig: str | None,
+    *,
+    now: float | None = None,
+) -> None:
+    """Raise InvalidSignature unless `sig` is ours for this request, SignatureExpired if late."""
+    if not exp or not sig:
+        raise InvalidSignature("the URL is not signed (exp and sig are required)")
+    if not exp.isascii() or not exp.isdigit() or len(exp) > 12:
+        raise InvalidSignature("the URL's expiry is malformed")
+    expected = sign(secret, method, key, int(exp))
+    # The signature is checked before the expiry so an altered `exp` reads as tampering.
+    if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
+        raise InvalidSignature("the URL's signature does not match")
+    if int(exp) < (time.time() if now is None else now):
+        raise SignatureExpired("the URL has expired")
