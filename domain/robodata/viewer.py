@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import signal
@@ -167,9 +168,13 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
 
 
 def _find_rerun() -> str:
-    beside = Path(sys.executable).with_name("rerun")
-    if beside.is_file():
-        return str(beside)
+    # The `rerun` on PATH from pip is a Python shim that runs the real binary as a child and
+    # would shield it from our signals, so the bundled binary is run directly.
+    spec = importlib.util.find_spec("rerun_cli")
+    if spec is not None and spec.origin is not None:
+        bundled = Path(spec.origin).with_name("rerun")
+        if bundled.is_file():
+            return str(bundled)
     found = shutil.which("rerun")
     if found is None:
         raise ViewerError("the rerun command is not installed (pip install rerun-sdk)")
