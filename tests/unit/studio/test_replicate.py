@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -158,6 +159,15 @@ async def test_rate_limits_that_never_lift_end_in_a_transient_error(replicate_se
     with pytest.raises(ProviderUnavailable, match="refused 3 creates") as info:
         await provider(replicate_server, max_attempts=3).generate_images(ImageRequest(prompt="hat"))
     assert info.value.transient is True
+
+
+async def test_creates_that_never_connected_are_retried(replicate_server) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    p = provider(replicate_server, base_url=closed, max_attempts=3)
+    with pytest.raises(ProviderUnavailable, match=r"refused 3 creates.*ConnectError"):
+        await p.generate_images(ImageRequest(prompt="hat"))
 
 
 @pytest.mark.parametrize("plan", [Plan(create_then_fail=True), Plan(create_errors=deque([503]))])
