@@ -1,0 +1,45 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from domain.inspection.error import InvalidImageError
+from domain.inspection.image import as_rgb, decode_image
+
+
+def _encode(arr: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_png_round_trips_exactly() -> None:
+    arr = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    assert np.array_equal(decode_image(_encode(arr, "PNG")), arr)
+
+
+def test_gray_and_rgba_become_rgb() -> None:
+    gray = np.full((8, 9), 77, dtype=np.uint8)
+    out = decode_image(_encode(gray, "PNG"))
+    assert out.shape == (8, 9, 3) and (out == 77).all()
+    rgba = np.zeros((4, 5, 4), dtype=np.uint8)
+    assert as_rgb(rgba).shape == (4, 5, 3)
+
+
+def test_jpeg_decodes() -> None:
+    arr = np.full((16, 16, 3), 128, dtype=np.uint8)
+    assert decode_image(_encode(arr, "JPEG")).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n truncated"])
+def test_non_image_bytes_are_refused(data: bytes) -> None:
+    with pytest.raises(InvalidImageError):
+        decode_image(data)
+
+
+def test_bad_arrays_are_refused() -> None:
+    with pytest.raises(InvalidImageError, match="uint8"):
+        as_rgb(np.zeros((4, 4, 3), dtype=np.float32))
+    with pytest.raises(InvalidImageError, match="shape"):
+        as_rgb(np.zeros((4, 4, 2), dtype=np.uint8))
