@@ -133,11 +133,12 @@ def validate_mesh(mesh: Mesh, limits: Limits) -> Mesh:
     if extent <= 0.0:
         raise InvalidMeshError("mesh has zero extent")
     edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
+    _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    bad_face = (counts[inverse.reshape(-1)] > 2).reshape(3, -1).any(axis=0)
     # A few fans of >2 faces per edge are repairable for voxel and heat methods; a mesh whose
-    # edges are mostly shared by many faces is triangle soup stacked on itself.
-    if float(np.mean(counts > 2)) > 0.5:
-        raise InvalidMeshError("mesh is non-manifold beyond repair (most edges have >2 faces)")
+    # faces mostly hang on such edges is triangle soup with no surface to rig.
+    if float(np.mean(bad_face)) > 0.5:
+        raise InvalidMeshError("mesh is non-manifold beyond repair (most faces share edges >2 ways)")
     return Mesh(vertices=v.astype(np.float64), faces=f.astype(np.int64))
 
 

@@ -41,6 +41,7 @@ class _Chain:
 class _Graph:
     nodes: list[FloatArray] = field(default_factory=list)
     chains: list[_Chain] = field(default_factory=list)
+    dead: set[int] = field(default_factory=set)
 
     def degree(self) -> dict[int, int]:
         deg: dict[int, int] = {}
@@ -63,10 +64,9 @@ def build_skeleton(
     solid, origin, pitch = voxelise(verts, faces, opt.resolution)
     if progress:
         progress(40.0, "thinning")
-    from skimage.morphology import skeletonize
-
-    thin = skeletonize(solid).astype(bool)
-    dist = ndimage.distance_transform_edt(solid) * pitch
+    depth = ndimage.distance_transform_edt(solid)
+    thin = _thin(solid, depth)
+    dist = depth * pitch
     if not thin.any():
         thin = np.zeros_like(solid)
         thin[tuple(np.argwhere(solid).mean(axis=0).astype(int))] = True
@@ -147,6 +147,28 @@ def voxelise(
     return solid, origin, pitch
 
 
+def _thin(solid: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """3D thinning that keeps every limb, patching lost limbs from mirrored-grid thinnings.
+
+    Lee's sequential thinning can eat a limb two or three voxels thick entirely, depending
+    on the scan order; thinning the mirrored grid scans the other way and keeps that limb.
+    """
+    from skimage.morphology import skeletonize
+
+    reach = int(np.ceil(depth.max()))
+    # Thickness of the part around each voxel: the largest inscribed-ball radius nearby.
+    local = ndimage.grey_dilation(depth, size=(2 * reach + 1,) * 3)
+    thin = skeletonize(solid).astype(bool)
+    for axis in range(3):
+        far = ndimage.distance_transform_edt(~thin) if thin.any() else np.full(solid.shape, 1e9)
+        # Solid voxels much farther from the curve than their part is thick lie in a lost limb.
+        if not ((far > 2.0 * local + 3.0) & solid).any():
+            break
+        other = np.flip(skeletonize(np.flip(solid, axis)).astype(bool), axis)
+        thin |= other & (far > local + 2.0)
+    return thin
+
+
 def _sampler(dist: np.ndarray, origin: FloatArray, pitch: float):  # type: ignore[no-untyped-def]
     top = np.array(dist.shape) - 1
 
@@ -158,88 +180,89 @@ def _sampler(dist: np.ndarray, origin: FloatArray, pitch: float):  # type: ignor
 
 
 def _voxel_graph(thin: np.ndarray, origin: FloatArray, pitch: float) -> _Graph:
-    coords = np.argwhere(thin)
-    lookup = -np.ones(np.array(thin.shape) + 2, dtype=np.int64)
-    lookup[tuple((coords + 1).T)] = np.arange(len(coords))
-    offsets = [
-        (dx, dy, dz)
-        for dx in (-1, 0, 1)
-        for dy in (-1, 0, 1)
-        for dz in (-1, 0, 1)
-        if (dx, dy, dz) != (0, 0, 0)
-    ]
-    nbrs: list[list[int]] = [[] for _ in range(len(coords))]
-    for off in offsets:
-        other = lookup[tuple((coords + 1 + np.array(off)).T)]
-        for i, o in zip(np.nonzero(other >= 0)[0], other[other >= 0], strict=True):
-            nbrs[int(i)].append(int(o))
-    pos = origin + (coords + 0.5) * pitch
-    deg = np.array([len(n) for n in nbrs])
-    is_key = deg != 2
-    # Adjacent junction voxels are one junction.
-    key_id = -np.ones(len(coords), dtype=np.int64)
+    """Split thinned voxels into key nodes (ends, junction clusters) and the paths between."""
+    cube = np.ones((3, 3, 3), dtype=bool)
+    count = ndimage.convolve(thin.astype(np.int16), cube.astype(np.int16), mode="constant") - 1
+    key = thin & (count != 2)
+    path = thin & ~key
+    key_lab, n_key = ndimage.label(key, structure=cube)
+    path_lab, n_path = ndimage.label(path, structure=cube)
     g = _Graph()
-    for start in np.nonzero(is_key)[0]:
-        if key_id[start] >= 0:
+    centres = ndimage.center_of_mass(key, key_lab, range(1, n_key + 1)) if n_key else []
+    g.nodes = [origin + (np.asarray(c) + 0.5) * pitch for c in centres]
+    # Key labels around every voxel, to find which key nodes each path touches.
+    near_key = [
+        ndimage.maximum_filter(key_lab, footprint=cube, mode="constant"),
+        -ndimage.maximum_filter(-np.where(key, key_lab, n_key + 1), footprint=cube, mode="constant"),
+    ]
+    slices = ndimage.find_objects(path_lab)
+    for label, box in enumerate(slices, start=1):
+        if box is None:
             continue
-        members, stack = [], [int(start)]
-        key_id[start] = len(g.nodes)
-        while stack:
-            cur = stack.pop()
-            members.append(cur)
-            for nb in nbrs[cur]:
-                if is_key[nb] and key_id[nb] < 0:
-                    key_id[nb] = len(g.nodes)
-                    stack.append(nb)
-        g.nodes.append(pos[members].mean(axis=0))
-    seen_edge: set[tuple[int, int]] = set()
-    visited = np.zeros(len(coords), dtype=bool)
-    for start in np.nonzero(is_key)[0]:
-        for nb in nbrs[start]:
-            if is_key[nb] or visited[nb]:
-                continue
-            path, prev, cur = [int(start)], int(start), nb
-            while not is_key[cur]:
-                visited[cur] = True
-                path.append(cur)
-                nxt = [n for n in nbrs[cur] if n != prev and not (visited[n] and not is_key[n])]
-                if not nxt:
-                    break
-                prev, cur = cur, nxt[0]
-            a, b = int(key_id[start]), int(key_id[cur]) if is_key[cur] else -1
-            if b < 0:
-                continue
-            pts = np.vstack([g.nodes[a], pos[path[1:]], g.nodes[b]])
-            if a == b and len(path) < 4:
-                continue
-            g.chains.append(_Chain(a, b, pts))
-        for nb in nbrs[start]:
-            if is_key[nb] and key_id[nb] != key_id[start]:
-                e = (min(key_id[nb], key_id[start]), max(key_id[nb], key_id[start]))
-                if e not in seen_edge:
-                    seen_edge.add(e)
-                    g.chains.append(_Chain(e[0], e[1], np.vstack([g.nodes[e[0]], g.nodes[e[1]]])))
-    # Loops with no key voxel at all (a ring) become one node on the ring.
-    for start in range(len(coords)):
-        if visited[start] or is_key[start]:
+        local = path_lab[box] == label
+        coords = np.argwhere(local) + np.array([s.start for s in box])
+        ends: list[int] = []
+        touch: dict[int, int] = {}
+        for k, c in enumerate(coords):
+            t = tuple(c)
+            for lab in {int(near_key[0][t]), int(near_key[1][t])}:
+                if 1 <= lab <= n_key and lab - 1 not in touch:
+                    touch[lab - 1] = k
+                    ends.append(lab - 1)
+        pos = origin + (coords + 0.5) * pitch
+        if not ends:
+            node = len(g.nodes)
+            g.nodes.append(pos[0])
+            order = _path_order(coords, 0)
+            g.chains.append(_Chain(node, node, np.vstack([pos[order], pos[0]])))
             continue
-        ring, cur, prev = [start], start, -1
-        visited[start] = True
-        while True:
-            nxt = [n for n in nbrs[cur] if n != prev and not visited[n]]
-            if not nxt:
-                break
-            prev, cur = cur, nxt[0]
-            visited[cur] = True
-            ring.append(cur)
-        node = len(g.nodes)
-        g.nodes.append(pos[start])
-        g.chains.append(_Chain(node, node, np.vstack([pos[ring], pos[start]])))
+        a = ends[0]
+        order = _path_order(coords, touch[a])
+        b = ends[1] if len(ends) > 1 else a
+        if a == b and len(coords) < 4:
+            continue
+        g.chains.append(_Chain(a, b, np.vstack([g.nodes[a], pos[order], g.nodes[b]])))
+        # A path touching three key nodes is a junction the counting missed; rare, and the
+        # extra node stays joined through its own chain.
+        for extra in ends[2:]:
+            k = touch[extra]
+            g.chains.append(_Chain(extra, b, np.vstack([g.nodes[extra], pos[k], g.nodes[b]])))
+    # Key clusters that touch directly (no path voxel between) are joined by a short chain.
+    if n_key > 1:
+        shifted = ndimage.maximum_filter(key_lab, footprint=cube, mode="constant")
+        pairs = {
+            (int(min(x, y)), int(max(x, y)))
+            for x, y in zip(key_lab[key], shifted[key], strict=True)
+            if x != y and y > 0
+        }
+        for x, y in pairs:
+            g.chains.append(_Chain(x - 1, y - 1, np.vstack([g.nodes[x - 1], g.nodes[y - 1]])))
+    if not g.nodes:
+        g.nodes.append(origin + (np.argwhere(thin).mean(axis=0) + 0.5) * pitch)
     return g
 
 
+def _path_order(coords: IntArray, start: int) -> IntArray:
+    """Order a thin voxel path by breadth-first distance from one of its ends."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, shortest_path
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(coords).query_pairs(1.8, output_type="ndarray")
+    n = len(coords)
+    if len(pairs) == 0:
+        return np.arange(n)
+    adj = csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    dist = shortest_path(adj, directed=False, unweighted=True, indices=start)
+    dist[~np.isfinite(dist)] = dist[np.isfinite(dist)].max() + 1
+    del breadth_first_order
+    return np.argsort(dist, kind="stable")
+
+
 def _copy(g: _Graph) -> _Graph:
-    return _Graph(nodes=list(g.nodes), chains=[_Chain(c.a, c.b, c.pts) for c in g.chains])
+    return _Graph(
+        nodes=list(g.nodes), chains=[_Chain(c.a, c.b, c.pts) for c in g.chains], dead=set(g.dead)
+    )
 
 
 def _length(pts: FloatArray) -> float:
@@ -262,6 +285,7 @@ def _prune(g: _Graph, radius_at, ratio: float, min_len: float) -> None:  # type:
                     limit = max(ratio * radius_at(g.nodes[hub]), min_len)
                     if _length(c.pts) < limit:
                         g.chains.pop(i)
+                        g.dead.add(leaf)
                         _dissolve(g, hub)
                         changed = True
                         break
@@ -288,6 +312,7 @@ def _dissolve(g: _Graph, node: int) -> None:
     for i in sorted(touching, reverse=True):
         g.chains.pop(i)
     g.chains.append(_Chain(a, b, np.vstack([p1, p2[1:]])))
+    g.dead.add(node)
 
 
 def _merge_close(g: _Graph, radius_at, min_len: float) -> None:  # type: ignore[no-untyped-def]
@@ -304,6 +329,7 @@ def _merge_close(g: _Graph, radius_at, min_len: float) -> None:  # type: ignore[
                 mid = c.pts[len(c.pts) // 2]
                 g.nodes[c.a] = mid
                 g.chains.pop(i)
+                g.dead.add(c.b)
                 for other in g.chains:
                     if other.a == c.b:
                         other.a = c.a
@@ -319,9 +345,8 @@ def _merge_close(g: _Graph, radius_at, min_len: float) -> None:  # type: ignore[
 
 
 def _components(g: _Graph) -> list[set[int]]:
-    used = {c.a for c in g.chains} | {c.b for c in g.chains}
-    if not g.chains:
-        used = set(range(len(g.nodes)))
+    # Every live node counts, so a part whose skeleton is a single blob still gets a joint.
+    used = set(range(len(g.nodes))) - g.dead
     parent = {n: n for n in used}
 
     def find(x: int) -> int:

@@ -1,0 +1,230 @@
+"""Loading every input format by content, and refusing bad input with a clear error."""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from domain.rigging.error import (
+    CorruptFileError,
+    InvalidMeshError,
+    LimitExceededError,
+    UnsupportedFormatError,
+)
+from domain.rigging.export import glb_bytes, save_model
+from domain.rigging.loader import detect_format, load_model, load_rignet
+from domain.rigging.model import Limits, Mesh, Model
+
+
+def obj_text(mesh: Mesh) -> str:
+    lines = [f"v {x:.9f} {y:.9f} {z:.9f}" for x, y, z in mesh.vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in mesh.faces]
+    return "# synthetic\n" + "\n".join(lines) + "\n"
+
+
+def patch_glb_json(data: bytes, change: dict[str, Any]) -> bytes:
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    doc.update(change)
+    raw = json.dumps(doc).encode()
+    raw += b" " * (-len(raw) % 4)
+    rest = data[20 + js_len :]
+    body = struct.pack("<II", len(raw), 0x4E4F534A) + raw + rest
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+def test_khronos_samples_keep_skeleton_and_skin(fixtures_dir: Path, limits: Limits) -> None:
+    simple = load_model(fixtures_dir / "RiggedSimple.gltf", limits)
+    figure = load_model(fixtures_dir / "RiggedFigure.gltf", limits)
+    assert simple.source_format == "gltf"
+    assert simple.mesh.vertices.shape == (160, 3) and simple.mesh.faces.shape == (188, 3)
+    assert simple.skeleton is not None and simple.skeleton.names == ["Bone", "Bone.001"]
+    assert figure.skeleton is not None and len(figure.skeleton.names) == 19
+    assert figure.skeleton.parents.count(-1) == 1
+    assert figure.weights is not None and np.allclose(figure.weights.sum(axis=1), 1.0, atol=1e-6)
+    # Y-up: the figure stands on the ground, head at the top.
+    lo, hi = figure.mesh.vertices.min(axis=0), figure.mesh.vertices.max(axis=0)
+    assert hi[1] - lo[1] > hi[2] - lo[2]
+    neck = figure.skeleton.names.index("neck_joint_2")
+    legs = figure.skeleton.names.index("leg_joint_L_5")
+    assert figure.skeleton.array()[neck][1] > figure.skeleton.array()[legs][1]
+
+
+def test_obj_keeps_vertex_order(tmp_path: Path, synthetic: dict[str, Model], limits: Limits) -> None:
+    mesh = synthetic["tree"].mesh
+    path = tmp_path / "tree.obj"
+    path.write_text(obj_text(mesh))
+    loaded = load_model(path, limits)
+    assert loaded.source_format == "obj" and loaded.skeleton is None
+    assert np.allclose(loaded.mesh.vertices, mesh.vertices, atol=1e-8)
+    assert np.array_equal(loaded.mesh.faces, mesh.faces)
+
+
+def test_obj_polygons_and_slashes_are_triangulated(tmp_path: Path, limits: Limits) -> None:
+    path = tmp_path / "quad.obj"
+    path.write_text(
+        "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0 0 1\nvt 0 0\n"
+        "f 1/1 2/1 3/1 4/1\nf -5//1 -4//1 -1//1\n"
+    )
+    loaded = load_model(path, limits)
+    assert loaded.mesh.faces.tolist() == [[0, 1, 2], [0, 2, 3], [0, 1, 4]]
+
+
+def test_format_is_recognised_by_content_not_extension(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    path = tmp_path / "actually_a_glb.obj"
+    path.write_bytes(glb_bytes(synthetic["character"]))
+    loaded = load_model(path, limits)
+    assert loaded.source_format == "glb" and loaded.skeleton is not None
+
+
+def test_vrm_0_and_1_load_facing_the_same_way(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    model = synthetic["character"]
+    base = glb_bytes(model)
+    v0 = patch_glb_json(base, {"extensionsUsed": ["VRM"], "extensions": {"VRM": {"specVersion": "0.0"}}})
+    v1 = patch_glb_json(base, {"extensionsUsed": ["VRMC_vrm"], "extensions": {"VRMC_vrm": {"specVersion": "1.0"}}})
+    (tmp_path / "a.vrm").write_bytes(v0)
+    (tmp_path / "b.vrm").write_bytes(v1)
+    m0 = load_model(tmp_path / "a.vrm", limits)
+    m1 = load_model(tmp_path / "b.vrm", limits)
+    assert (m0.source_format, m1.source_format) == ("vrm0", "vrm1")
+    assert np.allclose(m1.mesh.vertices, model.mesh.vertices, atol=1e-6)
+    # VRM 0.x faces -Z: turned half a turn about Y so both versions face +Z.
+    assert np.allclose(m0.mesh.vertices, model.mesh.vertices * [-1, 1, -1], atol=1e-6)
+    assert m0.skeleton is not None and m0.weights is not None
+    assert np.allclose(m0.skeleton.array(), m1.skeleton.array() * [-1, 1, -1], atol=1e-6)
+
+
+def test_fbx_loads_skeleton_and_weights(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    pytest.importorskip("bpy", reason="FBX files are written with the rigging extra's bpy")
+    model = synthetic["multipart"]
+    path = tmp_path / "lamp.fbx"
+    save_model(model, path, "fbx")
+    assert detect_format(path.read_bytes()[:64]) == "fbx"
+    loaded = load_model(path, limits)
+    assert loaded.skeleton is not None and loaded.weights is not None
+    assert sorted(loaded.skeleton.names) == sorted(model.skeleton.names)  # type: ignore[union-attr]
+    # Units and axes are converted: metres, Y-up, same place as written.
+    assert np.allclose(loaded.mesh.vertices.min(axis=0), model.mesh.vertices.min(axis=0), atol=1e-5)
+    assert np.allclose(loaded.mesh.vertices.max(axis=0), model.mesh.vertices.max(axis=0), atol=1e-5)
+
+
+def test_rignet_pair_loads_rig(tmp_path: Path, limits: Limits) -> None:
+    (tmp_path / "stick.obj").write_text(
+        "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 3 4\nf 1 4 2\nf 2 4 3\n"
+    )
+    (tmp_path / "stick_rig.txt").write_text(
+        "joints hip 0 0 0\njoints knee 0 0.5 0\nroot hip\nhier hip knee\n"
+        "skin 0 hip 1.0\nskin 1 hip 0.5 knee 0.5\nskin 2 knee 1.0\nskin 3 hip 1.0\n"
+    )
+    model = load_rignet(tmp_path / "stick.obj", tmp_path / "stick_rig.txt", limits)
+    assert model.skeleton is not None and model.skeleton.parents == [-1, 0]
+    assert model.weights is not None and model.weights[1].tolist() == [0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"PK\x03\x04 a zip file, not a model", UnsupportedFormatError),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", UnsupportedFormatError),
+        (b"glTF\x02\x00\x00\x00\xff\xff\x00\x00", CorruptFileError),
+        (b"v 0 0 0\nv 1 0 0\nv 0 1 0\n", InvalidMeshError),
+        (b"v 0 0 0\nv nan 0 0\nv 0 1 0\nf 1 2 3\n", InvalidMeshError),
+        (b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n", CorruptFileError),
+        (b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 1 2\n", InvalidMeshError),
+        (b"", InvalidMeshError),
+    ],
+    ids=["zip", "png", "truncated-glb", "zero-faces", "nan", "bad-index", "degenerate", "empty"],
+)
+def test_bad_input_is_refused_clearly(
+    tmp_path: Path, limits: Limits, content: bytes, error: type[Exception]
+) -> None:
+    path = tmp_path / "upload.obj"
+    path.write_bytes(content)
+    with pytest.raises(error):
+        load_model(path, limits)
+
+
+def test_truncated_glb_body_is_refused(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = glb_bytes(synthetic["tree"])
+    path = tmp_path / "cut.glb"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptFileError, match="truncated"):
+        load_model(path, limits)
+
+
+def test_face_bomb_obj_is_refused_before_parsing(tmp_path: Path, limits: Limits) -> None:
+    path = tmp_path / "bomb.obj"
+    path.write_bytes(b"v 0 0 0\nv 1 0 0\nv 0 1 0\n" + b"f 1 2 3\n" * 10_000_000)
+    started = time.process_time()
+    with pytest.raises(LimitExceededError, match="10000000 faces"):
+        load_model(path, limits)
+    # Parsing 10M lines in Python takes tens of seconds; refusing must not parse them.
+    assert time.process_time() - started < 10.0
+
+
+def test_face_bomb_glb_header_is_refused(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = glb_bytes(synthetic["tree"])
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    doc["accessors"][1]["count"] = 30_000_000
+    bomb = patch_glb_json(data, {"accessors": doc["accessors"]})
+    path = tmp_path / "bomb.glb"
+    path.write_bytes(bomb)
+    with pytest.raises(LimitExceededError, match="10000000 faces"):
+        load_model(path, limits)
+
+
+def test_oversized_file_and_vertex_limits(
+    tmp_path: Path, synthetic: dict[str, Model]
+) -> None:
+    path = tmp_path / "tree.glb"
+    path.write_bytes(glb_bytes(synthetic["tree"]))
+    with pytest.raises(LimitExceededError, match="bytes"):
+        load_model(path, Limits(max_file_bytes=1000))
+    with pytest.raises(LimitExceededError, match="vertices"):
+        load_model(path, Limits(max_vertices=100))
+
+
+def test_gltf_buffer_uri_cannot_escape_its_folder(tmp_path: Path, limits: Limits) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x00" * 36)
+    inner = tmp_path / "upload"
+    inner.mkdir()
+    doc = {
+        "asset": {"version": "2.0"},
+        "buffers": [{"uri": "../secret.bin", "byteLength": 36}],
+        "bufferViews": [{"buffer": 0, "byteLength": 36}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "nodes": [{"mesh": 0}],
+    }
+    path = inner / "model.gltf"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CorruptFileError, match="escapes"):
+        load_model(path, limits)
+
+
+def test_non_manifold_soup_is_refused(tmp_path: Path, limits: Limits) -> None:
+    # Eight triangles stacked on one edge pair: no surface to rig.
+    lines = ["v 0 0 0", "v 1 0 0"] + [f"v 0.5 {np.cos(a):.4f} {np.sin(a):.4f}" for a in range(8)]
+    lines += [f"f 1 2 {k + 3}" for k in range(8)]
+    path = tmp_path / "soup.obj"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidMeshError, match="non-manifold"):
+        load_model(path, limits)

@@ -1,0 +1,96 @@
+"""Skeleton generation: a named joint tree close to the true one, within the joint budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from domain.rigging.loader import load_model
+from domain.rigging.metrics import skeleton_metrics
+from domain.rigging.model import Limits, Mesh, Model, Skeleton
+from domain.rigging.skeleton import SkeletonOptions, build_skeleton
+from domain.rigging.synthetic import character
+
+
+def assert_tree(skel: Skeleton) -> None:
+    assert skel.parents[0] == -1 and skel.parents.count(-1) == 1
+    assert all(0 <= p < i for i, p in enumerate(skel.parents) if i > 0)
+    assert len(set(skel.names)) == len(skel.names)
+
+
+@pytest.mark.parametrize("name", ["character", "tree"])
+def test_skeleton_matches_known_limbs(synthetic: dict[str, Model], name: str) -> None:
+    model = synthetic[name]
+    assert model.skeleton is not None
+    skel = build_skeleton(model.mesh)
+    assert_tree(skel)
+    score = skeleton_metrics(skel, model.skeleton, model.mesh)
+    assert score.j2j < 0.05 and score.b2b < 0.02
+
+
+def test_root_is_at_the_body_centre(synthetic: dict[str, Model]) -> None:
+    model = synthetic["character"]
+    skel = build_skeleton(model.mesh)
+    root = skel.array()[0]
+    # The hips-to-chest region, on the body's mid-plane.
+    assert 0.85 < root[1] < 1.4 and abs(root[0]) < 0.05
+    # Hands and feet are end joints far from the root.
+    pos = skel.array()
+    assert pos[:, 0].max() > 0.7 and pos[:, 0].min() < -0.7 and pos[:, 1].min() < 0.2
+
+
+def test_joint_budget_is_respected(synthetic: dict[str, Model]) -> None:
+    for budget in (1, 6, 12):
+        skel = build_skeleton(synthetic["character"].mesh, SkeletonOptions(joint_budget=budget))
+        assert 1 <= len(skel.names) <= budget
+        assert_tree(skel)
+    # The limbs survive a tight budget: the five ends of a T-pose are kept before chain joints.
+    skel = build_skeleton(synthetic["character"].mesh, SkeletonOptions(joint_budget=12))
+    assert np.ptp(skel.array()[:, 0]) > 1.2
+
+
+def test_separate_parts_are_joined_into_one_tree(synthetic: dict[str, Model]) -> None:
+    model = synthetic["multipart"]
+    skel = build_skeleton(model.mesh)
+    assert_tree(skel)
+    # Every part (base, two arm links, shade) has a joint inside its own extent.
+    gt = model.skeleton
+    assert gt is not None
+    pos = skel.array()
+    assert pos[:, 1].min() < 0.08 and pos[:, 0].max() > 0.45
+
+
+def test_open_mesh_with_holes_gets_a_skeleton(synthetic: dict[str, Model]) -> None:
+    model = synthetic["character"]
+    rng = np.random.default_rng(0)
+    keep = rng.random(len(model.mesh.faces)) > 0.02
+    holed = Mesh(vertices=model.mesh.vertices, faces=model.mesh.faces[keep])
+    assert model.skeleton is not None
+    skel = build_skeleton(holed)
+    assert_tree(skel)
+    assert skeleton_metrics(skel, model.skeleton, holed).j2j < 0.07
+
+
+def test_large_mesh_is_simplified_for_the_skeleton_only() -> None:
+    model = character(8)
+    assert len(model.mesh.faces) > 40_000 and model.skeleton is not None
+    skel = build_skeleton(model.mesh, SkeletonOptions(simplify_faces=5_000))
+    assert skeleton_metrics(skel, model.skeleton, model.mesh).j2j < 0.06
+    assert len(model.mesh.faces) > 40_000
+
+
+def test_khronos_figure_skeleton(fixtures_dir: Path, limits: Limits) -> None:
+    model = load_model(fixtures_dir / "RiggedFigure.gltf", limits)
+    assert model.skeleton is not None
+    skel = build_skeleton(model.mesh)
+    assert_tree(skel)
+    assert skeleton_metrics(skel, model.skeleton, model.mesh).j2j < 0.06
+
+
+def test_progress_is_reported(synthetic: dict[str, Model]) -> None:
+    seen: list[tuple[float, str]] = []
+    build_skeleton(synthetic["tree"].mesh, progress=lambda p, m: seen.append((p, m)))
+    values = [p for p, _ in seen]
+    assert values == sorted(values) and 0 <= values[0] and values[-1] <= 100 and len(values) >= 3

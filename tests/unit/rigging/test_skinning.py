@@ -1,0 +1,83 @@
+"""Bone-heat skinning: valid weights everywhere, close to the known weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from domain.rigging.loader import load_model
+from domain.rigging.metrics import skin_metrics
+from domain.rigging.model import Limits, Mesh, Model
+from domain.rigging.skinning import SkinOptions, compute_weights
+
+
+def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
+    assert weights.shape == (n_vertices, n_joints)
+    assert np.isfinite(weights).all() and (weights >= 0).all()
+    assert np.allclose(weights.sum(axis=1), 1.0)
+    assert ((weights > 0).sum(axis=1) <= 4).all()
+    # Tiny weights are pruned.
+    assert weights[weights > 0].min() >= 0.01
+
+
+@pytest.mark.parametrize(("name", "max_l1"), [("character", 0.6), ("tree", 0.4), ("multipart", 0.3)])
+def test_weights_close_to_known(synthetic: dict[str, Model], name: str, max_l1: float) -> None:
+    model = synthetic[name]
+    assert model.skeleton is not None and model.weights is not None
+    weights = compute_weights(model.mesh, model.skeleton)
+    assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
+    score = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
+    assert score.l1 < max_l1 and score.deformation < 0.01 and score.recall > 0.8
+
+
+def test_khronos_figure_arms_do_not_follow_each_other(fixtures_dir: Path, limits: Limits) -> None:
+    model = load_model(fixtures_dir / "RiggedFigure.gltf", limits)
+    assert model.skeleton is not None and model.weights is not None
+    weights = compute_weights(model.mesh, model.skeleton)
+    assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
+    names = model.skeleton.names
+    left = [names.index(n) for n in names if "_L_" in n]
+    right = [names.index(n) for n in names if "_R_" in n]
+    x = model.mesh.vertices[:, 0]
+    assert weights[x > 0.2][:, right].sum() == 0.0
+    assert weights[x < -0.2][:, left].sum() == 0.0
+    assert skin_metrics(weights, model.weights, model.skeleton, model.mesh).deformation < 0.01
+
+
+def test_holes_and_loose_parts_are_all_weighted(synthetic: dict[str, Model]) -> None:
+    model = synthetic["character"]
+    assert model.skeleton is not None
+    rng = np.random.default_rng(3)
+    keep = rng.random(len(model.mesh.faces)) > 0.05
+    # A loose triangle far outside the body sees no bone through the surface it floats over.
+    far = np.array([[3.0, 3.0, 3.0], [3.1, 3.0, 3.0], [3.0, 3.1, 3.0]])
+    mesh = Mesh(
+        vertices=np.vstack([model.mesh.vertices, far]),
+        faces=np.vstack([model.mesh.faces[keep], [[len(model.mesh.vertices) + k for k in range(3)]]]),
+    )
+    weights = compute_weights(mesh, model.skeleton)
+    assert_valid(weights, len(mesh.vertices), len(model.skeleton.names))
+
+
+def test_seam_split_vertices_get_identical_weights(synthetic: dict[str, Model]) -> None:
+    model = synthetic["tree"]
+    assert model.skeleton is not None
+    v, f = model.mesh.vertices, model.mesh.faces.copy()
+    # Split the first 200 vertices the way an exporter does on a UV seam.
+    dup = np.arange(200)
+    f[np.isin(f, dup) & (np.arange(len(f))[:, None] % 2 == 0)] += len(v)
+    f = np.where(f >= len(v), f - len(v) + len(v), f)
+    mesh = Mesh(vertices=np.vstack([v, v[dup]]), faces=np.where(f >= len(v), f - len(v) + len(v), f))
+    remap = np.where(f >= len(v), len(v) + (f - len(v)), f)
+    mesh = Mesh(vertices=np.vstack([v, v[dup]]), faces=remap)
+    weights = compute_weights(mesh, model.skeleton)
+    assert np.allclose(weights[dup], weights[len(v) :])
+
+
+def test_influence_limit_is_an_option(synthetic: dict[str, Model]) -> None:
+    model = synthetic["character"]
+    assert model.skeleton is not None
+    weights = compute_weights(model.mesh, model.skeleton, SkinOptions(max_influences=2))
+    assert ((weights > 0).sum(axis=1) <= 2).all() and np.allclose(weights.sum(axis=1), 1.0)
