@@ -135,7 +135,7 @@ def test_bad_requests_get_clear_errors(v3_root: Path, tmp_path: Path) -> None:
 
     with pytest.raises(MediaError, match="resolution must be one of"):
         export_clip(dataset, 0, FRONT, tmp_path / "x.mp4", resolution="4k")
-    with pytest.raises(CameraNotFoundError, match="observation.images.top"):
+    with pytest.raises(CameraNotFoundError, match=r"observation\.images\.top"):
         thumbnail(dataset, 0, "observation.images.top")
     with pytest.raises(EpisodeNotFoundError):
         thumbnail(dataset, 42, FRONT)
