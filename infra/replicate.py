@@ -17,6 +17,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -182,6 +183,12 @@ def sniff_content_type(data: bytes) -> str:
     return "application/octet-stream"
 
 
+def _seed(seed: int | None) -> int:
+    """The request's seed, or a random one: Replicate would pick one anyway, and a random
+    seed makes the input unique enough to find the prediction an unanswered create made."""
+    return seed if seed is not None else random.randrange(2**31)
+
+
 def _data_uri(data: bytes) -> str:
     return f"data:{sniff_content_type(data)};base64,{base64.b64encode(data).decode()}"
 
@@ -229,8 +236,7 @@ class ReplicateProvider:
             "aspect_ratio": request.aspect_ratio,
             "output_format": request.output_format,
         }
-        if request.seed is not None:
-            payload["seed"] = request.seed
+        payload["seed"] = _seed(request.seed)
         return await self._run(
             self.settings.image_model,
             payload,
@@ -254,8 +260,7 @@ class ReplicateProvider:
             "duration": request.duration,
             "aspect_ratio": request.aspect_ratio,
         }
-        if request.seed is not None:
-            payload["seed"] = request.seed
+        payload["seed"] = _seed(request.seed)
         return await self._run(
             self.settings.clip_model,
             payload,
@@ -383,6 +388,7 @@ class ReplicateProvider:
         attempt = 0
         while True:
             attempt += 1
+            sent_at = time.time()
             try:
                 prediction: Prediction = await self.client.models.predictions.async_create(
                     model=model, input=payload, **params
@@ -390,6 +396,9 @@ class ReplicateProvider:
                 return _state(prediction.dict())
             except (ReplicateError, httpx.TransportError) as exc:
                 if _ambiguous(exc):
+                    found = await self._find_created(model, payload, sent_at)
+                    if found is not None:
+                        return found
                     raise PredictionUncertain(
                         f"creating a prediction on {model} failed after it may have reached "
                         f"Replicate ({_describe(exc)}); not resent so it is not paid twice"
@@ -401,6 +410,36 @@ class ReplicateProvider:
                         f"Replicate refused {attempt} creates on {model}: {_describe(exc)}"
                     ) from exc
                 await asyncio.sleep(self._backoff(attempt))
+
+    async def _find_created(
+        self, model: str, payload: dict[str, Any], sent_at: float
+    ) -> PredictionState | None:
+        """The prediction an unanswered create made, if Replicate lists one.
+
+        Adopting it means the job goes on (and is billed) instead of failing while the
+        prediction runs unseen. Matched on model, input and creation time.
+        """
+
+        async def recent() -> list[dict[str, Any]]:
+            response = await self.client._async_request("GET", "/v1/predictions")
+            results: list[dict[str, Any]] = response.json().get("results") or []
+            return results
+
+        try:
+            listed = await self._retry(recent, "listing recent predictions", "")
+        except StudioError:
+            return None
+        for item in listed:
+            created = _timestamp(item.get("created_at"))
+            # Clocks differ: allow a little skew.
+            if (
+                item.get("model") == model
+                and item.get("input") == payload
+                and created is not None
+                and created >= sent_at - 5
+            ):
+                return _state(item)
+        return None
 
     # -- wait -------------------------------------------------------------------------
 
@@ -478,6 +517,15 @@ def _status(exc: BaseException) -> int | None:
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code
     return None
+
+
+def _timestamp(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _describe(exc: BaseException) -> str:

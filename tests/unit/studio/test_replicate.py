@@ -170,14 +170,22 @@ async def test_creates_that_never_connected_are_retried(replicate_server) -> Non
         await p.generate_images(ImageRequest(prompt="hat"))
 
 
-@pytest.mark.parametrize("plan", [Plan(create_then_fail=True), Plan(create_errors=deque([503]))])
-async def test_a_create_that_may_have_reached_replicate_is_never_resent(
-    replicate_server, plan: Plan
-) -> None:
-    replicate_server.reset(plan)
+async def test_a_create_whose_answer_was_lost_is_found_not_resent(replicate_server) -> None:
+    replicate_server.reset(Plan(create_then_fail=True))
+    result = await provider(replicate_server).generate_images(ImageRequest(prompt="lost"))
+    assert len(result.assets) == 1
+    assert replicate_server.count("create") == 1
+    assert replicate_server.count("list") == 1
+    assert replicate_server.predictions[result.prediction_id].input["prompt"] == "lost"
+
+
+async def test_a_create_that_may_have_reached_replicate_is_never_resent(replicate_server) -> None:
+    # A 503 with no prediction listed afterwards: it may still appear, so nothing is resent.
+    replicate_server.reset(Plan(create_errors=deque([503])))
     with pytest.raises(PredictionUncertain, match="not resent"):
         await provider(replicate_server).generate_images(ImageRequest(prompt="hat"))
     assert replicate_server.count("create") == 1
+    assert replicate_server.count("list") == 1
 
 
 def test_only_errors_before_the_request_left_count_as_never_sent() -> None:
