@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SERVICE_ROUTERS: list[Any] = []
+from api.blobs import blob_router
+from api.inventory import router as inventory_router
+
+SERVICE_ROUTERS: list[Any] = [inventory_router, blob_router]

@@ -1,0 +1,434 @@
+"""The inventory routes: list, get, create, update and delete for each of the five resources,
+plus the contract's health check and the fallbacks that keep 404/405 in the contract's shape."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put, route
+from litestar.connection import ASGIConnection
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
+from sqlalchemy import text
+
+from api.inventory.access import reader
+from api.inventory.schema import (
+    Dataset,
+    DatasetCreate,
+    DatasetPage,
+    DatasetUpdate,
+    Error,
+    Health,
+    Package,
+    PackageCreate,
+    PackagePage,
+    PackageUpdate,
+    Repository,
+    RepositoryCreate,
+    RepositoryPage,
+    RepositoryUpdate,
+    Scenario,
+    ScenarioCreate,
+    ScenarioPage,
+    ScenarioUpdate,
+    Simulator,
+    SimulatorCreate,
+    SimulatorPage,
+    SimulatorUpdate,
+    written_fields,
+)
+from api.state import from_request
+from domain.inventory.enumeration import RESOURCES, Resource
+from domain.inventory.error import RecordNotFoundError
+from domain.inventory.rule import (
+    DEFAULT_LIMIT,
+    MAX_ID,
+    MAX_LIMIT,
+    MAX_NAME,
+    MAX_OFFSET,
+    MAX_TAG,
+    SORT_FIELDS,
+    ListQuery,
+    check_fields,
+    check_may_change,
+    list_query,
+)
+from infra.db import inventory as repo
+from infra.security import Principal
+
+V = TypeVar("V", bound=msgspec.Struct)
+Caller = SkipValidation[Principal]
+RecordId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The record's id")]
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {s: ResponseSpec(data_container=Error, description="Error") for s in statuses}
+
+
+READ_ERRORS = _errors(400, 401, 404)
+WRITE_ERRORS = _errors(400, 401, 403, 404, 409)
+
+
+async def readable(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard on reads: a valid bearer token, unless reads are open to anonymous clients."""
+    await reader(connection)  # type: ignore[arg-type]
+
+
+class ListParams(msgspec.Struct, frozen=True):
+    limit: int
+    offset: int
+    type: str | None
+    tag: str | None
+    q: str | None
+    sort: str | None
+
+
+_SORTS = ", ".join(f"`{f}` / `-{f}`" for f in SORT_FIELDS)
+
+
+async def list_params(
+    limit: Annotated[
+        int, QueryParameter(ge=0, le=MAX_LIMIT, description="Items per page")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
+    kind: Annotated[
+        str | None, QueryParameter(name="type", description="Only records of this type")
+    ] = None,
+    tag: Annotated[
+        str | None, QueryParameter(max_length=MAX_TAG, description="Only records with this tag")
+    ] = None,
+    q: Annotated[
+        str | None,
+        QueryParameter(
+            max_length=MAX_NAME, description="Case-insensitive search in name and description"
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None, QueryParameter(description=f"Order: {_SORTS} (default `id`)")
+    ] = None,
+) -> ListParams:
+    """The list query parameters every resource shares."""
+    return ListParams(limit=limit, offset=offset, type=kind, tag=tag, q=q, sort=sort)
+
+
+@dataclass(frozen=True, slots=True)
+class Records(Generic[V]):
+    """The five operations of one resource, shared by its routes."""
+
+    resource: Resource
+    view: type[V]
+
+    def _view(self, row: Any) -> V:
+        return msgspec.convert(row, self.view, from_attributes=True)
+
+    async def page(
+        self, request: Request[Any, Any, Any], params: ListParams
+    ) -> tuple[list[V], int, ListQuery]:
+        query = list_query(self.resource, **msgspec.structs.asdict(params))
+        async with from_request(request).engine.connect() as conn:
+            rows, total = await repo.list_records(conn, self.resource, query)
+        return [self._view(r) for r in rows], total, query
+
+    async def one(self, request: Request[Any, Any, Any], record_id: int) -> V:
+        async with from_request(request).engine.connect() as conn:
+            row = await repo.get_record(conn, self.resource, record_id)
+        if row is None:
+            raise RecordNotFoundError(self.resource, record_id)
+        return self._view(row)
+
+    async def create(
+        self, request: Request[Any, Any, Any], body: msgspec.Struct, caller: Principal
+    ) -> V:
+        values = written_fields(body)
+        check_fields(self.resource, values)
+        async with from_request(request).engine.begin() as conn:
+            row = await repo.create_record(conn, self.resource, values, uuid.UUID(caller.id))
+        return self._view(row)
+
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        record_id: int,
+        body: msgspec.Struct,
+        caller: Principal,
+    ) -> V:
+        values = written_fields(body)
+        check_fields(self.resource, values)
+        async with from_request(request).engine.begin() as conn:
+            await self._check_owner(conn, record_id, caller)
+            row = await repo.update_record(conn, self.resource, record_id, values)
+        if row is None:
+            raise RecordNotFoundError(self.resource, record_id)
+        return self._view(row)
+
+    async def delete(
+        self, request: Request[Any, Any, Any], record_id: int, caller: Principal
+    ) -> None:
+        async with from_request(request).engine.begin() as conn:
+            await self._check_owner(conn, record_id, caller)
+            await repo.delete_record(conn, self.resource, record_id)
+
+    async def _check_owner(self, conn: Any, record_id: int, caller: Principal) -> None:
+        exists, owner = await repo.lock_owner(conn, self.resource, record_id)
+        if not exists:
+            raise RecordNotFoundError(self.resource, record_id)
+        check_may_change(str(owner) if owner else None, caller.id, caller.is_admin)
+
+
+REPOSITORIES = Records("repositories", Repository)
+DATASETS = Records("datasets", Dataset)
+PACKAGES = Records("packages", Package)
+SCENARIOS = Records("scenarios", Scenario)
+SIMULATORS = Records("simulators", Simulator)
+
+ITEM = "/{id:int}"
+
+
+class RepositoryController(Controller):
+    path = "/api/v1/repositories"
+    tags = ["inventory: repositories"]
+
+    @get("/", guards=[readable], summary="List repositories", responses=READ_ERRORS)
+    async def list_repositories(
+        self, request: Request[Any, Any, Any], page: ListParams
+    ) -> RepositoryPage:
+        items, total, q = await REPOSITORIES.page(request, page)
+        return RepositoryPage(items=items, total=total, limit=q.limit, offset=q.offset)
+
+    @get(ITEM, guards=[readable], summary="Get a repository", responses=READ_ERRORS)
+    async def get_repository(self, request: Request[Any, Any, Any], id: RecordId) -> Repository:
+        return await REPOSITORIES.one(request, id)
+
+    @post("/", summary="Create a repository", responses=WRITE_ERRORS)
+    async def create_repository(
+        self, request: Request[Any, Any, Any], data: JSONBody[RepositoryCreate], principal: Caller
+    ) -> Repository:
+        return await REPOSITORIES.create(request, data, principal)
+
+    @put(ITEM, summary="Update the fields sent of a repository", responses=WRITE_ERRORS)
+    async def update_repository(
+        self,
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        data: JSONBody[RepositoryUpdate],
+        principal: Caller,
+    ) -> Repository:
+        return await REPOSITORIES.update(request, id, data, principal)
+
+    @delete(ITEM, summary="Delete a repository", responses=WRITE_ERRORS)
+    async def delete_repository(
+        self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
+    ) -> None:
+        await REPOSITORIES.delete(request, id, principal)
+
+
+class DatasetController(Controller):
+    path = "/api/v1/datasets"
+    tags = ["inventory: datasets"]
+
+    @get("/", guards=[readable], summary="List datasets", responses=READ_ERRORS)
+    async def list_datasets(self, request: Request[Any, Any, Any], page: ListParams) -> DatasetPage:
+        items, total, q = await DATASETS.page(request, page)
+        return DatasetPage(items=items, total=total, limit=q.limit, offset=q.offset)
+
+    @get(ITEM, guards=[readable], summary="Get a dataset", responses=READ_ERRORS)
+    async def get_dataset(self, request: Request[Any, Any, Any], id: RecordId) -> Dataset:
+        return await DATASETS.one(request, id)
+
+    @post("/", summary="Create a dataset", responses=WRITE_ERRORS)
+    async def create_dataset(
+        self, request: Request[Any, Any, Any], data: JSONBody[DatasetCreate], principal: Caller
+    ) -> Dataset:
+        return await DATASETS.create(request, data, principal)
+
+    @put(ITEM, summary="Update the fields sent of a dataset", responses=WRITE_ERRORS)
+    async def update_dataset(
+        self,
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        data: JSONBody[DatasetUpdate],
+        principal: Caller,
+    ) -> Dataset:
+        return await DATASETS.update(request, id, data, principal)
+
+    @delete(ITEM, summary="Delete a dataset", responses=WRITE_ERRORS)
+    async def delete_dataset(
+        self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
+    ) -> None:
+        await DATASETS.delete(request, id, principal)
+
+
+class PackageController(Controller):
+    path = "/api/v1/packages"
+    tags = ["inventory: packages"]
+
+    @get("/", guards=[readable], summary="List packages", responses=READ_ERRORS)
+    async def list_packages(self, request: Request[Any, Any, Any], page: ListParams) -> PackagePage:
+        items, total, q = await PACKAGES.page(request, page)
+        return PackagePage(items=items, total=total, limit=q.limit, offset=q.offset)
+
+    @get(ITEM, guards=[readable], summary="Get a package", responses=READ_ERRORS)
+    async def get_package(self, request: Request[Any, Any, Any], id: RecordId) -> Package:
+        return await PACKAGES.one(request, id)
+
+    @post("/", summary="Create a package", responses=WRITE_ERRORS)
+    async def create_package(
+        self, request: Request[Any, Any, Any], data: JSONBody[PackageCreate], principal: Caller
+    ) -> Package:
+        return await PACKAGES.create(request, data, principal)
+
+    @put(ITEM, summary="Update the fields sent of a package", responses=WRITE_ERRORS)
+    async def update_package(
+        self,
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        data: JSONBody[PackageUpdate],
+        principal: Caller,
+    ) -> Package:
+        return await PACKAGES.update(request, id, data, principal)
+
+    @delete(ITEM, summary="Delete a package", responses=WRITE_ERRORS)
+    async def delete_package(
+        self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
+    ) -> None:
+        await PACKAGES.delete(request, id, principal)
+
+
+class ScenarioController(Controller):
+    path = "/api/v1/scenarios"
+    tags = ["inventory: scenarios"]
+
+    @get("/", guards=[readable], summary="List scenarios", responses=READ_ERRORS)
+    async def list_scenarios(
+        self, request: Request[Any, Any, Any], page: ListParams
+    ) -> ScenarioPage:
+        items, total, q = await SCENARIOS.page(request, page)
+        return ScenarioPage(items=items, total=total, limit=q.limit, offset=q.offset)
+
+    @get(ITEM, guards=[readable], summary="Get a scenario", responses=READ_ERRORS)
+    async def get_scenario(self, request: Request[Any, Any, Any], id: RecordId) -> Scenario:
+        return await SCENARIOS.one(request, id)
+
+    @post("/", summary="Create a scenario", responses=WRITE_ERRORS)
+    async def create_scenario(
+        self, request: Request[Any, Any, Any], data: JSONBody[ScenarioCreate], principal: Caller
+    ) -> Scenario:
+        return await SCENARIOS.create(request, data, principal)
+
+    @put(ITEM, summary="Update the fields sent of a scenario", responses=WRITE_ERRORS)
+    async def update_scenario(
+        self,
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        data: JSONBody[ScenarioUpdate],
+        principal: Caller,
+    ) -> Scenario:
+        return await SCENARIOS.update(request, id, data, principal)
+
+    @delete(ITEM, summary="Delete a scenario", responses=WRITE_ERRORS)
+    async def delete_scenario(
+        self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
+    ) -> None:
+        await SCENARIOS.delete(request, id, principal)
+
+
+class SimulatorController(Controller):
+    path = "/api/v1/simulators"
+    tags = ["inventory: simulators"]
+
+    @get("/", guards=[readable], summary="List simulators", responses=READ_ERRORS)
+    async def list_simulators(
+        self, request: Request[Any, Any, Any], page: ListParams
+    ) -> SimulatorPage:
+        items, total, q = await SIMULATORS.page(request, page)
+        return SimulatorPage(items=items, total=total, limit=q.limit, offset=q.offset)
+
+    @get(ITEM, guards=[readable], summary="Get a simulator", responses=READ_ERRORS)
+    async def get_simulator(self, request: Request[Any, Any, Any], id: RecordId) -> Simulator:
+        return await SIMULATORS.one(request, id)
+
+    @post("/", summary="Create a simulator", responses=WRITE_ERRORS)
+    async def create_simulator(
+        self, request: Request[Any, Any, Any], data: JSONBody[SimulatorCreate], principal: Caller
+    ) -> Simulator:
+        return await SIMULATORS.create(request, data, principal)
+
+    @put(ITEM, summary="Update the fields sent of a simulator", responses=WRITE_ERRORS)
+    async def update_simulator(
+        self,
+        request: Request[Any, Any, Any],
+        id: RecordId,
+        data: JSONBody[SimulatorUpdate],
+        principal: Caller,
+    ) -> Simulator:
+        return await SIMULATORS.update(request, id, data, principal)
+
+    @delete(ITEM, summary="Delete a simulator", responses=WRITE_ERRORS)
+    async def delete_simulator(
+        self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
+    ) -> None:
+        await SIMULATORS.delete(request, id, principal)
+
+
+CONTROLLERS = [
+    RepositoryController,
+    DatasetController,
+    PackageController,
+    ScenarioController,
+    SimulatorController,
+]
+
+
+@get("/health", summary="Inventory health: the service and its database answer", tags=["inventory"])
+async def health(request: Request[Any, Any, Any]) -> Response[Health]:
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    try:
+        async with from_request(request).engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return Response(Health(status="unhealthy", timestamp=now), status_code=503)
+    return Response(Health(status="healthy", timestamp=now))
+
+
+# Litestar answers unknown paths and methods before any router sees the request, with the
+# platform's error shape; these hidden routes catch them under /inventory so clients of the
+# contract get `{"error", "code"}` there too.
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+
+
+@route(
+    ["/{rest:path}", "/api/{rest:path}", "/api/v1/{rest:path}"],
+    http_method=_ANY,
+    include_in_schema=False,
+)
+async def unknown_route(request: Request[Any, Any, Any]) -> None:
+    raise NotFoundException(f"no inventory route {request.method} {request.url.path}")
+
+
+@route(
+    [f"/api/v1/{r}" for r in RESOURCES],
+    http_method=["PUT", "PATCH", "DELETE", "HEAD"],
+    include_in_schema=False,
+)
+async def collection_method(request: Request[Any, Any, Any]) -> None:
+    raise MethodNotAllowedException(
+        f"{request.method} is not allowed here; use GET or POST", headers={"Allow": "GET, POST"}
+    )
+
+
+@route(
+    [f"/api/v1/{r}{ITEM}" for r in RESOURCES],
+    http_method=["POST", "PATCH", "HEAD"],
+    include_in_schema=False,
+)
+async def item_method(request: Request[Any, Any, Any]) -> None:
+    raise MethodNotAllowedException(
+        f"{request.method} is not allowed here; use GET, PUT or DELETE",
+        headers={"Allow": "GET, PUT, DELETE"},
+    )
