@@ -98,9 +98,7 @@ def glb_bytes(model: Model) -> bytes:
         pos = skel.array()
         ibm = np.tile(np.eye(4, dtype=np.float32), (len(pos), 1, 1))
         ibm[:, :3, 3] = -pos
-        ibm_acc = add(
-            np.transpose(ibm, (0, 2, 1)).reshape(-1, 16), g.FLOAT, g.MAT4, None, False
-        )
+        ibm_acc = add(np.transpose(ibm, (0, 2, 1)).reshape(-1, 16), g.FLOAT, g.MAT4, None, False)
         first = len(nodes)
         children: dict[int, list[int]] = {}
         for c, p in enumerate(skel.parents):
@@ -142,4 +140,6 @@ def glb_bytes(model: Model) -> bytes:
 
 def skeleton_only(model: Model, skeleton: Skeleton) -> Model:
     """The skeleton job's output: the mesh and a bind-pose skeleton, no weights."""
-    return Model(mesh=model.mesh, skeleton=skeleton, weights=None, source_format=model.source_format)
+    return Model(
+        mesh=model.mesh, skeleton=skeleton, weights=None, source_format=model.source_format
+    )

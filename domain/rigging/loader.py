@@ -44,9 +44,7 @@ def detect_format(head: bytes) -> str:
         return "gltf"
     if text[:1] != b"{" and _looks_like_obj(head):
         return "obj"
-    raise UnsupportedFormatError(
-        "unrecognised 3D file: expected OBJ, FBX, glTF/GLB or VRM content"
-    )
+    raise UnsupportedFormatError("unrecognised 3D file: expected OBJ, FBX, glTF/GLB or VRM content")
 
 
 def _looks_like_obj(head: bytes) -> bool:
@@ -110,9 +108,7 @@ def check_counts(vertices: int, faces: int, limits: Limits) -> None:
     if faces > limits.max_faces:
         raise LimitExceededError(f"{faces} faces exceeds the limit of {limits.max_faces}")
     if vertices > limits.max_vertices:
-        raise LimitExceededError(
-            f"{vertices} vertices exceeds the limit of {limits.max_vertices}"
-        )
+        raise LimitExceededError(f"{vertices} vertices exceeds the limit of {limits.max_vertices}")
 
 
 def validate_mesh(mesh: Mesh, limits: Limits) -> Mesh:
@@ -138,7 +134,9 @@ def validate_mesh(mesh: Mesh, limits: Limits) -> Mesh:
     # A few fans of >2 faces per edge are repairable for voxel and heat methods; a mesh whose
     # faces mostly hang on such edges is triangle soup with no surface to rig.
     if float(np.mean(bad_face)) > 0.5:
-        raise InvalidMeshError("mesh is non-manifold beyond repair (most faces share edges >2 ways)")
+        raise InvalidMeshError(
+            "mesh is non-manifold beyond repair (most faces share edges >2 ways)"
+        )
     return Mesh(vertices=v.astype(np.float64), faces=f.astype(np.int64))
 
 
@@ -295,7 +293,7 @@ def _accessor(doc: dict[str, Any], buffers: list[bytes], index: int) -> np.ndarr
         arr = padded.reshape(count, stride)[:, :elem].copy().view(dtype).reshape(count, ncomp)
     out = arr.astype(np.float64)
     if acc.get("normalized") and dtype.kind in "iu":
-        out /= float(np.iinfo(dtype).max)
+        out /= float(2 ** (8 * dtype.itemsize - (1 if dtype.kind == "i" else 0)) - 1)
     return out
 
 
@@ -429,7 +427,7 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
             skeleton = Skeleton(
                 names=skeleton.names,
                 parents=skeleton.parents,
-                positions=[tuple(p) for p in (skeleton.array() @ flip).tolist()],  # type: ignore[misc]
+                positions=[(p[0], p[1], p[2]) for p in (skeleton.array() @ flip).tolist()],
             )
     return Model(
         mesh=Mesh(vertices=vertices, faces=np.concatenate(faces)),

@@ -158,13 +158,14 @@ def _thin(solid: np.ndarray, depth: np.ndarray) -> np.ndarray:
     reach = int(np.ceil(depth.max()))
     # Thickness of the part around each voxel: the largest inscribed-ball radius nearby.
     local = ndimage.grey_dilation(depth, size=(2 * reach + 1,) * 3)
-    thin = skeletonize(solid).astype(bool)
+    thin: np.ndarray = np.asarray(skeletonize(solid), dtype=np.bool_)  # type: ignore[no-untyped-call]
     for axis in range(3):
         far = ndimage.distance_transform_edt(~thin) if thin.any() else np.full(solid.shape, 1e9)
         # Solid voxels much farther from the curve than their part is thick lie in a lost limb.
         if not ((far > 2.0 * local + 3.0) & solid).any():
             break
-        other = np.flip(skeletonize(np.flip(solid, axis)).astype(bool), axis)
+        mirrored = skeletonize(np.flip(solid, axis))  # type: ignore[no-untyped-call]
+        other = np.flip(np.asarray(mirrored, dtype=np.bool_), axis)
         thin |= other & (far > local + 2.0)
     return thin
 
@@ -186,14 +187,16 @@ def _voxel_graph(thin: np.ndarray, origin: FloatArray, pitch: float) -> _Graph:
     key = thin & (count != 2)
     path = thin & ~key
     key_lab, n_key = ndimage.label(key, structure=cube)
-    path_lab, n_path = ndimage.label(path, structure=cube)
+    path_lab, _n_path = ndimage.label(path, structure=cube)
     g = _Graph()
     centres = ndimage.center_of_mass(key, key_lab, range(1, n_key + 1)) if n_key else []
     g.nodes = [origin + (np.asarray(c) + 0.5) * pitch for c in centres]
     # Key labels around every voxel, to find which key nodes each path touches.
     near_key = [
         ndimage.maximum_filter(key_lab, footprint=cube, mode="constant"),
-        -ndimage.maximum_filter(-np.where(key, key_lab, n_key + 1), footprint=cube, mode="constant"),
+        -ndimage.maximum_filter(
+            -np.where(key, key_lab, n_key + 1), footprint=cube, mode="constant"
+        ),
     ]
     slices = ndimage.find_objects(path_lab)
     for label, box in enumerate(slices, start=1):
@@ -448,7 +451,7 @@ def _joint_tree(g: _Graph, root: int, spacing: float, radius_at) -> Skeleton:  #
             seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
             arc = np.concatenate([[0.0], np.cumsum(seg)])
             total = float(arc[-1])
-            n = max(1, int(round(total / spacing)))
+            n = max(1, round(total / spacing))
             parent = joint_of[node]
             for k in range(1, n):
                 p = np.array([np.interp(total * k / n, arc, pts[:, d]) for d in range(3)])

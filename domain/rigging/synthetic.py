@@ -57,7 +57,9 @@ MULTIPART: list[JointSpec] = [
 ]
 
 
-def capsule(a: FloatArray, b: FloatArray, radius: float, detail: int) -> tuple[FloatArray, IntArray]:
+def capsule(
+    a: FloatArray, b: FloatArray, radius: float, detail: int
+) -> tuple[FloatArray, IntArray]:
     """Return a closed capsule mesh (vertices, faces) around the segment a-b."""
     seg = max(8, 4 * detail)
     half = max(3, detail)
@@ -73,7 +75,7 @@ def capsule(a: FloatArray, b: FloatArray, radius: float, detail: int) -> tuple[F
     for k in range(1, half + 1):
         th = np.pi - (np.pi / 2) * k / half
         rings.append(np.array([radius * np.sin(th), radius * np.cos(th), 0.0]))
-    cyl = max(1, int(round(length / (radius * np.pi / (2 * half)))))
+    cyl = max(1, round(length / (radius * np.pi / (2 * half))))
     for k in range(1, cyl):
         rings.append(np.array([radius, 0.0, length * k / cyl]))
     for k in range(0, half):

@@ -56,7 +56,9 @@ def test_khronos_samples_keep_skeleton_and_skin(fixtures_dir: Path, limits: Limi
     assert figure.skeleton.array()[neck][1] > figure.skeleton.array()[legs][1]
 
 
-def test_obj_keeps_vertex_order(tmp_path: Path, synthetic: dict[str, Model], limits: Limits) -> None:
+def test_obj_keeps_vertex_order(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
     mesh = synthetic["tree"].mesh
     path = tmp_path / "tree.obj"
     path.write_text(obj_text(mesh))
@@ -90,8 +92,12 @@ def test_vrm_0_and_1_load_facing_the_same_way(
 ) -> None:
     model = synthetic["character"]
     base = glb_bytes(model)
-    v0 = patch_glb_json(base, {"extensionsUsed": ["VRM"], "extensions": {"VRM": {"specVersion": "0.0"}}})
-    v1 = patch_glb_json(base, {"extensionsUsed": ["VRMC_vrm"], "extensions": {"VRMC_vrm": {"specVersion": "1.0"}}})
+    v0 = patch_glb_json(
+        base, {"extensionsUsed": ["VRM"], "extensions": {"VRM": {"specVersion": "0.0"}}}
+    )
+    v1 = patch_glb_json(
+        base, {"extensionsUsed": ["VRMC_vrm"], "extensions": {"VRMC_vrm": {"specVersion": "1.0"}}}
+    )
     (tmp_path / "a.vrm").write_bytes(v0)
     (tmp_path / "b.vrm").write_bytes(v1)
     m0 = load_model(tmp_path / "a.vrm", limits)
@@ -190,9 +196,7 @@ def test_face_bomb_glb_header_is_refused(
         load_model(path, limits)
 
 
-def test_oversized_file_and_vertex_limits(
-    tmp_path: Path, synthetic: dict[str, Model]
-) -> None:
+def test_oversized_file_and_vertex_limits(tmp_path: Path, synthetic: dict[str, Model]) -> None:
     path = tmp_path / "tree.glb"
     path.write_bytes(glb_bytes(synthetic["tree"]))
     with pytest.raises(LimitExceededError, match="bytes"):

@@ -22,7 +22,9 @@ def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
     assert weights[weights > 0].min() >= 0.01
 
 
-@pytest.mark.parametrize(("name", "max_l1"), [("character", 0.6), ("tree", 0.4), ("multipart", 0.3)])
+@pytest.mark.parametrize(
+    ("name", "max_l1"), [("character", 0.6), ("tree", 0.4), ("multipart", 0.3)]
+)
 def test_weights_close_to_known(synthetic: dict[str, Model], name: str, max_l1: float) -> None:
     model = synthetic[name]
     assert model.skeleton is not None and model.weights is not None
@@ -55,7 +57,9 @@ def test_holes_and_loose_parts_are_all_weighted(synthetic: dict[str, Model]) -> 
     far = np.array([[3.0, 3.0, 3.0], [3.1, 3.0, 3.0], [3.0, 3.1, 3.0]])
     mesh = Mesh(
         vertices=np.vstack([model.mesh.vertices, far]),
-        faces=np.vstack([model.mesh.faces[keep], [[len(model.mesh.vertices) + k for k in range(3)]]]),
+        faces=np.vstack(
+            [model.mesh.faces[keep], [[len(model.mesh.vertices) + k for k in range(3)]]]
+        ),
     )
     weights = compute_weights(mesh, model.skeleton)
     assert_valid(weights, len(mesh.vertices), len(model.skeleton.names))
@@ -69,7 +73,9 @@ def test_seam_split_vertices_get_identical_weights(synthetic: dict[str, Model]) 
     dup = np.arange(200)
     f[np.isin(f, dup) & (np.arange(len(f))[:, None] % 2 == 0)] += len(v)
     f = np.where(f >= len(v), f - len(v) + len(v), f)
-    mesh = Mesh(vertices=np.vstack([v, v[dup]]), faces=np.where(f >= len(v), f - len(v) + len(v), f))
+    mesh = Mesh(
+        vertices=np.vstack([v, v[dup]]), faces=np.where(f >= len(v), f - len(v) + len(v), f)
+    )
     remap = np.where(f >= len(v), len(v) + (f - len(v)), f)
     mesh = Mesh(vertices=np.vstack([v, v[dup]]), faces=remap)
     weights = compute_weights(mesh, model.skeleton)
