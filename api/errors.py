@@ -81,6 +81,7 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if isinstance(exc, ValidationException):
         return Response(_body(validation_detail(exc), "INVALID_REQUEST"), status_code=400)
     code = {
+        400: "INVALID_REQUEST",
         401: "UNAUTHORIZED",
         403: "FORBIDDEN",
         404: "NOT_FOUND",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -14,8 +15,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from infra.settings import AuthSettings
 
 _hasher = PasswordHasher()  # argon2id, 64 MiB, 3 passes: slow on purpose
-# Verifying against this when a user does not exist keeps login timing uniform.
-_DUMMY_HASH = _hasher.hash("switchyard-dummy-password")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against when a user does not exist, so login timing does not reveal it."""
+    return _hasher.hash("switchyard-dummy-password")
 
 ROLES = ("admin", "operator", "user")
 
@@ -45,7 +50,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -1,0 +1,244 @@
+"""No-op jobs end to end through Switchyard, against plain arq in the same run.
+
+Switchyard: POST /jobs(/batch) → Postgres (job + outbox) → XADD → worker (claim in Postgres,
+arq, runtime) → events on Redis streams → the API's hub → a WebSocket client. Latency is from
+the submit request leaving the client to the `job.completed` event arriving on its WebSocket.
+
+Plain arq: `enqueue_job` of a no-op function and one `arq` Worker process with default settings;
+latency is from enqueue to the result being readable.
+
+    python -m bench.jobs [--jobs 5000] [--latency-jobs 300] [--workers 1] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import websockets
+
+from bench.harness import Fleet, create_user, free_port, machine, percentile, scratch_database, servers
+
+PASSWORD = "bench-password-1"
+
+
+async def _login(url: str) -> tuple[dict[str, str], str, str]:
+    async with httpx.AsyncClient(base_url=url) as c:
+        body = (await c.post("/auth/login", json={"username": "bench", "password": PASSWORD})).json()
+    return {"Authorization": f"Bearer {body['access_token']}"}, body["access_token"], body["user"]["id"]
+
+
+class Completions:
+    """Reads job.completed events off a WebSocket, recording arrival times by job id."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.done: dict[str, float] = {}
+        self.waiters: dict[str, asyncio.Future[float]] = {}
+
+    async def run(self) -> None:
+        async for raw in self.ws:
+            msg = json.loads(raw)
+            if msg.get("type") == "job.completed":
+                now = time.perf_counter()
+                job_id = msg["data"]["job_id"]
+                self.done[job_id] = now
+                fut = self.waiters.pop(job_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(now)
+
+
+async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> dict[str, float]:
+    headers, token, user_id = await _login(url)
+    ws_url = url.replace("http://", "ws://") + f"/ws?token={token}"
+    async with websockets.connect(ws_url, max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "topics": [f"user:{user_id}"]}))
+        while json.loads(await ws.recv()).get("type") != "subscribed":
+            pass
+        comp = Completions(ws)
+        reader = asyncio.create_task(comp.run())
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as c:
+            # Warm-up (connections, caches, first-call imports).
+            for _ in range(20):
+                r = await c.post("/jobs", json={"kind": "platform.noop"})
+                fut = asyncio.get_running_loop().create_future()
+                comp.waiters[r.json()["id"]] = fut
+            await asyncio.sleep(1)
+            # Latency: one job at a time, so nothing queues behind anything else.
+            lat: list[float] = []
+            for _ in range(n_latency):
+                fut = asyncio.get_running_loop().create_future()
+                t0 = time.perf_counter()
+                r = await c.post("/jobs", json={"kind": "platform.noop"})
+                job_id = r.json()["id"]
+                if job_id in comp.done:
+                    t1 = comp.done[job_id]
+                else:
+                    comp.waiters[job_id] = fut
+                    t1 = await asyncio.wait_for(fut, 30)
+                lat.append((t1 - t0) * 1000)
+            # Throughput: batches of submits from several concurrent clients.
+            sent: dict[str, float] = {}
+            body = {"jobs": [{"kind": "platform.noop"} for _ in range(batch)]}
+
+            async def submitter(count: int) -> None:
+                for _ in range(count):
+                    t = time.perf_counter()
+                    r = await c.post("/jobs/batch", json=body)
+                    for j in r.json()["jobs"]:
+                        sent[j["id"]] = t
+
+            t_start = time.perf_counter()
+            batches = max(1, n_jobs // batch)
+            clients = 4
+            await asyncio.gather(*(submitter(batches // clients) for _ in range(clients)))
+            deadline = time.perf_counter() + 300
+            while any(j not in comp.done for j in sent) and time.perf_counter() < deadline:
+                await asyncio.sleep(0.02)
+            finished = [j for j in sent if j in comp.done]
+            t_end = max(comp.done[j] for j in finished)
+            under_load = [(comp.done[j] - sent[j]) * 1000 for j in finished]
+        reader.cancel()
+    return {
+        "jobs": len(sent),
+        "completed": len(finished),
+        "jobs_per_s": len(finished) / (t_end - t_start),
+        "p50_ms": percentile(lat, 0.5),
+        "p99_ms": percentile(lat, 0.99),
+        "load_p50_ms": percentile(under_load, 0.5),
+        "load_p99_ms": percentile(under_load, 0.99),
+    }
+
+
+ARQ_WORKER = """
+import sys
+from arq.connections import RedisSettings
+from arq.worker import run_worker
+
+async def noop(ctx):
+    return None
+
+class WorkerSettings:
+    functions = [noop]
+    redis_settings = RedisSettings.from_dsn(sys.argv[1])
+    queue_name = sys.argv[2]
+
+run_worker(WorkerSettings)
+"""
+
+
+async def arq_run(redis_url: str, n_jobs: int, n_latency: int, log_dir: Path) -> dict[str, float]:
+    from arq.connections import RedisSettings, create_pool
+    from arq.jobs import Job, JobStatus
+
+    queue = f"bench:arq:{os.getpid()}"
+    script = log_dir / "arq_worker.py"
+    script.write_text(ARQ_WORKER)
+    log = open(log_dir / "arq.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(script), redis_url, queue], stdout=log, stderr=log)
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=queue)
+    try:
+        await asyncio.sleep(2)
+        lat: list[float] = []
+        for _ in range(n_latency):
+            t0 = time.perf_counter()
+            job = await pool.enqueue_job("noop")
+            assert job is not None
+            await job.result(timeout=30, poll_delay=0.001)
+            lat.append((time.perf_counter() - t0) * 1000)
+        t_start = time.perf_counter()
+        jobs: list[Job] = []
+        for _ in range(n_jobs):
+            j = await pool.enqueue_job("noop")
+            assert j is not None
+            jobs.append(j)
+        pending = list(jobs)
+        deadline = time.perf_counter() + 300
+        while pending and time.perf_counter() < deadline:
+            statuses = await asyncio.gather(*(j.status() for j in pending[:500]))
+            done = sum(1 for s in statuses if s == JobStatus.complete)
+            if done == len(statuses):
+                pending = pending[500:]
+            else:
+                await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - t_start
+        return {
+            "jobs": n_jobs,
+            "completed": n_jobs - len(pending),
+            "jobs_per_s": (n_jobs - len(pending)) / elapsed,
+            "p50_ms": percentile(lat, 0.5),
+            "p99_ms": percentile(lat, 0.99),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        keys = [k async for k in pool.scan_iter(match="arq:*")]
+        if keys:
+            await pool.delete(*keys)
+        await pool.delete(queue)
+        await pool.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--latency-jobs", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        with servers(tmp) as (pg_admin, redis_url), scratch_database(pg_admin) as db_url:
+            asyncio.run(create_user(db_url, "bench", PASSWORD, ["user"]))
+            env = {
+                **os.environ,
+                "DATABASE_URL": db_url,
+                "REDIS_URL": redis_url,
+                "SWITCHYARD_DATA_DIR": str(tmp / "data"),
+                "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
+                "SWITCHYARD_API_LOG_LEVEL": "warning",
+            }
+            fleet = Fleet(env, tmp)
+            try:
+                port = free_port()
+                api = fleet.api(port)
+                url = f"http://127.0.0.1:{port}"
+                time.sleep(1)
+                idle_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
+                for i in range(args.workers):
+                    fleet.spawn(f"worker{i}", "worker", "--pool", "indexing", "--concurrency",
+                                str(args.concurrency))
+                time.sleep(3)
+                sy = asyncio.run(switchyard_run(url, args.jobs, args.latency_jobs, args.batch))
+                busy_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
+            finally:
+                fleet.stop()
+            arq = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp))
+
+    print(f"machine: {machine()}")
+    print(f"{'system':<12} {'jobs':>6} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'p50 ms (load)':>14} {'p99 ms (load)':>14}")
+    print(f"{'switchyard':<12} {sy['completed']:>6.0f} {sy['jobs_per_s']:>8.0f} {sy['p50_ms']:>8.1f} "
+          f"{sy['p99_ms']:>8.1f} {sy['load_p50_ms']:>14.1f} {sy['load_p99_ms']:>14.1f}")
+    print(f"{'plain arq':<12} {arq['completed']:>6.0f} {arq['jobs_per_s']:>8.0f} {arq['p50_ms']:>8.1f} "
+          f"{arq['p99_ms']:>8.1f} {'-':>14} {'-':>14}")
+    print(f"API resident memory: {idle_rss:.0f} MB idle, {busy_rss:.0f} MB after the run")
+    print("latency: one job at a time, submit → job.completed on the WebSocket (arq: enqueue → "
+          "result); (load): every job of the throughput run, queueing included")
+
+
+if __name__ == "__main__":
+    main()
