@@ -468,11 +468,12 @@ class ReplicateProvider:
         """
         try:
             prediction = await asyncio.shield(self.client.predictions.async_cancel(state.id))
-            return _state(prediction.dict())
+            state = _state(prediction.dict())
         except (ReplicateError, httpx.TransportError, asyncio.CancelledError):
-            if state.status in TERMINAL:
-                return state
-            return msgspec.structs.replace(state, status="canceled")
+            pass
+        if state.status in TERMINAL:
+            return state
+        return msgspec.structs.replace(state, status="canceled")
 
     # -- retries ----------------------------------------------------------------------
 

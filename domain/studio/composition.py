@@ -16,7 +16,7 @@ from typing import Literal
 import av
 import msgspec
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from domain.studio.error import (
     CompositionCanceled,
@@ -136,8 +136,9 @@ class _Overlay:
         size = spec.font_size or max(12, height // 12)
         font = load_font(size, font_path)
         stroke = max(1, size // 14)
+        text = _wrap(spec.text, font, width * 0.9)
         box = ImageDraw.Draw(Image.new("L", (1, 1))).multiline_textbbox(
-            (0, 0), spec.text, font=font, stroke_width=stroke, align="center"
+            (0, 0), text, font=font, stroke_width=stroke, align="center"
         )
         tw, th = min(width, _even(box[2] - box[0] + 2)), min(height, _even(box[3] - box[1] + 2))
         try:
@@ -147,7 +148,7 @@ class _Overlay:
         image = Image.new("RGBA", (tw, th), (0, 0, 0, 0))
         ImageDraw.Draw(image).multiline_text(
             (-box[0] + 1, -box[1] + 1),
-            spec.text,
+            text,
             font=font,
             fill=fill,
             stroke_width=stroke,
@@ -192,6 +193,22 @@ def _blend(region: np.ndarray, alpha: np.ndarray, premultiplied: np.ndarray) -> 
     """Alpha-blend in place; only the overlay's box is touched, never the whole frame."""
     mixed = region * (1 - alpha) + premultiplied
     region[...] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> str:
+    """Break lines between words so a long overlay stays inside the frame."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if line and font.getlength(candidate) > max_width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _half(plane: np.ndarray) -> np.ndarray:

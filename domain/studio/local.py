@@ -73,13 +73,14 @@ def draw_image(prompt: str, seed: int, size: tuple[int, int]) -> Image.Image:
     font = load_font(max(14, height // 24))
     lines = textwrap.wrap(prompt, width=max(16, width // (int(font.size) // 2 + 1)))[:3]
     text = "\n".join(lines)
-    band = ImageDraw.Draw(canvas)
+    caption = Image.new("RGBA", size, (0, 0, 0, 0))
+    band = ImageDraw.Draw(caption)
     box = band.multiline_textbbox((0, 0), text, font=font)
-    pad = font.size // 2
+    pad = int(font.size) // 2
     y = height - (box[3] - box[1]) - 3 * pad
     band.rectangle((0, y - pad, width, height), fill=(0, 0, 0, 150))
     band.multiline_text((pad, y), text, font=font, fill=(255, 255, 255, 255))
-    return canvas.convert("RGB")
+    return Image.alpha_composite(canvas, caption).convert("RGB")
 
 
 def encode_image(image: Image.Image, output_format: str) -> bytes:

@@ -105,6 +105,24 @@ def test_overlay_pixels_appear_only_in_their_window(composed) -> None:
     assert rows.max() < 90
 
 
+def test_a_long_overlay_is_wrapped_inside_the_frame(media, tmp_path) -> None:
+    words = "a caption far too long to fit on a single line of a small frame"
+    result = compose(
+        inputs(media, "a"),
+        tmp_path / "out.mp4",
+        overlays=[TextOverlay(text=words, start_time=0, duration=1, font_size=20)],
+    )
+    plain = compose(inputs(media, "a"), tmp_path / "plain.mp4")
+    a = decode(Path(result.path))[5].astype(int)
+    b = decode(Path(plain.path))[5].astype(int)
+    touched = np.abs(a - b).max(axis=2) > 60
+    columns = np.nonzero(touched.any(axis=0))[0]
+    rows = np.nonzero(touched.any(axis=1))[0]
+    # Drawn away from both edges, over several lines' height.
+    assert columns.min() > 0 and columns.max() < 319
+    assert rows.max() - rows.min() > 2 * 20
+
+
 def test_the_font_draws_non_ascii_letters() -> None:
     font = load_font(48)
     # A font without these glyphs draws the same "missing glyph" box for each of them.
