@@ -88,6 +88,7 @@ class _Clip(msgspec.Struct, frozen=True):
     height: int
     fps: Fraction
     duration: float
+    has_audio: bool
 
 
 def _open(inp: MediaInput) -> av.container.InputContainer:
@@ -111,7 +112,15 @@ def _probe(inp: MediaInput) -> _Clip:
         rate = stream.average_rate or stream.guessed_rate
         if duration <= 0 or not rate or not stream.width:
             raise UnreadableInput(inp.name, "has no readable duration, frame rate or size")
-        return _Clip(inp.name, inp.path, stream.width, stream.height, Fraction(rate), duration)
+        return _Clip(
+            inp.name,
+            inp.path,
+            stream.width,
+            stream.height,
+            Fraction(rate),
+            duration,
+            bool(box.streams.audio),
+        )
 
 
 def _even(n: float) -> int:
@@ -259,9 +268,8 @@ def _source_frames(
         raise UnreadableInput(clip.name, f"video cannot be decoded ({exc})") from exc
 
 
-def _load_audio(inp: MediaInput, seconds: float, options: CompositionOptions) -> np.ndarray:
-    """The track as float32 stereo at 48 kHz, trimmed to `seconds`, with fades applied."""
-    limit = round(seconds * AUDIO_RATE)
+def _decode_audio(inp: MediaInput, limit: int) -> np.ndarray:
+    """At most `limit` samples of the input's first audio stream, float32 stereo at 48 kHz."""
     chunks: list[np.ndarray] = []
     have = 0
     with _open(inp) as box:
@@ -281,8 +289,13 @@ def _load_audio(inp: MediaInput, seconds: float, options: CompositionOptions) ->
             raise UnreadableInput(inp.name, f"audio cannot be decoded ({exc})") from exc
     if not chunks:
         raise UnreadableInput(inp.name, "has no decodable audio")
-    samples = np.concatenate(chunks, axis=1)[:, :limit].astype(np.float32)
-    samples *= options.audio_volume
+    decoded: np.ndarray = np.concatenate(chunks, axis=1)[:, :limit].astype(np.float32)
+    return decoded
+
+
+def _music(inp: MediaInput, limit: int, options: CompositionOptions) -> np.ndarray:
+    """The added track, trimmed to the video, at its volume, faded in and out."""
+    samples = _decode_audio(inp, limit) * np.float32(options.audio_volume)
     n = samples.shape[1]
     fade_in = min(n, int(options.audio_fade_in * AUDIO_RATE))
     if fade_in:
@@ -290,8 +303,34 @@ def _load_audio(inp: MediaInput, seconds: float, options: CompositionOptions) ->
     fade_out = min(n, int(options.audio_fade_out * AUDIO_RATE))
     if fade_out:
         samples[:, n - fade_out :] *= np.linspace(1.0, 0.0, fade_out, dtype=np.float32)
-    result: np.ndarray = np.clip(samples, -1.0, 1.0)
-    return result
+    return samples
+
+
+def _soundtrack(
+    infos: list[_Clip],
+    counts: list[int],
+    fps: Fraction,
+    music: MediaInput | None,
+    options: CompositionOptions,
+) -> np.ndarray | None:
+    """The clips' own sound, each at its place on the timeline, mixed with the added track."""
+    total = round(sum(counts) / fps * AUDIO_RATE)
+    track = _music(music, total, options) if music is not None else None
+    if not any(c.has_audio for c in infos):
+        return track
+    mix = np.zeros((2, total), np.float32)
+    start = 0
+    for clip, count in zip(infos, counts, strict=True):
+        if clip.has_audio:
+            offset = round(start / fps * AUDIO_RATE)
+            length = min(round(count / fps * AUDIO_RATE), total - offset)
+            sound = _decode_audio(MediaInput(clip.name, clip.path), length)
+            mix[:, offset : offset + sound.shape[1]] += sound
+        start += count
+    if track is not None:
+        mix[:, : track.shape[1]] += track
+    mixed: np.ndarray = np.clip(mix, -1.0, 1.0)
+    return mixed
 
 
 def _check_overlays(overlays: Sequence[TextOverlay], total: float) -> None:
@@ -332,7 +371,7 @@ def compose(
     total = total_frames / float(fps)
     _check_overlays(overlays, total)
     drawn = [_Overlay(o, width, height, fps, options.font_path) for o in overlays]
-    track = _load_audio(audio, total, options) if audio is not None else None
+    track = _soundtrack(infos, counts, fps, audio, options)
 
     output.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed at the end, so a failed or canceled run never leaves a

@@ -35,6 +35,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "a": make_clip(root / "a.mp4", seconds=1.5, size=(320, 180), fps=24, colour=COLOURS[0]),
         "b": make_clip(root / "b.mp4", seconds=1.0, size=(240, 180), fps=30, colour=COLOURS[1]),
         "c": make_clip(root / "c.mp4", seconds=1.5, size=(320, 180), fps=24, colour=COLOURS[2]),
+        "voiced": make_clip(
+            root / "voiced.mp4", seconds=1.5, size=(320, 180), colour=COLOURS[0], tone_hz=1000.0
+        ),
         "tone": make_tone(root / "tone.m4a", seconds=8.0),
         "broken": broken,
     }

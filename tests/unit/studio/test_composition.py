@@ -150,6 +150,32 @@ def test_audio_is_mixed_in_trimmed_to_the_video_with_fades(composed) -> None:
     assert rms(189_000, 191_000) < middle / 4  # fading out at the end
 
 
+def _level_at(samples: np.ndarray, start_s: float, hz: float) -> float:
+    """Amplitude of the `hz` component over 0.5 s of the left channel from `start_s`."""
+    window = samples[0, int(start_s * 48_000) : int((start_s + 0.5) * 48_000)]
+    spectrum = np.abs(np.fft.rfft(window)) / (len(window) / 2)
+    return float(spectrum[round(hz * 0.5)])
+
+
+def test_the_clips_own_sound_is_kept_and_mixed_with_the_added_track(media, tmp_path) -> None:
+    result = compose(
+        inputs(media, "voiced", "c"),
+        tmp_path / "out.mp4",
+        audio=MediaInput("tone.m4a", str(media["tone"])),
+    )
+    with av.open(result.path) as box:
+        samples = np.concatenate([f.to_ndarray() for f in box.decode(audio=0)], axis=1)
+    # While the voiced clip plays: its 1 kHz tone and the 440 Hz track, both.
+    assert _level_at(samples, 0.6, 1000) > 0.2
+    assert _level_at(samples, 0.6, 440) > 0.2
+    # During the silent clip that follows, only the added track.
+    assert _level_at(samples, 2.0, 1000) < 0.02
+    assert _level_at(samples, 2.0, 440) > 0.2
+    # Without an added track the clip's sound is still there.
+    alone = compose(inputs(media, "voiced", "c"), tmp_path / "alone.mp4")
+    assert alone.audio is True
+
+
 def test_the_file_starts_with_its_index_so_it_plays_while_downloading(composed) -> None:
     data = Path(composed[0].path).read_bytes()
     atoms = []
