@@ -333,6 +333,22 @@ def _soundtrack(
     return mixed
 
 
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+MAX_SIDE = 4096
+
+
+def _check_options(options: CompositionOptions) -> None:
+    for side in (options.width, options.height):
+        if side and not 16 <= side <= MAX_SIDE:
+            raise InvalidRequest(f"output width and height must be 16 to {MAX_SIDE}, got {side}")
+    if not 0 <= options.crf <= 51:
+        raise InvalidRequest(f"crf must be 0 to 51, got {options.crf}")
+    if options.preset not in _PRESETS:
+        raise InvalidRequest(f"preset must be one of {', '.join(_PRESETS)}")
+    if options.audio_volume < 0 or options.audio_fade_in < 0 or options.audio_fade_out < 0:
+        raise InvalidRequest("audio volume and fades cannot be negative")
+
+
 def _check_overlays(overlays: Sequence[TextOverlay], total: float) -> None:
     for i, ov in enumerate(overlays):
         label = f"text overlay {i} ({ov.text[:40]!r})"
@@ -360,6 +376,7 @@ def compose(
     options = options or CompositionOptions()
     if not clips:
         raise InvalidRequest("no clips to compose")
+    _check_options(options)
     infos = [_probe(c) for c in clips]
     width = _even(options.width or infos[0].width)
     height = _even(options.height or infos[0].height)

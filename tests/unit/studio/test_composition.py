@@ -237,6 +237,24 @@ def test_nothing_to_compose_is_refused(tmp_path) -> None:
         compose([], tmp_path / "out.mp4")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"width": 8}, "width and height"),
+        ({"height": 10_000}, "width and height"),
+        ({"crf": 60}, "crf"),
+        ({"preset": "placebo-ish"}, "preset"),
+        ({"fps": 240}, "frame rate"),
+        ({"audio_volume": -1.0}, "negative"),
+    ],
+)
+def test_bad_output_options_are_refused(media, tmp_path, options, message) -> None:
+    from domain.studio.composition import CompositionOptions
+
+    with pytest.raises(InvalidRequest, match=message):
+        compose(inputs(media, "a"), tmp_path / "out.mp4", options=CompositionOptions(**options))
+
+
 def test_a_canceled_composition_leaves_the_previous_video_untouched(media, tmp_path) -> None:
     output = tmp_path / "final.mp4"
     output.write_bytes(b"previous final video")
