@@ -187,7 +187,9 @@ PACKAGES = Records("packages", Package)
 SCENARIOS = Records("scenarios", Scenario)
 SIMULATORS = Records("simulators", Simulator)
 
-ITEM = "/{id:int}"
+# `str` in the path, `int` in the handler: a non-numeric id then fails validation inside the
+# router (a 400 in the contract's shape) instead of failing route matching (the platform's 404).
+ITEM = "/{id:str}"
 
 
 class RepositoryController(Controller):
@@ -403,7 +405,13 @@ _ANY = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
 @route(
-    ["/{rest:path}", "/api/{rest:path}", "/api/v1/{rest:path}"],
+    [
+        "/",
+        "/{rest:path}",
+        "/api/{rest:path}",
+        "/api/v1/{rest:path}",
+        *(f"/api/v1/{r}{ITEM}/{{rest:path}}" for r in RESOURCES),
+    ],
     http_method=_ANY,
     include_in_schema=False,
 )

@@ -66,10 +66,16 @@ async def member(inventory_api: LiveApi, client: httpx.AsyncClient) -> Any:
 
 
 @pytest.fixture
-def live_settings(database_url: str, server_urls: dict[str, str], tmp_path: Path) -> Any:
-    """settings(**env) → Settings for a server of a test's own (e.g. anonymous reads on)."""
+def live_settings(
+    inventory_api: LiveApi, database_url: str, server_urls: dict[str, str], tmp_path: Path
+) -> Any:
+    """settings(**env) → Settings for a server of a test's own (e.g. anonymous reads on) that
+    accepts the tokens `member` hands out."""
 
     def _settings(**env: str) -> Settings:
-        return make_settings(database_url, server_urls["redis"], tmp_path, **env)
+        secret = inventory_api.settings.auth.jwt_secret
+        return make_settings(
+            database_url, server_urls["redis"], tmp_path, SWITCHYARD_AUTH_JWT_SECRET=secret, **env
+        )
 
     return _settings
