@@ -13,6 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, head, put
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
@@ -141,7 +142,10 @@ def _unsatisfiable(size: int, headers: dict[str, str]) -> Response[Any]:
 
 @get("/blobs/{key:path}", summary="Download a blob through a signed URL", security=[])
 async def download_blob(
-    request: Request[Any, Any, Any], key: str, exp: str | None = None, sig: str | None = None
+    request: Request[Any, Any, Any],
+    key: FromPath[str],
+    exp: FromQuery[str | None] = None,
+    sig: FromQuery[str | None] = None,
 ) -> Response[Any]:
     store, key = await _checked(request, "GET", key, exp, sig)
     meta = await _head(store, key)
@@ -182,7 +186,10 @@ async def download_blob(
 
 @head("/blobs/{key:path}", summary="Blob metadata through a signed URL", security=[])
 async def head_blob(
-    request: Request[Any, Any, Any], key: str, exp: str | None = None, sig: str | None = None
+    request: Request[Any, Any, Any],
+    key: FromPath[str],
+    exp: FromQuery[str | None] = None,
+    sig: FromQuery[str | None] = None,
 ) -> Response[None]:
     store, key = await _checked(request, "HEAD", key, exp, sig)
     meta = await _head(store, key)
@@ -200,7 +207,10 @@ async def head_blob(
     request_max_body_size=None,
 )
 async def upload_blob(
-    request: Request[Any, Any, Any], key: str, exp: str | None = None, sig: str | None = None
+    request: Request[Any, Any, Any],
+    key: FromPath[str],
+    exp: FromQuery[str | None] = None,
+    sig: FromQuery[str | None] = None,
 ) -> BlobMeta:
     store, key = await _checked(request, "PUT", key, exp, sig)
     declared = request.headers.get("content-type")

@@ -195,7 +195,13 @@ class LocalBlobStore(StoreBase):
                 _unlink_quietly(tmp_name, tmp_dir)
             os.close(tmp_dir)
         meter.done(size)
-        return await self.head(key)
+        return BlobMeta(
+            key,
+            size,
+            str(sidecar["etag"]),
+            str(sidecar["content_type"]),
+            datetime.fromtimestamp(st.st_mtime, UTC),
+        )
 
     def _publish(
         self, tmp_dir: int, tmp_name: str, parts: Parts, sidecar: dict[str, object]
