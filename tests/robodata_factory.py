@@ -41,6 +41,8 @@ class DatasetSpec:
     state_key: str = "observation.state"
     # LeRobot starts every episode on a keyframe; False encodes a v3 file as one stream.
     keyframe_aligned: bool = True
+    # A moving texture instead of flat colour, so codecs do realistic work (benchmarks).
+    textured: bool = False
 
 
 def episode_colour(episode: int) -> tuple[int, int, int]:
@@ -81,11 +83,15 @@ def encode_segments(
         else:
             stream.options = {"preset": "ultrafast", "g": "250"}
         side = max(4, spec.height // 8)
+        texture = _texture(spec) if spec.textured else None
         for length, colour in segments:
             base = np.empty((spec.height, spec.width, 3), np.uint8)
             base[:] = colour
             for i in range(length):
-                pixels = base.copy()
+                if texture is not None:
+                    pixels = np.roll(texture, (i * 2, i * 3), axis=(0, 1)) // 2 + base // 2
+                else:
+                    pixels = base.copy()
                 x = (i * 3) % max(1, spec.width - side)
                 pixels[:side, x : x + side] = 255
                 frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
@@ -94,6 +100,14 @@ def encode_segments(
         for packet in stream.encode(None):
             out.mux(packet)
     return buffer.getvalue()
+
+
+def _texture(spec: DatasetSpec) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    coarse = rng.integers(0, 256, (spec.height // 16 + 1, spec.width // 16 + 1, 3), np.uint8)
+    smooth = np.kron(coarse, np.ones((16, 16, 1), np.uint8))[: spec.height, : spec.width]
+    noise = rng.integers(0, 24, (spec.height, spec.width, 3), np.uint8)
+    return np.asarray(smooth // 2 + noise, np.uint8)
 
 
 def concat_videos(parts: Sequence[bytes], target: Path) -> list[tuple[float, float]]:

@@ -13,6 +13,8 @@ from domain.robodata.parser import feature_names
 from domain.robodata.path import inside
 
 FloatArray = npt.NDArray[np.float64]
+# Vectors stay float32 as LeRobot stores them: half the memory traffic when downsampling.
+VectorArray = npt.NDArray[np.float32]
 
 
 class EpisodeArrays(NamedTuple):
@@ -20,14 +22,13 @@ class EpisodeArrays(NamedTuple):
 
     frames: npt.NDArray[np.int64]
     timestamps: FloatArray
-    action: FloatArray | None
-    state: FloatArray | None
+    action: VectorArray | None
+    state: VectorArray | None
 
 
 def episode_arrays(dataset: Dataset, episode_index: int) -> EpisodeArrays:
     """Read one episode's frame indices, timestamps, action and state from its data file."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     episode = dataset.episode(episode_index)
@@ -35,31 +36,31 @@ def episode_arrays(dataset: Dataset, episode_index: int) -> EpisodeArrays:
     keys = [k for k in (dataset.action_key, dataset.state_key) if k is not None]
     try:
         schema = pq.read_schema(path)
-        columns = [c for c in ("timestamp", "frame_index", *keys) if c in schema.names]
-        # Shared v3 files hold many episodes: rows are picked by their episode_index, and the
-        # row-group statistics let parquet skip the groups of other episodes.
-        table = pq.read_table(
-            path, columns=columns, filters=[("episode_index", "=", episode_index)]
-        )
+        if "episode_index" not in schema.names:
+            raise MediaError(f"data file {episode.data_path} has no episode_index column")
+        wanted = ("timestamp", "frame_index", "episode_index", *keys)
+        table = pq.read_table(path, columns=[c for c in wanted if c in schema.names])
+        # Shared v3 files hold many episodes: rows are picked by their episode_index, never by
+        # position, so a file written in any order still yields exactly this episode.
+        table = _rows_of(table, episode_index)
     except (OSError, pa.ArrowException) as exc:
         raise MediaError(f"data file {episode.data_path} is not readable: {exc}") from exc
     count = table.num_rows
     if "frame_index" in table.column_names:
-        if count > 1:
-            table = table.take(pc.sort_indices(table, sort_keys=[("frame_index", "ascending")]))
         frames = table.column("frame_index").to_numpy().astype(np.int64)
+        order = None if np.all(frames[1:] >= frames[:-1]) else np.argsort(frames, kind="stable")
     else:
-        frames = np.arange(count, dtype=np.int64)
+        frames, order = np.arange(count, dtype=np.int64), None
     if "timestamp" in table.column_names:
         times = table.column("timestamp").to_numpy().astype(np.float64)
     else:
         times = frames / dataset.info.fps
-    return EpisodeArrays(
-        frames=frames,
-        timestamps=times,
-        action=_matrix(table, dataset.action_key, count),
-        state=_matrix(table, dataset.state_key, count),
-    )
+    action = _matrix(table, dataset.action_key, count)
+    state = _matrix(table, dataset.state_key, count)
+    if order is not None:
+        frames, times = frames[order], times[order]
+        action, state = _take(action, order), _take(state, order)
+    return EpisodeArrays(frames=frames, timestamps=times, action=action, state=state)
 
 
 def episode_timeseries(
@@ -73,8 +74,8 @@ def episode_timeseries(
     count = len(times)
     downsampled = count > max_points
     if downsampled:
-        series = [m for m in (action, state) if m is not None] or [times[:, None]]
-        rows = min_max_rows(np.hstack(series), max_points)
+        series = [m for m in (action, state) if m is not None]
+        rows = min_max_rows(np.hstack(series) if series else times[:, None], max_points)
         times, action, state = times[rows], _take(action, rows), _take(state, rows)
     features = dataset.info.features
     return Timeseries(
@@ -89,11 +90,11 @@ def episode_timeseries(
     )
 
 
-def _take(matrix: FloatArray | None, rows: npt.NDArray[np.intp]) -> FloatArray | None:
+def _take(matrix: VectorArray | None, rows: npt.NDArray[np.intp]) -> VectorArray | None:
     return None if matrix is None else matrix[rows]
 
 
-def _matrix(table: Any, key: str | None, count: int) -> FloatArray | None:
+def _matrix(table: Any, key: str | None, count: int) -> VectorArray | None:
     import pyarrow as pa
 
     if key is None or key not in table.column_names:
@@ -104,41 +105,55 @@ def _matrix(table: Any, key: str | None, count: int) -> FloatArray | None:
         or pa.types.is_fixed_size_list(column.type)
         or (pa.types.is_large_list(column.type))
     ):
-        values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+        values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         width = len(values) // count if count else 0
         if width * count != len(values):
             raise MediaError(f"column {key} has rows of different lengths")
-        matrix: FloatArray = values.reshape(count, width)
+        matrix: VectorArray = values.reshape(count, width)
         return matrix
-    single: FloatArray = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    single: VectorArray = column.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     return single.reshape(count, 1)
 
 
-def min_max_rows(values: FloatArray, max_points: int) -> npt.NDArray[np.intp]:
-    """Row indices keeping, per bucket, the rows where any column hits its min or max.
+def _rows_of(table: Any, episode_index: int) -> Any:
+    import pyarrow.compute as pc
 
-    Each of `max_points // 2` buckets contributes its first and last extreme row (in time
-    order), so every spike taller than its neighbours survives; the result is sorted.
+    mask = pc.equal(table["episode_index"], episode_index).to_numpy(zero_copy_only=False)
+    where = np.flatnonzero(mask)
+    if len(where) and where[-1] - where[0] + 1 == len(where):
+        # Episodes are usually stored as one run of rows: a zero-copy slice, not a filter.
+        return table.slice(int(where[0]), len(where))
+    return table.filter(pc.equal(table["episode_index"], episode_index))
+
+
+def min_max_rows(values: npt.NDArray[Any], max_points: int) -> npt.NDArray[np.intp]:
+    """Row indices keeping, per bucket, the minimum and maximum rows of its liveliest column.
+
+    Each bucket picks the column with the widest range relative to that column's overall
+    range and keeps the rows of that column's minimum and maximum, so a spike in any column
+    survives where it dominates its bucket; at most `max_points` rows, sorted.
     """
     count = values.shape[0]
-    buckets = max(1, max_points // 2)
     if count <= max_points:
         return np.arange(count)
-    edges = np.linspace(0, count, buckets + 1).astype(np.intp)
-    width = int(np.max(np.diff(edges)))
-    # Columns are compared on a common scale so a small joint's spike is not drowned out.
-    span = np.ptp(values, axis=0)
-    values = values / np.where(span > 0, span, 1.0)
-    # A (buckets, width) grid of row numbers, padding short buckets with their last row.
-    grid = np.minimum(edges[:-1, None] + np.arange(width)[None, :], edges[1:, None] - 1)
-    block = values[grid]
-    lows = grid[np.arange(buckets)[:, None], np.argmin(block, axis=1)]
-    highs = grid[np.arange(buckets)[:, None], np.argmax(block, axis=1)]
-    # A bucket may have several columns peaking at different rows: keep the most extreme
-    # (scaled) deviation from the bucket mean, the one a plot would show as a spike.
-    deviation = np.abs(block - block.mean(axis=1, keepdims=True))
-    column = np.argmax(deviation.max(axis=1), axis=1)
-    pick = np.arange(buckets)
-    first = np.minimum(lows[pick, column], highs[pick, column])
-    second = np.maximum(lows[pick, column], highs[pick, column])
-    return np.unique(np.concatenate([first, second]))
+    # Power-of-two buckets let min/max fold in halves: contiguous, vectorised and several
+    # times faster than numpy's reduction over a middle axis.
+    width = 1 << int(np.ceil(np.log2(count / max(1, max_points // 2))))
+    buckets = -(-count // width)
+    padded = np.concatenate([values, np.repeat(values[-1:], buckets * width - count, axis=0)])
+    slabs = padded.reshape(buckets, width, values.shape[1])
+    lows, highs = _fold(slabs, np.minimum), _fold(slabs, np.maximum)
+    span = highs.max(axis=0) - lows.min(axis=0)
+    column = np.argmax((highs - lows) / np.where(span > 0, span, 1), axis=1)
+    picks = np.arange(buckets)
+    chosen = slabs[picks, :, column]
+    base = picks * width
+    rows = np.concatenate([base + np.argmin(chosen, axis=1), base + np.argmax(chosen, axis=1)])
+    return np.unique(np.minimum(rows, count - 1))
+
+
+def _fold(slabs: npt.NDArray[Any], op: np.ufunc) -> npt.NDArray[Any]:
+    while slabs.shape[1] > 1:
+        half = slabs.shape[1] // 2
+        slabs = op(slabs[:, :half], slabs[:, half:])
+    return slabs[:, 0]

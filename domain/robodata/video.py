@@ -98,7 +98,7 @@ def export_clip(
     *,
     resolution: str | None = None,
     playable_codecs: frozenset[str] = BROWSER_CODECS,
-    preset: str = "veryfast",
+    preset: str = "ultrafast",
     crf: int = 23,
     progress: Progress | None = None,
 ) -> Clip:
@@ -223,7 +223,7 @@ def transcode_segment(
     output: Output,
     *,
     size: tuple[int, int] | None = None,
-    preset: str = "veryfast",
+    preset: str = "ultrafast",
     crf: int = 23,
     progress: Progress | None = None,
 ) -> Clip:
