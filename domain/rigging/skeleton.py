@@ -20,13 +20,17 @@ class SkeletonOptions:
         resolution: int = 88,
         simplify_faces: int = 30_000,
         prune_ratio: float = 2.2,
-        spacing: float = 0.12,
+        spacing: float = 0.2,
+        bend: float = 0.02,
+        waist: float = 0.7,
         joint_budget: int = 40,
     ) -> None:
         self.resolution = resolution
         self.simplify_faces = simplify_faces
         self.prune_ratio = prune_ratio
         self.spacing = spacing
+        self.bend = bend
+        self.waist = waist
         self.joint_budget = joint_budget
 
 
@@ -74,7 +78,7 @@ def build_skeleton(
         progress(60.0, "building the joint graph")
     graph = _voxel_graph(thin, origin, pitch)
     radius_at = _sampler(dist, origin, pitch)
-    centre = origin + (np.argwhere(solid).mean(axis=0) + 0.5) * pitch
+    centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
     extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
     prune = opt.prune_ratio
     spacing = opt.spacing * extent
@@ -84,7 +88,7 @@ def build_skeleton(
         _merge_close(g, radius_at, 1.5 * pitch)
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
-        skel = _joint_tree(g, root, spacing, radius_at)
+        skel = _joint_tree(g, root, spacing, opt.bend * extent, radius_at, opt.waist)
         if len(skel.names) <= opt.joint_budget:
             break
         # Over budget: fewer joints along chains first, then fewer side branches.
@@ -167,6 +171,18 @@ def _thin(solid: np.ndarray, depth: np.ndarray) -> np.ndarray:
         mirrored = skeletonize(np.flip(solid, axis))  # type: ignore[no-untyped-call]
         other = np.flip(np.asarray(mirrored, dtype=np.bool_), axis)
         thin |= other & (far > local + 2.0)
+    far = ndimage.distance_transform_edt(~thin) if thin.any() else np.full(solid.shape, 1e9)
+    lost = (far > 2.0 * local + 3.0) & solid
+    if lost.any():
+        # Plates and blobs thin away to nothing; their centre becomes a point of the skeleton.
+        labels, _ = ndimage.label(lost, structure=np.ones((3, 3, 3), dtype=bool))
+        for i, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            pts = np.argwhere(labels[box] == i) + np.array([b.start for b in box])
+            if len(pts) >= 8:
+                centre = pts[np.argmin(np.linalg.norm(pts - pts.mean(axis=0), axis=1))]
+                thin[tuple(centre)] = True
     return thin
 
 
@@ -428,8 +444,10 @@ def _split_at_closest(
     return node
 
 
-def _joint_tree(g: _Graph, root: int, spacing: float, radius_at) -> Skeleton:  # type: ignore[no-untyped-def]
-    """Walk the graph from the root, placing joints at nodes and evenly along long chains."""
+def _joint_tree(  # type: ignore[no-untyped-def]
+    g: _Graph, root: int, spacing: float, bend: float, radius_at, waist: float
+) -> Skeleton:
+    """Walk the graph from the root, placing joints at nodes, bends and along long chains."""
     names = ["root"]
     parents = [-1]
     positions = [tuple(float(x) for x in g.nodes[root])]
@@ -448,13 +466,8 @@ def _joint_tree(g: _Graph, root: int, spacing: float, radius_at) -> Skeleton:  #
             other = c.b if c.a == node else c.a
             if other in joint_of:
                 continue
-            seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-            arc = np.concatenate([[0.0], np.cumsum(seg)])
-            total = float(arc[-1])
-            n = max(1, round(total / spacing))
             parent = joint_of[node]
-            for k in range(1, n):
-                p = np.array([np.interp(total * k / n, arc, pts[:, d]) for d in range(3)])
+            for p in _chain_points(pts, spacing, bend, radius_at, waist):
                 counter["chain"] += 1
                 names.append(f"chain_{counter['chain']}")
                 parents.append(parent)
@@ -468,6 +481,73 @@ def _joint_tree(g: _Graph, root: int, spacing: float, radius_at) -> Skeleton:  #
             joint_of[other] = len(names) - 1
             queue.append(other)
     return Skeleton(names=names, parents=parents, positions=positions)  # type: ignore[arg-type]
+
+
+def _chain_points(  # type: ignore[no-untyped-def]
+    pts: FloatArray, spacing: float, bend: float, radius_at, waist: float
+) -> list[FloatArray]:
+    """Interior joints of a chain: bends, narrow waists (elbows, necks), then even spacing."""
+    if len(pts) > 4:
+        kernel = np.ones(5) / 5.0
+        smooth = pts.copy()
+        for d in range(3):
+            smooth[2:-2, d] = np.convolve(pts[:, d], kernel, mode="valid")
+        pts = smooth
+    keep = _corners(pts, bend) if bend > 0 else [0, len(pts) - 1]
+    if waist > 0 and len(pts) > 6:
+        keep = sorted(set(keep) | set(_waists(pts, radius_at, waist, 0.5 * spacing)))
+    out: list[FloatArray] = []
+    for i, j in zip(keep[:-1], keep[1:], strict=True):
+        piece = pts[i : j + 1]
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(piece, axis=0), axis=1))])
+        n = max(1, round(float(arc[-1]) / spacing))
+        for k in range(1, n):
+            out.append(np.array([np.interp(arc[-1] * k / n, arc, piece[:, d]) for d in range(3)]))
+        if j != keep[-1]:
+            out.append(pts[j])
+    return out
+
+
+def _waists(pts: FloatArray, radius_at, ratio: float, gap: float) -> list[int]:  # type: ignore[no-untyped-def]
+    """Indices where the chain narrows between thicker parts on both sides."""
+    r = np.array([radius_at(p) for p in pts])
+    r = np.convolve(np.pad(r, 2, mode="edge"), np.ones(5) / 5.0, mode="valid")
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+    before = np.maximum.accumulate(r)
+    after = np.maximum.accumulate(r[::-1])[::-1]
+    depth = np.minimum(before, after) - r
+    found: list[int] = []
+    for i in np.argsort(-depth):
+        if depth[i] <= 0 or r[i] > ratio * min(before[i], after[i]):
+            break
+        if arc[i] < gap or arc[-1] - arc[i] < gap:
+            continue
+        if all(abs(arc[i] - arc[j]) >= gap for j in found):
+            found.append(int(i))
+    return found
+
+
+def _corners(pts: FloatArray, tol: float) -> list[int]:
+    """Indices kept by Ramer-Douglas-Peucker simplification of a polyline."""
+    keep = {0, len(pts) - 1}
+    stack = [(0, len(pts) - 1)]
+    while stack:
+        i, j = stack.pop()
+        if j - i < 2:
+            continue
+        a, b = pts[i], pts[j]
+        ab = b - a
+        rel = pts[i + 1 : j] - a
+        norm = float(np.linalg.norm(ab))
+        if norm < 1e-12:
+            d = np.linalg.norm(rel, axis=1)
+        else:
+            d = np.linalg.norm(np.cross(rel, ab / norm), axis=1)
+        k = int(np.argmax(d))
+        if d[k] > tol:
+            keep.add(i + 1 + k)
+            stack.extend([(i, i + 1 + k), (i + 1 + k, j)])
+    return sorted(keep)
 
 
 def _truncate(skel: Skeleton, budget: int) -> Skeleton:
