@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 from scipy import ndimage
@@ -497,7 +498,7 @@ def _chain_points(  # type: ignore[no-untyped-def]
     if waist > 0 and len(pts) > 6:
         keep = sorted(set(keep) | set(_waists(pts, radius_at, waist, 0.5 * spacing)))
     out: list[FloatArray] = []
-    for i, j in zip(keep[:-1], keep[1:], strict=True):
+    for i, j in pairwise(keep):
         piece = pts[i : j + 1]
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(piece, axis=0), axis=1))])
         n = max(1, round(float(arc[-1]) / spacing))
