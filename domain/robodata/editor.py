@@ -134,6 +134,7 @@ def staged(root: Path) -> Iterator[Path]:
         yield staging
         _sync_tree(staging)
         _exchange(staging, root)
+        _sync_folder(root.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -154,12 +155,23 @@ def _link_tree(source: Path, target: Path) -> None:
 
 
 def _sync_tree(root: Path) -> None:
-    for folder, _, _ in os.walk(root):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    # Files written during the edit (the only ones not hard-linked) must be on disk before
+    # the swap makes them live, or a power cut could publish empty files.
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = Path(folder) / name
+            if not path.is_symlink() and path.stat().st_nlink == 1:
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        _sync_folder(Path(folder))
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _exchange(staging: Path, root: Path) -> None:

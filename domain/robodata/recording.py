@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,39 +49,48 @@ def write_recording(
     arrays = episode_arrays(dataset, episode_index)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     recording = rr.RecordingStream(
         "switchyard_robodata",
         recording_id=f"{Path(dataset.root).name}/episode_{episode_index:06d}",
         send_properties=False,
     )
-    recording.save(partial)
-    frames = arrays.frames
-    times = [
-        rr.TimeColumn(TIMELINE, sequence=frames),
-        rr.TimeColumn("time", duration=arrays.timestamps),
-    ]
-    steps = len(dataset.cameras) + 2
-    for number, camera in enumerate(dataset.cameras, start=1):
-        _log_camera(recording, dataset, episode_index, camera.key, frames)
-        if progress:
-            progress(100.0 * number / steps, f"logged camera {camera.key}")
-    for key, values in ((dataset.action_key, arrays.action), (dataset.state_key, arrays.state)):
-        if key is None or values is None:
-            continue
-        names = feature_names(dataset.info.features[key])
-        if len(names) != values.shape[1]:
-            names = [f"{key}[{i}]" for i in range(values.shape[1])]
-        label = "action" if key == dataset.action_key else "state"
-        for column, name in enumerate(names):
-            recording.send_columns(
-                f"{label}/{_entity(name)}",
-                indexes=times,
-                columns=rr.Scalars.columns(scalars=values[:, column]),
-            )
-    recording.flush()
-    recording.disconnect()
-    partial.replace(target)
+    try:
+        try:
+            recording.save(partial)
+            frames = arrays.frames
+            times = [
+                rr.TimeColumn(TIMELINE, sequence=frames),
+                rr.TimeColumn("time", duration=arrays.timestamps),
+            ]
+            steps = len(dataset.cameras) + 2
+            for number, camera in enumerate(dataset.cameras, start=1):
+                _log_camera(recording, dataset, episode_index, camera.key, frames)
+                if progress:
+                    progress(100.0 * number / steps, f"logged camera {camera.key}")
+            for key, values in (
+                (dataset.action_key, arrays.action),
+                (dataset.state_key, arrays.state),
+            ):
+                if key is None or values is None:
+                    continue
+                names = feature_names(dataset.info.features[key])
+                if len(names) != values.shape[1]:
+                    names = [f"{key}[{i}]" for i in range(values.shape[1])]
+                label = "action" if key == dataset.action_key else "state"
+                for column, name in enumerate(names):
+                    recording.send_columns(
+                        f"{label}/{_entity(name)}",
+                        indexes=times,
+                        columns=rr.Scalars.columns(scalars=values[:, column]),
+                    )
+            recording.flush()
+        finally:
+            recording.disconnect()
+        partial.replace(target)
+    finally:
+        # Nothing half-written is left under the target's name or beside it.
+        partial.unlink(missing_ok=True)
     if progress:
         progress(100.0, f"wrote {target.name}")
     return RecordingResult(

@@ -91,6 +91,10 @@ def scan(
             dataset = parse_dataset(path, probe_videos=probe_videos)
         except (RobodataError, OSError) as exc:
             record = ScanRecord(path=str(path), error=str(exc))
+        except Exception as exc:
+            # Datasets are arbitrary user files: one that trips the parser in a way nobody
+            # foresaw is reported with the rest, never allowed to end the scan.
+            record = ScanRecord(path=str(path), error=f"{type(exc).__name__}: {exc}")
         else:
             episodes += len(dataset.episodes)
             record = ScanRecord(path=str(path), dataset=dataset)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import uuid
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -128,12 +131,25 @@ def export_clip(
     )
 
 
-def _open_output(output: Output) -> av.container.OutputContainer:
-    # faststart puts the index first so a browser can play while downloading and seek by range;
-    # it rewrites the file in a second pass, so in-memory outputs keep the index at the end.
-    if isinstance(output, str | Path):
-        return av.open(str(output), "w", format="mp4", options={"movflags": "+faststart"})
-    return av.open(output, "w", format="mp4")
+@contextmanager
+def _open_output(output: Output) -> Iterator[av.container.OutputContainer]:
+    """Open an MP4 for writing; a file path is written aside and renamed only when complete."""
+    if not isinstance(output, str | Path):
+        with av.open(output, "w", format="mp4") as container:
+            yield container
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        # faststart puts the index first so a browser can play while downloading and seek
+        # by range; it rewrites the file in a second pass, so in-memory outputs skip it.
+        with av.open(
+            str(partial), "w", format="mp4", options={"movflags": "+faststart"}
+        ) as container:
+            yield container
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _half_frame(stream: av.video.stream.VideoStream) -> float:

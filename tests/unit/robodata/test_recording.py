@@ -1,4 +1,5 @@
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -7,6 +8,7 @@ import pyarrow as pa
 import pytest
 from rerun.chunk import RrdReader
 
+from domain.robodata.error import MediaError
 from domain.robodata.parser import parse_dataset
 from domain.robodata.recording import write_recording
 from tests.robodata_factory import FRONT, WRIST, episode_colour
@@ -71,3 +73,16 @@ def test_unaligned_episode_references_frames_inside_the_shared_file(
     assert len(stamps) == 9
     assert stamps[0] == pytest.approx(0.4e9, abs=1e6)
     assert len(_video_frames(bytes(_column(batches, "AssetVideo:blob")[0][0]))) == 36
+
+
+def test_a_missing_camera_file_fails_without_leaving_a_recording(
+    v21_root: Path, copy_of: Callable[[Path], Path], tmp_path: Path
+) -> None:
+    root = copy_of(v21_root)
+    dataset = parse_dataset(root)
+    (root / f"videos/chunk-000/{WRIST}/episode_000001.mp4").unlink()
+
+    with pytest.raises(MediaError, match="missing"):
+        write_recording(dataset, 1, tmp_path / "rrd" / "ep.rrd")
+
+    assert list((tmp_path / "rrd").iterdir()) == []

@@ -1,4 +1,5 @@
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -139,3 +140,21 @@ def test_bad_requests_get_clear_errors(v3_root: Path, tmp_path: Path) -> None:
         thumbnail(dataset, 0, "observation.images.top")
     with pytest.raises(EpisodeNotFoundError):
         thumbnail(dataset, 42, FRONT)
+
+
+def test_a_corrupt_video_is_a_clear_error_and_leaves_no_output(
+    v3_root: Path, copy_of: Callable[[Path], Path], tmp_path: Path
+) -> None:
+    root = copy_of(v3_root)
+    video = root / f"videos/{WRIST}/chunk-000/file-000.mp4"
+    video.write_bytes(video.read_bytes()[:200])
+    dataset = parse_dataset(root)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    assert any("cannot be probed" in w for w in dataset.warnings)
+    with pytest.raises(MediaError, match=r"file-000\.mp4"):
+        export_clip(dataset, 0, WRIST, out / "clip.mp4")
+    with pytest.raises(MediaError):
+        thumbnail(dataset, 0, WRIST)
+    assert list(out.iterdir()) == []
