@@ -53,7 +53,9 @@ def servers(tmp: Path) -> Iterator[tuple[str, str]]:
     """(postgres admin URL, redis URL): the configured/machine ones, else embedded."""
     from infra.embedded import EmbeddedPostgres, EmbeddedRedis
 
-    pg = os.environ.get("SWITCHYARD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    pg = os.environ.get(
+        "SWITCHYARD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
     rd = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
     try:
@@ -108,9 +110,12 @@ class Fleet:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
+        log = open(self.log_dir / f"{name}.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra", *args], cwd=ROOT, env=self.env, stdout=log,
+            [sys.executable, "-m", "infra", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
         self.procs.append(proc)

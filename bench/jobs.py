@@ -27,15 +27,29 @@ import httpx
 import psutil
 import websockets
 
-from bench.harness import Fleet, create_user, free_port, machine, percentile, scratch_database, servers
+from bench.harness import (
+    Fleet,
+    create_user,
+    free_port,
+    machine,
+    percentile,
+    scratch_database,
+    servers,
+)
 
 PASSWORD = "bench-password-1"
 
 
 async def _login(url: str) -> tuple[dict[str, str], str, str]:
     async with httpx.AsyncClient(base_url=url) as c:
-        body = (await c.post("/auth/login", json={"username": "bench", "password": PASSWORD})).json()
-    return {"Authorization": f"Bearer {body['access_token']}"}, body["access_token"], body["user"]["id"]
+        body = (
+            await c.post("/auth/login", json={"username": "bench", "password": PASSWORD})
+        ).json()
+    return (
+        {"Authorization": f"Bearer {body['access_token']}"},
+        body["access_token"],
+        body["user"]["id"],
+    )
 
 
 class Completions:
@@ -145,7 +159,7 @@ async def arq_run(redis_url: str, n_jobs: int, n_latency: int, log_dir: Path) ->
     queue = f"bench:arq:{os.getpid()}"
     script = log_dir / "arq_worker.py"
     script.write_text(ARQ_WORKER)
-    log = open(log_dir / "arq.log", "wb")  # noqa: SIM115
+    log = open(log_dir / "arq.log", "wb")
     proc = subprocess.Popen([sys.executable, str(script), redis_url, queue], stdout=log, stderr=log)
     pool = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=queue)
     try:
@@ -219,8 +233,14 @@ def main() -> None:
                 time.sleep(1)
                 idle_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
                 for i in range(args.workers):
-                    fleet.spawn(f"worker{i}", "worker", "--pool", "indexing", "--concurrency",
-                                str(args.concurrency))
+                    fleet.spawn(
+                        f"worker{i}",
+                        "worker",
+                        "--pool",
+                        "indexing",
+                        "--concurrency",
+                        str(args.concurrency),
+                    )
                 time.sleep(3)
                 sy = asyncio.run(switchyard_run(url, args.jobs, args.latency_jobs, args.batch))
                 busy_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
@@ -229,15 +249,23 @@ def main() -> None:
             arq = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp))
 
     print(f"machine: {machine()}")
-    print(f"{'system':<12} {'jobs':>6} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'p50 ms (load)':>14} {'p99 ms (load)':>14}")
-    print(f"{'switchyard':<12} {sy['completed']:>6.0f} {sy['jobs_per_s']:>8.0f} {sy['p50_ms']:>8.1f} "
-          f"{sy['p99_ms']:>8.1f} {sy['load_p50_ms']:>14.1f} {sy['load_p99_ms']:>14.1f}")
-    print(f"{'plain arq':<12} {arq['completed']:>6.0f} {arq['jobs_per_s']:>8.0f} {arq['p50_ms']:>8.1f} "
-          f"{arq['p99_ms']:>8.1f} {'-':>14} {'-':>14}")
+    print(
+        f"{'system':<12} {'jobs':>6} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'p50 ms (load)':>14} {'p99 ms (load)':>14}"
+    )
+    print(
+        f"{'switchyard':<12} {sy['completed']:>6.0f} {sy['jobs_per_s']:>8.0f} {sy['p50_ms']:>8.1f} "
+        f"{sy['p99_ms']:>8.1f} {sy['load_p50_ms']:>14.1f} {sy['load_p99_ms']:>14.1f}"
+    )
+    print(
+        f"{'plain arq':<12} {arq['completed']:>6.0f} {arq['jobs_per_s']:>8.0f} "
+        f"{arq['p50_ms']:>8.1f} {arq['p99_ms']:>8.1f} {'-':>14} {'-':>14}"
+    )
     print(f"API resident memory: {idle_rss:.0f} MB idle, {busy_rss:.0f} MB after the run")
-    print("latency: one job at a time, submit → job.completed on the WebSocket (arq: enqueue → "
-          "result); (load): every job of the throughput run, queueing included")
+    print(
+        "latency: one job at a time, submit → job.completed on the WebSocket (arq: enqueue → "
+        "result); (load): every job of the throughput run, queueing included"
+    )
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ def make_redis(settings: RedisSettings) -> Redis:
     """A pooled client; health checks so a restarted Redis is reconnected transparently."""
     if not settings.url:
         raise RuntimeError("REDIS_URL is not set (switchyard up sets it for the embedded server)")
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         settings.url,
         health_check_interval=10,
         socket_keepalive=True,
         retry_on_timeout=True,
     )
+    return client
 
 
 def stream_keys(settings: RedisSettings) -> StreamKeys:

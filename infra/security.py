@@ -22,6 +22,7 @@ def _dummy_hash() -> str:
     """Verified against when a user does not exist, so login timing does not reveal it."""
     return _hasher.hash("switchyard-dummy-password")
 
+
 ROLES = ("admin", "operator", "user")
 
 
@@ -50,7 +51,9 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
         return False
 

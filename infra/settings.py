@@ -11,10 +11,13 @@ import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
 POOLS: tuple[str, ...] = ("gpu", "rigging", "media", "indexing")
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True):
@@ -137,7 +140,7 @@ class Settings(msgspec.Struct, frozen=True):
         return Path(self.data_dir)
 
 
-def _group(cls: type[msgspec.Struct], env: Mapping[str, str], prefix: str) -> msgspec.Struct:
+def _group(cls: type[S], env: Mapping[str, str], prefix: str) -> S:
     """Build one settings group from `SWITCHYARD_<PREFIX>_<FIELD>` variables."""
     raw: dict[str, object] = {}
     for name in cls.__struct_fields__:
@@ -158,37 +161,37 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = env.get("SWITCHYARD_DATA_DIR") or str(Path.cwd() / ".data")
     db = msgspec.structs.replace(
-        _group(DatabaseSettings, env, "db"),  # type: ignore[arg-type]
+        _group(DatabaseSettings, env, "db"),
         url=env.get("DATABASE_URL", ""),
     )
     redis = msgspec.structs.replace(
-        _group(RedisSettings, env, "redis"),  # type: ignore[arg-type]
+        _group(RedisSettings, env, "redis"),
         url=env.get("REDIS_URL", ""),
     )
-    auth: AuthSettings = _group(AuthSettings, env, "auth")  # type: ignore[assignment]
+    auth: AuthSettings = _group(AuthSettings, env, "auth")
     if env.get("SWITCHYARD_ADMIN_PASSWORD"):
         auth = msgspec.structs.replace(auth, admin_password=env["SWITCHYARD_ADMIN_PASSWORD"])
     if not auth.jwt_secret:
         auth = msgspec.structs.replace(auth, jwt_secret=_persistent_secret(data_dir, "jwt"))
-    blob: BlobSettings = _group(BlobSettings, env, "blob")  # type: ignore[assignment]
+    blob: BlobSettings = _group(BlobSettings, env, "blob")
     if not blob.signing_secret:
         blob = msgspec.structs.replace(blob, signing_secret=_persistent_secret(data_dir, "blob"))
     if not blob.root:
         blob = msgspec.structs.replace(blob, root=str(Path(data_dir) / "blobs"))
-    replicate: ReplicateSettings = _group(ReplicateSettings, env, "replicate")  # type: ignore[assignment]
+    replicate: ReplicateSettings = _group(ReplicateSettings, env, "replicate")
     if env.get("REPLICATE_API_TOKEN") and not replicate.api_token:
         replicate = msgspec.structs.replace(replicate, api_token=env["REPLICATE_API_TOKEN"])
     return Settings(
         data_dir=data_dir,
-        db=db,  # type: ignore[arg-type]
-        redis=redis,  # type: ignore[arg-type]
+        db=db,
+        redis=redis,
         auth=auth,
-        api=_group(ApiSettings, env, "api"),  # type: ignore[arg-type]
-        jobs=_group(JobSettings, env, "jobs"),  # type: ignore[arg-type]
+        api=_group(ApiSettings, env, "api"),
+        jobs=_group(JobSettings, env, "jobs"),
         blob=blob,
-        inventory=_group(InventorySettings, env, "inventory"),  # type: ignore[arg-type]
-        inspection=_group(InspectionSettings, env, "inspection"),  # type: ignore[arg-type]
-        rigging=_group(RiggingSettings, env, "rigging"),  # type: ignore[arg-type]
+        inventory=_group(InventorySettings, env, "inventory"),
+        inspection=_group(InspectionSettings, env, "inspection"),
+        rigging=_group(RiggingSettings, env, "rigging"),
         replicate=replicate,
     )
 

@@ -111,7 +111,9 @@ async def truncate_all(database_url: str) -> None:
 
     from infra.db.engine import async_url
 
-    conn = await asyncpg.connect(async_url(database_url).replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(
+        async_url(database_url).replace("postgresql+asyncpg", "postgresql")
+    )
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "

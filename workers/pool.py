@@ -302,7 +302,6 @@ class PoolWorker:
             self.runtime.claimed[c.id] = c
             if r.old_status == "running":
                 log.info("job %s: taking over from lost worker %s", c.id, r.old_worker)
-                await self._forget_arq(c.id)
             starting.append(c)
         await self._start(starting)
 
@@ -312,7 +311,11 @@ class PoolWorker:
         for c in claimed:
             job = await self.arq_redis.enqueue_job("run_job", c.id, _job_id=c.id, _queue_name=queue)
             if job is None:
-                log.warning("job %s: arq already had it; it will start from its queue", c.id)
+                # A dead worker's arq keys for this id are still there. We won the claim in
+                # Postgres, which is the authority: drop them and enqueue again.
+                log.info("job %s: clearing stale arq state left by a lost worker", c.id)
+                await self._forget_arq(c.id)
+                await self.arq_redis.enqueue_job("run_job", c.id, _job_id=c.id, _queue_name=queue)
         # Start now rather than on arq's next poll: this is what keeps latency in milliseconds.
         await self.arq.start_jobs([c.id.encode() for c in claimed])
 
@@ -385,12 +388,14 @@ class PoolWorker:
             for job_id, cancel in alive.items():
                 if cancel:
                     self.runtime.cancel(str(job_id))
-            entries = [c.entry_id for c in self.inflight.values() if c.entry_id]
-            if entries:
+            own: list[int | bytes | str | memoryview] = [
+                c.entry_id for c in self.inflight.values() if c.entry_id
+            ]
+            if own:
                 # Re-claiming our own entries resets their idle time: proof of life for
                 # XAUTOCLAIM in other workers.
                 await self.redis.xclaim(
-                    self.cmd_key, self.pool, self.worker_id, 0, entries, justid=True
+                    self.cmd_key, self.pool, self.worker_id, 0, own, justid=True
                 )
         await self._register()
         free = self._free()
@@ -471,7 +476,7 @@ class PoolWorker:
                 await asyncio.sleep(1)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _text(value: Any) -> str:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.db.models import Job, Outbox
 
-jobs = Job.__table__
-outbox = Outbox.__table__
+jobs = cast(Table, Job.__table__)
+outbox = cast(Table, Outbox.__table__)
 
 ACTIVE = ("pending", "running")
 
@@ -287,7 +287,7 @@ async def reap(conn: AsyncConnection, stale_s: float, limit: int = 200) -> list[
     return [*failed, *requeued]
 
 
-async def due_outbox(conn: AsyncConnection, after_s: float, limit: int = 500) -> list[Row[Any]]:
+async def due_outbox(conn: AsyncConnection, after_s: float, limit: int = 500) -> list[Any]:
     """Outbox rows old enough that the publish after commit evidently did not happen."""
     cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, after_s)
     return list(

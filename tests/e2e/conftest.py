@@ -43,8 +43,10 @@ class Processes:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    def spawn(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "infra", *args],
             cwd=ROOT,
@@ -68,9 +70,16 @@ class Processes:
                 await asyncio.sleep(0.1)
         raise AssertionError("API process did not start")
 
-    def worker(self, pool: str = "indexing", concurrency: int = 1, name: str = "worker",
-               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        return self.spawn(name, "worker", "--pool", pool, "--concurrency", str(concurrency), env=env)
+    def worker(
+        self,
+        pool: str = "indexing",
+        concurrency: int = 1,
+        name: str = "worker",
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        return self.spawn(
+            name, "worker", "--pool", pool, "--concurrency", str(concurrency), env=env
+        )
 
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
@@ -98,7 +107,9 @@ async def user_headers(settings: Settings) -> Any:
     async def _login(url: str, username: str = "alice") -> dict[str, Any]:
         await create_user(settings, username, "correct-horse")
         async with httpx.AsyncClient(base_url=url) as client:
-            r = await client.post("/auth/login", json={"username": username, "password": "correct-horse"})
+            r = await client.post(
+                "/auth/login", json={"username": username, "password": "correct-horse"}
+            )
             assert r.status_code == 200, r.text
             body = r.json()
         return {"Authorization": f"Bearer {body['access_token']}"}

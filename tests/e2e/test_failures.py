@@ -20,14 +20,18 @@ pytestmark = pytest.mark.timeout(300)
 
 
 async def _worker_of(database_url: str, job_id: str) -> str | None:
-    conn = await asyncpg.connect(async_url(database_url).replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(
+        async_url(database_url).replace("postgresql+asyncpg", "postgresql")
+    )
     try:
         return await conn.fetchval("SELECT worker_id FROM jobs WHERE id = $1", uuid.UUID(job_id))
     finally:
         await conn.close()
 
 
-async def test_job_of_a_killed_worker_completes_on_another(settings, procs, user_headers, client) -> None:
+async def test_job_of_a_killed_worker_completes_on_another(
+    settings, procs, user_headers, client
+) -> None:
     url = await procs.api()
     headers = await user_headers(url)
     a = procs.worker(name="worker-a")
@@ -63,7 +67,9 @@ async def test_job_submitted_while_redis_is_down_runs_when_it_is_back(
         job = await submit(client, headers, "platform.noop")
         assert job["status"] == "pending"
         await asyncio.sleep(1.0)
-        assert (await client.get(f"/jobs/{job['id']}", headers=headers)).json()["status"] == "pending"
+        assert (await client.get(f"/jobs/{job['id']}", headers=headers)).json()[
+            "status"
+        ] == "pending"
         ready = await client.get("/ready")
         assert ready.status_code == 503 and ready.json()["redis"].startswith("error")
         redis.start(persist=False)  # same port, empty: the stream and its group are gone too

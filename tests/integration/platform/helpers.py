@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 
-async def submit(http: Any, headers: dict[str, str], kind: str = "platform.sleep", **body: Any) -> dict[str, Any]:
+async def submit(
+    http: Any, headers: dict[str, str], kind: str = "platform.sleep", **body: Any
+) -> dict[str, Any]:
     r = await http.post("/jobs", json={"kind": kind, **body}, headers=headers)
     assert r.status_code == 202, r.text
     return r.json()  # type: ignore[no-any-return]

@@ -20,10 +20,14 @@ async def test_wrong_password_and_unknown_user_get_the_same_401(http, login) -> 
     wrong = await http.post("/auth/login", json={"username": "alice", "password": "nope-nope"})
     nobody = await http.post("/auth/login", json={"username": "ghost", "password": "nope-nope"})
     assert wrong.status_code == nobody.status_code == 401
-    assert wrong.json() == nobody.json() == {
-        "detail": "invalid username or password",
-        "code": "INVALID_CREDENTIALS",
-    }
+    assert (
+        wrong.json()
+        == nobody.json()
+        == {
+            "detail": "invalid username or password",
+            "code": "INVALID_CREDENTIALS",
+        }
+    )
 
 
 async def test_repeated_failures_are_rate_limited(http, login) -> None:
@@ -60,13 +64,31 @@ async def test_bad_tokens_get_clear_401s(http, login, settings) -> None:
         "refresh token as access": {"Authorization": f"Bearer {body['refresh_token']}"},
         "forged": {
             "Authorization": "Bearer "
-            + jwt.encode({"sub": body["user"]["id"], "roles": ["admin"], "typ": "access",
-                          "iat": 1, "exp": 9999999999, "iss": "switchyard"}, "wrong-secret-of-at-least-32-bytes-long")
+            + jwt.encode(
+                {
+                    "sub": body["user"]["id"],
+                    "roles": ["admin"],
+                    "typ": "access",
+                    "iat": 1,
+                    "exp": 9999999999,
+                    "iss": "switchyard",
+                },
+                "wrong-secret-of-at-least-32-bytes-long",
+            )
         },
         "expired": {
             "Authorization": "Bearer "
-            + jwt.encode({"sub": body["user"]["id"], "roles": ["user"], "typ": "access",
-                          "iat": 1, "exp": 2, "iss": "switchyard"}, settings.auth.jwt_secret)
+            + jwt.encode(
+                {
+                    "sub": body["user"]["id"],
+                    "roles": ["user"],
+                    "typ": "access",
+                    "iat": 1,
+                    "exp": 2,
+                    "iss": "switchyard",
+                },
+                settings.auth.jwt_secret,
+            )
         },
     }
     for name, headers in cases.items():

@@ -6,11 +6,15 @@ from __future__ import annotations
 async def test_malformed_bodies(http, login) -> None:
     alice = await login("alice")
     h = alice["headers"]
-    not_json = await http.post("/jobs", content=b"{kind: noop", headers={**h, "content-type": "application/json"})
+    not_json = await http.post(
+        "/jobs", content=b"{kind: noop", headers={**h, "content-type": "application/json"}
+    )
     assert not_json.status_code == 400 and not_json.json()["code"] == "INVALID_REQUEST"
     no_kind = await http.post("/jobs", json={"payload": {}}, headers=h)
     assert no_kind.status_code == 400 and "kind" in no_kind.json()["detail"]
-    unknown_field = await http.post("/jobs", json={"kind": "platform.noop", "colour": "red"}, headers=h)
+    unknown_field = await http.post(
+        "/jobs", json={"kind": "platform.noop", "colour": "red"}, headers=h
+    )
     assert unknown_field.status_code == 400 and "colour" in unknown_field.json()["detail"]
     unknown_kind = await http.post("/jobs", json={"kind": "nope.nope"}, headers=h)
     assert unknown_kind.status_code == 400

@@ -38,7 +38,11 @@ async def test_job_topic_subscription_with_first_message_auth(http, api, login, 
     ws = await WsClient.connect(api.ws_url, alice["access_token"], query=False)
     # since "0" replays everything retained, so a job that finished already is not missed.
     early = await ws.subscribe([f"job:{job['id']}"], since={f"job:{job['id']}": "0"})
-    events = early if any(e["type"] == "job.completed" for e in early) else early + await ws.until("job.completed")
+    events = (
+        early
+        if any(e["type"] == "job.completed" for e in early)
+        else early + await ws.until("job.completed")
+    )
     assert [e["type"] for e in events] == ["job.created", "job.started", "job.completed"]
     assert all(e["data"]["pool"] == "media" for e in events)
     await ws.close()
@@ -47,7 +51,9 @@ async def test_job_topic_subscription_with_first_message_auth(http, api, login, 
 async def test_transient_failures_retry_then_succeed(http, login, worker) -> None:
     alice = await login("alice")
     await worker()
-    job = await submit(http, alice["headers"], payload={"seconds": 0.05, "steps": 1, "fail_times": 2})
+    job = await submit(
+        http, alice["headers"], payload={"seconds": 0.05, "steps": 1, "fail_times": 2}
+    )
     done = await wait_status(http, alice["headers"], job["id"], "completed", "failed")
     assert done["status"] == "completed", done
     assert done["attempts"] == 3
@@ -57,11 +63,15 @@ async def test_transient_failures_retry_then_succeed(http, login, worker) -> Non
 async def test_transient_failures_beyond_max_tries_fail(http, login, worker) -> None:
     alice = await login("alice")
     await worker()
-    job = await submit(http, alice["headers"], payload={"seconds": 0.01, "steps": 1, "fail_times": 50})
+    job = await submit(
+        http, alice["headers"], payload={"seconds": 0.01, "steps": 1, "fail_times": 50}
+    )
     done = await wait_status(http, alice["headers"], job["id"], "failed", "completed", timeout=60)
     assert done["status"] == "failed"
     assert done["attempts"] == done["max_tries"] == 5
-    assert done["error"]["code"] == "TRANSIENT" and "gave up after 5 tries" in done["error"]["detail"]
+    assert (
+        done["error"]["code"] == "TRANSIENT" and "gave up after 5 tries" in done["error"]["detail"]
+    )
 
 
 async def test_permanent_failure_fails_at_once_with_its_code(http, api, login, worker) -> None:
@@ -71,7 +81,10 @@ async def test_permanent_failure_fails_at_once_with_its_code(http, api, login, w
     await ws.subscribe([f"user:{alice['user']['id']}"])
     job = await submit(http, alice["headers"], payload={"fail_permanently": True})
     events = await ws.until("job.failed")
-    assert events[-1]["data"]["error"] == {"code": "ASKED_TO_FAIL", "detail": "failing permanently as asked"}
+    assert events[-1]["data"]["error"] == {
+        "code": "ASKED_TO_FAIL",
+        "detail": "failing permanently as asked",
+    }
     done = await wait_status(http, alice["headers"], job["id"], "failed")
     assert done["attempts"] == 1
     assert done["error"]["code"] == "ASKED_TO_FAIL"
@@ -204,9 +217,13 @@ async def test_list_filters_pagination_and_delete(http, login, worker) -> None:
         await wait_status(http, alice["headers"], job_id, "completed")
     page = (await http.get("/jobs?status=completed&limit=2", headers=alice["headers"])).json()
     assert page["total"] == 3 and len(page["items"]) == 2 and page["limit"] == 2
-    rest = (await http.get("/jobs?status=completed&limit=2&offset=2", headers=alice["headers"])).json()
+    rest = (
+        await http.get("/jobs?status=completed&limit=2&offset=2", headers=alice["headers"])
+    ).json()
     assert {j["id"] for j in page["items"] + rest["items"]} == set(ids)
-    assert (await http.get("/jobs?kind=platform.sleep", headers=alice["headers"])).json()["total"] == 1
+    assert (await http.get("/jobs?kind=platform.sleep", headers=alice["headers"])).json()[
+        "total"
+    ] == 1
     bad = await http.get("/jobs?status=weird", headers=alice["headers"])
     assert bad.status_code == 400 and "status" in bad.json()["detail"]
     too_many = await http.get("/jobs?limit=100000", headers=alice["headers"])

@@ -46,9 +46,19 @@ async def test_metrics_in_prometheus_format(http, login, worker) -> None:
 async def test_openapi_describes_the_platform_routes(http) -> None:
     doc = (await http.get("/openapi.json")).json()
     paths = doc["paths"]
-    for path in ("/jobs", "/jobs/batch", "/jobs/{job_id}", "/jobs/{job_id}/cancel",
-                 "/auth/login", "/auth/refresh", "/auth/me", "/health", "/ready",
-                 "/metrics", "/admin/pools"):
+    for path in (
+        "/jobs",
+        "/jobs/batch",
+        "/jobs/{job_id}",
+        "/jobs/{job_id}/cancel",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/me",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/admin/pools",
+    ):
         assert path in paths, path
     schemas = doc["components"]["schemas"]
     assert "JobRequest" in schemas and "JobView" in schemas

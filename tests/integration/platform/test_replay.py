@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.integration.platform.helpers import submit, wait_status
 from tests.wsclient import WsClient
 
 
-async def test_reconnect_with_since_replays_without_gap_or_duplicate(http, api, login, worker) -> None:
+async def test_reconnect_with_since_replays_without_gap_or_duplicate(
+    http, api, login, worker
+) -> None:
     alice = await login("alice")
     topic = f"user:{alice['user']['id']}"
     await worker(concurrency=2)
@@ -19,7 +19,9 @@ async def test_reconnect_with_since_replays_without_gap_or_duplicate(http, api, 
     last_seen = before[-1]["id"]
     await ws.close()
     # While disconnected: two more jobs run to completion.
-    missed_jobs = [await submit(http, alice["headers"], payload={"seconds": 0.2, "steps": 4}) for _ in range(2)]
+    missed_jobs = [
+        await submit(http, alice["headers"], payload={"seconds": 0.2, "steps": 4}) for _ in range(2)
+    ]
     for j in missed_jobs:
         await wait_status(http, alice["headers"], j["id"], "completed")
     # Reconnect mid-stream: a third job is running while the replay happens.
@@ -55,7 +57,7 @@ async def ws2_full_history(api, alice, topic):
     try:
         while True:
             events.append(await ws.recv(timeout=0.5))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     await ws.close()
     return events
