@@ -164,6 +164,19 @@ class Inspector:
             scores.extend(batch_scores)
         return scores
 
+    def score_maps(
+        self,
+        bank: MemoryBank,
+        images: Sequence[ImageInput],
+        *,
+        shape: Shape | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Iterator[tuple[float, npt.NDArray[np.float32]]]:
+        """Image scores with float pixel anomaly maps, yielded batch by batch (lazily)."""
+        for batch_scores, maps in self._score_batches(bank, images, shape, True, progress):
+            assert maps is not None
+            yield from zip(batch_scores, maps, strict=True)
+
     def infer(
         self,
         bank: MemoryBank,
@@ -199,30 +212,28 @@ class Inspector:
         if not math.isfinite(mm_per_px) or mm_per_px <= 0:
             raise InvalidParameterError(f"mm_per_px must be a positive number, got {mm_per_px}")
         results: list[InferResult] = []
-        for batch_scores, maps in self._score_batches(bank, images, shape, True, progress):
-            assert maps is not None
-            for score, amap in zip(batch_scores, maps, strict=True):
-                # Without a threshold the map is scaled to its own peak, so the PNG still shows
-                # where the ROI differs most; with one, mid-gray means "at the threshold".
-                vmax = 2.0 * threshold if threshold else float(amap.max())
-                regions = (
-                    find_regions(amap, threshold, mm_per_px, min_area_mm2=area_mm2_thr)
-                    if threshold is not None
-                    else []
+        for score, amap in self.score_maps(bank, images, shape=shape, progress=progress):
+            # Without a threshold the map is scaled to its own peak, so the PNG still shows
+            # where the ROI differs most; with one, mid-gray means "at the threshold".
+            vmax = 2.0 * threshold if threshold else float(amap.max())
+            regions = (
+                find_regions(amap, threshold, mm_per_px, min_area_mm2=area_mm2_thr)
+                if threshold is not None
+                else []
+            )
+            verdict = None
+            if threshold is not None:
+                verdict = score >= threshold and (area_mm2_thr is None or bool(regions))
+            results.append(
+                InferResult(
+                    score=score,
+                    threshold=threshold,
+                    token_shape=bank.token_shape,
+                    heatmap_png=heatmap_png(amap, vmax),
+                    regions=regions,
+                    is_anomalous=verdict,
                 )
-                verdict = None
-                if threshold is not None:
-                    verdict = score >= threshold and (area_mm2_thr is None or bool(regions))
-                results.append(
-                    InferResult(
-                        score=score,
-                        threshold=threshold,
-                        token_shape=bank.token_shape,
-                        heatmap_png=heatmap_png(amap, vmax),
-                        regions=regions,
-                        is_anomalous=verdict,
-                    )
-                )
+            )
         return results
 
     def _report(self, bank: MemoryBank) -> FitReport:

@@ -1,0 +1,289 @@
+"""Inspection engine figures: image/pixel AUROC, fit, coreset, search and infer timings.
+
+    python -m bench.inspection                 # generated set + every timing (make bench)
+    python -m bench.inspection --data DIR      # any folder with good/, defect/, optional masks/
+
+With `--data` the last line is `image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from domain.inspection.backbone import DINOV2, Backbone, load_backbone, resolve_device
+from domain.inspection.coreset import greedy_coreset
+from domain.inspection.image import RGBImage, decode_image, resize_image
+from domain.inspection.inspector import Inspector
+from domain.inspection.memory import MemoryBank
+from domain.inspection.metric import auroc
+from domain.inspection.neighbour import nearest
+from domain.inspection.synthetic import Kind, make_dataset
+
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(
+    fn: Callable[[], object], device: torch.device, repeat: int, warmup: int = 2
+) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _p(times: Sequence[float], q: float) -> float:
+    return float(np.percentile(times, q))
+
+
+def evaluate(
+    inspector: Inspector,
+    good: Sequence[RGBImage],
+    defect: Sequence[RGBImage],
+    masks: Sequence[np.ndarray | None],
+    *,
+    seed: int = 0,
+    coreset_rate: float = 0.1,
+) -> tuple[float, float | None, float]:
+    """Fit on a seeded random half of `good`; score the rest and every defect image."""
+    order = np.random.default_rng(seed).permutation(len(good))
+    half = max(1, len(good) // 2)
+    fit = [good[i] for i in order[:half]]
+    held = [good[i] for i in order[half:]]
+    bank, _ = inspector.fit(fit, coreset_rate=coreset_rate)
+    test = held + list(defect)
+    labels = [False] * len(held) + [True] * len(defect)
+    scores, pixel_labels, pixel_scores, times = [], [], [], []
+    h, w = good[0].shape[:2]
+    test_masks: list[np.ndarray | None] = [np.zeros((h, w), bool) for _ in held]
+    test_masks.extend(masks)
+    for image, mask in zip(test, test_masks, strict=True):
+        start = time.perf_counter()
+        result = inspector.infer(bank, image, mm_per_px=0.1)
+        times.append((time.perf_counter() - start) * 1e3)
+        scores.append(result.score)
+        if mask is not None:
+            amap = next(inspector.score_maps(bank, [image]))[1]
+            pixel_labels.append(mask.ravel())
+            pixel_scores.append(amap.ravel())
+    image_auc = auroc(labels, scores)
+    pixel_auc = None
+    labels_px = np.concatenate(pixel_labels) if pixel_labels else np.zeros(0, bool)
+    if any(m is not None for m in masks) and labels_px.any() and not labels_px.all():
+        pixel_auc = auroc(labels_px, np.concatenate(pixel_scores))
+    return image_auc, pixel_auc, statistics.median(times)
+
+
+def _line(image_auc: float, pixel_auc: float | None, p50: float) -> str:
+    px = "na" if pixel_auc is None else f"{pixel_auc:.4f}"
+    return f"image_auroc={image_auc:.4f} pixel_auroc={px} infer_ms_p50={p50:.1f}"
+
+
+def _read_folder(
+    root: Path, size: tuple[int, int]
+) -> tuple[list[RGBImage], list[RGBImage], list[np.ndarray | None]]:
+    def images(sub: str) -> list[Path]:
+        folder = root / sub
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} is missing")
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+
+    good = [resize_image(decode_image(p.read_bytes()), size) for p in images("good")]
+    defect_paths = images("defect")
+    defect = [resize_image(decode_image(p.read_bytes()), size) for p in defect_paths]
+    masks: list[np.ndarray | None] = []
+    for p in defect_paths:
+        mask_path = root / "masks" / f"{p.stem}.png"
+        if mask_path.is_file():
+            with Image.open(mask_path) as m:
+                resized = m.convert("L").resize((size[1], size[0]), Image.Resampling.NEAREST)
+                masks.append(np.asarray(resized) > 0)
+        else:
+            masks.append(None)
+    if len(good) < 2 or not defect:
+        raise SystemExit("need at least 2 good/ images and 1 defect/ image")
+    return good, defect, masks
+
+
+def _roi_size(backbone: Backbone, size: int) -> tuple[int, int]:
+    side = max(2, round(size / backbone.stride)) * backbone.stride
+    return side, side
+
+
+def bench_generated(inspector: Inspector, size: int) -> None:
+    """Image and pixel AUROC on generated parts and textures (all defect kinds)."""
+    roi = _roi_size(inspector.backbone, size)
+    rows = []
+    kinds: tuple[Kind, ...] = ("part", "texture")
+    for kind in kinds:
+        good, bad = make_dataset(kind, 30, 15, roi, seed=7)
+        image_auc, pixel_auc, p50 = evaluate(
+            inspector, [s.image for s in good], [s.image for s in bad], [s.mask for s in bad]
+        )
+        rows.append((image_auc, pixel_auc or 0.0, p50))
+        line = _line(image_auc, pixel_auc, p50)
+        print(f"generated {kind:7s} {roi[1]}×{roi[0]} {inspector.model}: {line}")
+    mean = [statistics.mean(col) for col in zip(*rows, strict=True)]
+    print(f"generated mean: {_line(mean[0], mean[1], mean[2])}")
+
+
+def bench_fit(inspector: Inspector, n: int, size: int) -> MemoryBank:
+    """Fit time for `n` ROIs of the generated part set."""
+    roi = _roi_size(inspector.backbone, size)
+    good, _ = make_dataset("part", n, 0, roi, seed=11)
+    images = [s.image for s in good]
+    start = time.perf_counter()
+    bank, report = inspector.fit(images)
+    elapsed = time.perf_counter() - start
+    print(
+        f"fit {n} ROIs {roi[1]}×{roi[0]} {inspector.model} on {inspector.device}: {elapsed:.1f} s "
+        f"(n_embeddings={report.n_embeddings}, coreset={report.coreset_size}, "
+        f"rate applied={report.coreset_rate_applied:.3f})"
+    )
+    return bank
+
+
+def bench_infer(inspector: Inspector, bank: MemoryBank, repeat: int) -> None:
+    """Latency of one ROI (decode excluded, heatmap PNG and regions included)."""
+    h, w = bank.image_size
+    _, bad = make_dataset("part", 1, 1, (h, w), seed=13)
+    image = bad[0].image
+
+    def once() -> None:
+        inspector.infer(bank, image, mm_per_px=0.1, threshold=1.0)
+
+    times = _timed(once, inspector.device, repeat)
+    print(
+        f"infer {w}×{h} {inspector.model} on {inspector.device} (bank {bank.coreset_size}): "
+        f"p50={_p(times, 50):.1f} ms p99={_p(times, 99):.1f} ms"
+    )
+
+
+def bench_coreset(device: torch.device, n: int = 100_000, dim: int = 152) -> None:
+    """Greedy coreset on `n` patches: vectorised update vs the naive per-step norm."""
+    feats = torch.randn(n, dim, generator=torch.Generator().manual_seed(0)).to(device)
+    for rate in (0.01, 0.1):
+        k = int(n * rate)
+        times = _timed(functools.partial(greedy_coreset, feats, k), device, 1, warmup=0)
+        print(f"coreset {k} of {n} patches ({dim}-d) on {device}: {times[0] / 1e3:.1f} s")
+    steps = 100
+
+    def naive() -> None:
+        min_d = torch.full((n,), float("inf"), device=device)
+        current = 0
+        for _ in range(steps):
+            d = torch.linalg.vector_norm(feats - feats[current], dim=1)
+            min_d = torch.minimum(min_d, d)
+            current = int(torch.argmax(min_d))
+
+    naive_ms = _timed(naive, device, 1, warmup=0)[0] / steps
+    fast_ms = _timed(lambda: greedy_coreset(feats, steps), device, 1, warmup=0)[0] / steps
+    print(
+        f"coreset step at {n} patches: vectorised {fast_ms:.2f} ms, naive {naive_ms:.2f} ms "
+        f"({naive_ms / fast_ms:.1f}× slower)"
+    )
+
+
+def bench_search(device: torch.device) -> None:
+    """Exact nearest-neighbour search of one ROI's patches: torch matmul vs faiss flat L2."""
+    from domain.inspection.neighbour import faiss_index_for
+
+    gen = torch.Generator().manual_seed(0)
+    for label, q, m, d in (("lite0 448", 784, 10_000, 152), ("dinov2 448", 1024, 20_000, 384)):
+        queries = torch.randn(q, d, generator=gen).to(device)
+        bank = torch.randn(m, d, generator=gen).to(device)
+        norm = (bank * bank).sum(1)
+        index = faiss_index_for(bank)
+
+        def by_torch(
+            q: torch.Tensor = queries, b: torch.Tensor = bank, n: torch.Tensor = norm
+        ) -> None:
+            nearest(q, b, bank_sq_norm=n)
+
+        def by_faiss(q: torch.Tensor = queries, b: torch.Tensor = bank, i: object = index) -> None:
+            nearest(q, b, method="faiss", faiss_index=i)
+
+        t_torch = _timed(by_torch, device, 10)
+        t_faiss = _timed(by_faiss, device, 10)
+        print(
+            f"search {label} ({q} queries × {m} bank, {d}-d) on {device}: "
+            f"torch p50={_p(t_torch, 50):.1f} ms, faiss(cpu) p50={_p(t_faiss, 50):.1f} ms"
+        )
+
+
+def _dinov2_file(args: argparse.Namespace) -> tuple[str, bool]:
+    if args.dinov2_weights:
+        return args.dinov2_weights, True
+    import timm
+
+    # Without real weights the timings still hold: same architecture, same FLOPs.
+    net = timm.create_model(DINOV2, pretrained=False, num_classes=0, img_size=448)
+    path = os.path.join(tempfile.mkdtemp(prefix="dinov2-"), "random.pth")
+    torch.save(net.state_dict(), path)
+    return path, False
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, help="folder with good/, defect/ and optional masks/")
+    parser.add_argument(
+        "--size", type=int, default=448, help="ROI side in pixels (rounded to the grid)"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--dinov2-weights", default="", help="DINOv2 ViT-S/14 weights file")
+    parser.add_argument("--fit-rois", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=30, help="timed inferences per backbone")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    device, reason = resolve_device(args.device)
+    why = "" if reason is None else f" ({reason})"
+    print(f"device={device}{why} torch threads={torch.get_num_threads()}")
+
+    if args.data is not None:
+        inspector = Inspector(load_backbone(args.dinov2_weights, device))
+        roi = _roi_size(inspector.backbone, args.size)
+        good, defect, masks = _read_folder(args.data, roi)
+        print(f"{args.data}: {len(good)} good, {len(defect)} defect, ROI {roi[1]}×{roi[0]}")
+        print(f"backbone {inspector.model}")
+        print(_line(*evaluate(inspector, good, defect, masks, seed=args.seed)))
+        return
+
+    lite0 = Inspector(load_backbone(None, device))
+    bench_generated(lite0, args.size)
+    bench_search(device)
+    bench_coreset(device)
+    bank = bench_fit(lite0, args.fit_rois, args.size)
+    bench_infer(lite0, bank, args.repeat)
+    dino_path, real = _dinov2_file(args)
+    dino = Inspector(load_backbone(dino_path, device))
+    if not real:
+        print("dinov2: no weights file given, timings use random weights of the same network")
+    dino_bank = bench_fit(dino, args.fit_rois, args.size)
+    bench_infer(dino, dino_bank, max(5, args.repeat // 3))
+
+
+if __name__ == "__main__":
+    main()
