@@ -467,8 +467,33 @@ def _gltf_skeleton(
 # --- FBX --------------------------------------------------------------------------------------
 
 
+def _fbx_declared_counts(data: bytes) -> tuple[int, int]:
+    """(vertices, at least this many triangles) from FBX array headers, without decoding them."""
+    totals = {}
+    for name in (b"Vertices", b"PolygonVertexIndex"):
+        count = 0
+        if data.startswith(FBX_BINARY_MAGIC):
+            # A node record ends with NameLen (1 byte) + Name, then its first property: a type
+            # code and, for arrays, the element count; compressed arrays say their size here.
+            at = data.find(name)
+            while at >= 0:
+                end = at + len(name)
+                if data[at - 1] == len(name) and data[end : end + 1] in (b"d", b"f", b"i", b"l"):
+                    count += struct.unpack_from("<I", data, end + 1)[0]
+                at = data.find(name, end)
+        else:
+            pattern = re.escape(name) + rb":\s*\*(\d+)"
+            count = sum(int(m.group(1)) for m in re.finditer(pattern, data))
+        totals[name] = count
+    return totals[b"Vertices"] // 3, totals[b"PolygonVertexIndex"] // 3
+
+
 def _load_fbx(data: bytes, limits: Limits) -> Model:
     import ufbx
+
+    # ufbx decodes (and inflates) every array before counts can be asked, so a face bomb is
+    # refused from the array headers first.
+    check_counts(*_fbx_declared_counts(data), limits)
 
     try:
         scene = ufbx.load_memory(

@@ -232,3 +232,18 @@ def test_non_manifold_soup_is_refused(tmp_path: Path, limits: Limits) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidMeshError, match="non-manifold"):
         load_model(path, limits)
+
+
+def test_face_bomb_fbx_header_is_refused(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    pytest.importorskip("bpy", reason="FBX files are written with the rigging extra's bpy")
+    path = tmp_path / "lamp.fbx"
+    save_model(synthetic["multipart"], path, "fbx")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PolygonVertexIndex")
+    # The array header claims 30M indices (10M triangles); its compressed body is unchanged.
+    struct.pack_into("<I", data, at + len(b"PolygonVertexIndex") + 1, 30_000_000)
+    path.write_bytes(bytes(data))
+    with pytest.raises(LimitExceededError, match="10000000 faces"):
+        load_model(path, limits)
