@@ -163,7 +163,8 @@ def _info(raw: dict[str, Any], version: str, warnings: list[str]) -> Info:
         if not isinstance(spec, dict):
             warnings.append(f"feature {key!r} is not an object")
             continue
-        shape = spec.get("shape") or []
+        shape = spec.get("shape")
+        shape = shape if isinstance(shape, list) else []
         features[key] = Feature(
             key=key,
             dtype=str(spec.get("dtype", "unknown")),
@@ -226,7 +227,7 @@ def _read_jsonl(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
 def _format(template: str, warnings: list[str], **values: Any) -> str | None:
     try:
         return template.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
         warnings.append(f"path template {template!r} cannot be filled: {exc}")
         return None
 
@@ -236,14 +237,13 @@ def _v2_tasks(root: Path, warnings: list[str]) -> list[Task]:
     if not path.is_file():
         warnings.append("meta/tasks.jsonl is missing")
         return []
-    return sorted(
-        (
-            Task(index=int(row["task_index"]), task=str(row["task"]))
-            for row in _read_jsonl(path, warnings)
-            if "task_index" in row and "task" in row
-        ),
-        key=lambda t: t.index,
-    )
+    tasks = []
+    for row in _read_jsonl(path, warnings):
+        if not isinstance(row.get("task_index"), int) or "task" not in row:
+            warnings.append(f"tasks.jsonl row {row!r} lacks task_index/task; skipped")
+            continue
+        tasks.append(Task(index=row["task_index"], task=str(row["task"])))
+    return sorted(tasks, key=lambda t: t.index)
 
 
 def _v2_episodes(root: Path, info: Info, cameras: list[str], warnings: list[str]) -> list[Episode]:
@@ -354,7 +354,7 @@ def _v3_episodes(root: Path, info: Info, cameras: list[str], warnings: list[str]
         return []
     rows = pa.concat_tables(tables, promote_options="default").to_pylist()
     episodes: list[Episode] = []
-    for row in sorted(rows, key=lambda r: int(r.get("episode_index", -1))):
+    for row in sorted(rows, key=_episode_key):
         index, length = row.get("episode_index"), row.get("length")
         if not isinstance(index, int) or not isinstance(length, int):
             warnings.append("an episodes metadata row lacks episode_index/length; skipped")
@@ -380,8 +380,8 @@ def _v3_episodes(root: Path, info: Info, cameras: list[str], warnings: list[str]
                 continue
             videos[key] = EpisodeVideo(
                 path=video,
-                from_timestamp=float(start) if start is not None else 0.0,
-                to_timestamp=float(end) if end is not None else length / info.fps,
+                from_timestamp=_number(start, 0.0),
+                to_timestamp=_number(end, _number(start, 0.0) + length / info.fps),
             )
         tasks = row.get("tasks") or []
         start_row = row.get("dataset_from_index")
@@ -392,12 +392,23 @@ def _v3_episodes(root: Path, info: Info, cameras: list[str], warnings: list[str]
                 length=length,
                 tasks=[str(t) for t in tasks] if isinstance(tasks, list) else [str(tasks)],
                 data_path=data_path or "",
-                from_index=int(start_row) if start_row is not None else -1,
-                to_index=int(end_row) if end_row is not None else -1,
+                from_index=int(_number(start_row, -1)),
+                to_index=int(_number(end_row, -1)),
                 videos=videos,
             )
         )
     return episodes
+
+
+def _episode_key(row: dict[str, Any]) -> int:
+    value = row.get("episode_index")
+    return value if isinstance(value, int) else -1
+
+
+def _number(value: Any, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
 
 
 def _check_totals(info: Info, episodes: list[Episode], version: str, warnings: list[str]) -> None:
@@ -483,7 +494,7 @@ def _cameras(
         if probe_videos:
             probed = _probe_first(root, key, episodes, probe, warnings)
         if probed is not None:
-            if codec is not None and _codec_family(codec) != _codec_family(probed.codec):
+            if codec is not None and codec_family(codec) != codec_family(probed.codec):
                 warnings.append(
                     f"camera {key}: info.json says codec {codec} but the file holds {probed.codec}"
                 )
@@ -530,7 +541,8 @@ def _probe_first(
     return None
 
 
-def _codec_family(name: str) -> str:
+def codec_family(name: str) -> str:
+    """One name per codec whatever the encoder, decoder or tag (`libdav1d` and `av01` -> `av1`)."""
     name = name.lower()
     for family, aliases in {
         "av1": ("av1", "libdav1d", "libaom-av1", "libsvtav1", "librav1e", "av01"),

@@ -17,6 +17,7 @@ from PIL import Image
 
 from domain.robodata.error import MediaError
 from domain.robodata.model import Dataset, EpisodeVideo, VideoProbe
+from domain.robodata.parser import codec_family
 from domain.robodata.path import inside
 
 Progress = Callable[[float, str], None]
@@ -46,9 +47,7 @@ def probe(path: Path) -> VideoProbe:
     """Read codec, size, pixel format, rate, duration and frame count from a video file."""
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path.name} has no video stream")
-            stream = container.streams.video[0]
+            stream = _video_stream(container, path)
             ctx = stream.codec_context
             duration: float | None = None
             if stream.duration is not None and stream.time_base is not None:
@@ -57,7 +56,7 @@ def probe(path: Path) -> VideoProbe:
                 duration = container.duration / 1_000_000
             rate = stream.average_rate or stream.guessed_rate
             return VideoProbe(
-                codec=_family(ctx.name),
+                codec=codec_family(ctx.name),
                 width=ctx.width,
                 height=ctx.height,
                 pix_fmt=ctx.pix_fmt,
@@ -67,6 +66,14 @@ def probe(path: Path) -> VideoProbe:
             )
     except av.FFmpegError as exc:
         raise MediaError(f"{path.name} is not a readable video: {exc}") from exc
+
+
+def _video_stream(
+    container: av.container.InputContainer, path: Path
+) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise MediaError(f"{path.name} has no video stream")
+    return container.streams.video[0]
 
 
 def locate(dataset: Dataset, episode_index: int, camera: str | None) -> tuple[Path, EpisodeVideo]:
@@ -161,7 +168,7 @@ def copy_segment(source: Path, start: float, end: float, output: Output) -> Clip
     """Stream-copy the packets of `[start, end)` into an MP4; the first must be a keyframe."""
     try:
         with av.open(str(source)) as container:
-            stream = container.streams.video[0]
+            stream = _video_stream(container, source)
             tb = stream.time_base
             if tb is None:
                 raise MediaError(f"{source.name} has no time base")
@@ -186,7 +193,7 @@ def copy_segment(source: Path, start: float, end: float, output: Output) -> Clip
             ctx = stream.codec_context
             return Clip(
                 mode="copy",
-                codec=_family(ctx.name),
+                codec=codec_family(ctx.name),
                 width=ctx.width,
                 height=ctx.height,
                 frames=len(packets),
@@ -218,7 +225,7 @@ def _segment_packets(
 def decode_segment(source: Path, start: float, end: float) -> Generator[av.VideoFrame, None, None]:
     """Decode the frames of `[start, end)` (AV1 through libdav1d when it is available)."""
     with av.open(str(source)) as container:
-        stream = container.streams.video[0]
+        stream = _video_stream(container, source)
         stream.thread_type = "AUTO"
         half = _half_frame(stream)
         tb = stream.time_base
@@ -307,12 +314,3 @@ def thumbnail(
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
-
-
-def _family(codec: str) -> str:
-    name = codec.lower()
-    if name in ("libdav1d", "libaom-av1", "libsvtav1", "librav1e", "av1"):
-        return "av1"
-    if name in ("h264", "libx264", "libopenh264"):
-        return "h264"
-    return name

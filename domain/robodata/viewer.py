@@ -65,6 +65,10 @@ class ViewerManager:
         for port in (ws_port, web_port):
             if not 0 < port < 65536:
                 raise ViewerError(f"port {port} is out of range")
+            # Checked up front: readiness is judged by the ports answering, which another
+            # program already on them would fake until rerun gives up.
+            if not _free(host, port):
+                raise ViewerError(f"port {port} on {host} is already in use")
         command = [
             self._binary,
             "--serve-web",
@@ -143,9 +147,23 @@ class ViewerManager:
                 tail = log.read_text(errors="replace").strip().splitlines()[-3:]
                 raise ViewerError(f"rerun viewer exited at start: {' | '.join(tail)}")
             if all(_listening(host, port) for port in ports):
-                return
+                time.sleep(0.2)
+                if process.poll() is None:
+                    return
+                continue
             time.sleep(0.1)
         raise ViewerError(f"rerun viewer did not listen on {ports} within {self._ready_timeout}s")
+
+
+def _free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _listening(host: str, port: int) -> bool:

@@ -155,3 +155,28 @@ def test_unsupported_version_is_refused(v21_root: Path, copy_of: Callable[[Path]
 
     with pytest.raises(NotADatasetError, match="unsupported"):
         parse_dataset(root)
+
+
+def test_malformed_metadata_values_become_warnings(
+    v21_root: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    root = copy_of(v21_root)
+
+    def garble(info: dict) -> None:
+        info["fps"] = "fast"
+        info["features"]["actions"]["shape"] = 6
+        info["total_frames"] = "many"
+
+    _edit_info(root, garble)
+    with (root / "meta" / "tasks.jsonl").open("a") as tasks:
+        tasks.write('{"task_index": "two", "task": "x"}\nnot json\n')
+
+    dataset = parse_dataset(root)
+
+    assert dataset.info.fps == 30.0 and len(dataset.episodes) == 4
+    text = "\n".join(dataset.warnings)
+    assert "fps='fast' is missing or invalid; assuming 30" in text
+    assert "total_frames='many' is not an integer" in text
+    assert "tasks.jsonl line 4 is not valid JSON" in text
+    assert "lacks task_index/task" in text
+    assert [t.task for t in dataset.tasks] == TASKS

@@ -99,7 +99,7 @@ def test_a_taken_port_is_a_clear_error(rrd: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", web_port))
         taken.listen()
-        with pytest.raises(ViewerError, match="exited at start"):
+        with pytest.raises(ViewerError, match=f"port {web_port} on 127.0.0.1 is already in use"):
             ViewerManager(ready_timeout=15).start(rrd, ws_port=ws_port, web_port=web_port)
 
 
@@ -151,3 +151,10 @@ def test_viewer_never_outlives_its_owner(rrd: Path, ending: str) -> None:
     owner.wait(timeout=30)
 
     assert _wait_gone([watchdog_pid, *rerun_pids], [ws_port, web_port])
+
+
+def test_a_viewer_that_dies_at_start_is_reported(rrd: Path) -> None:
+    ws_port, web_port = _free_ports(2)
+
+    with pytest.raises(ViewerError, match="exited at start"):
+        ViewerManager(rerun_binary="/bin/false").start(rrd, ws_port=ws_port, web_port=web_port)
