@@ -61,6 +61,10 @@ class CompositionOptions(msgspec.Struct, frozen=True, kw_only=True):
     fps: float = 0.0
     crf: int = 23
     preset: str = "veryfast"
+    # Diamond motion search with light subpixel refinement: about a quarter less CPU than
+    # veryfast's own (hex, subme 2) for ~3% larger files, which keeps composition above
+    # twice real time on a busy two-core machine. Empty uses the preset as it is.
+    x264_params: str = "me=dia:subme=1"
     audio_fade_in: float = 0.5
     audio_fade_out: float = 1.0
     audio_volume: float = 1.0
@@ -395,9 +399,22 @@ def compose(
     # half-written file where a previous good one was.
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial.mp4")
     try:
-        _encode(
-            infos, counts, drawn, track, partial, width, height, fps, options, progress, cancelled
-        )
+        try:
+            _encode(
+                infos,
+                counts,
+                drawn,
+                track,
+                partial,
+                width,
+                height,
+                fps,
+                options,
+                progress,
+                cancelled,
+            )
+        except av.FFmpegError as exc:
+            raise CompositionError(f"encoding the final video failed: {exc}") from exc
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
@@ -428,9 +445,10 @@ def _encode(
 ) -> None:
     total_frames = sum(counts)
     with av.open(str(path), "w", container_options={"movflags": "+faststart"}) as box:
-        video = box.add_stream(
-            "libx264", rate=fps, options={"crf": str(options.crf), "preset": options.preset}
-        )
+        settings = {"crf": str(options.crf), "preset": options.preset}
+        if options.x264_params:
+            settings["x264-params"] = options.x264_params
+        video = box.add_stream("libx264", rate=fps, options=settings)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.thread_count = 0
         sound = None
