@@ -60,6 +60,8 @@ def update_dataset(
 
     With `new_root` the folder moves there; otherwise a conventionally named folder
     (`{robot_type}_{task_name}_{date}`) is renamed to match the new robot type / task name.
+    The move is one rename and info.json one atomic replace: a crash between them leaves the
+    moved dataset readable with its old robot type.
     """
     source = Path(root).resolve()
     info = read_info_json(source)
@@ -110,7 +112,11 @@ def _move(source: Path, target: Path) -> None:
 @contextlib.contextmanager
 def _lock(root: Path) -> Iterator[None]:
     lock_path = root.parent / f".{root.name}.sy-lock"
-    with lock_path.open("a") as handle:
+    try:
+        handle = lock_path.open("a")
+    except OSError as exc:
+        raise DatasetEditError(f"cannot lock {root} for changes: {exc}") from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -200,11 +206,15 @@ def delete_episode(
     base = Path(root).resolve()
     dataset = parse_dataset(base, probe_videos=False)
     episode = dataset.episode(episode_index)
-    with _lock(base), staged(base) as staging:
-        if dataset.version == "v3.0":
-            _delete_v3(dataset, episode, staging, progress)
-        else:
-            _delete_v2(dataset, episode, staging)
+    try:
+        with _lock(base), staged(base) as staging:
+            if dataset.version == "v3.0":
+                _delete_v3(dataset, episode, staging, progress)
+            else:
+                _delete_v2(dataset, episode, staging)
+    except (OSError, ValueError) as exc:
+        # pyarrow and PyAV errors derive from these; the live dataset is untouched here.
+        raise DatasetEditError(f"cannot delete episode {episode_index}: {exc}") from exc
     if progress:
         progress(100.0, f"deleted episode {episode_index}")
     return parse_dataset(base, probe_videos=False)

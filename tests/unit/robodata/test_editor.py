@@ -109,7 +109,7 @@ def test_a_failure_before_the_swap_leaves_the_dataset_untouched(
         raise OSError("disk vanished")
 
     monkeypatch.setattr(editor, "_exchange", crash)
-    with pytest.raises(OSError, match="disk vanished"):
+    with pytest.raises(DatasetEditError, match="disk vanished"):
         editor.delete_episode(root, 1)
 
     # The staged copy shared inodes with the live files: none of them was written through.
@@ -204,3 +204,16 @@ def test_move_refuses_an_existing_target_and_bad_names(
     with pytest.raises(InvalidNameError):
         editor.update_dataset(root, task_name="bad name")
     assert parse_dataset(root).warnings == []
+
+
+def test_delete_with_a_missing_data_file_fails_cleanly(
+    v3_root: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    root = copy_of(v3_root)
+    (root / "data/chunk-000/file-001.parquet").unlink()
+    before = _snapshot(root)
+
+    with pytest.raises(DatasetEditError, match="cannot delete episode 1"):
+        editor.delete_episode(root, 1)
+
+    assert _snapshot(root) == before
