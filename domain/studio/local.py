@@ -159,7 +159,11 @@ def _encode_motion(
 ) -> None:
     width, height = size
     with av.open(str(path), "w", container_options={"movflags": "+faststart"}) as box:
-        stream = box.add_stream("libx264", rate=fps, options={"crf": "20", "preset": "veryfast"})
+        stream = box.add_stream(
+            "libx264",
+            rate=fps,
+            options={"crf": "20", "preset": "veryfast", "x264-params": "me=dia:subme=1"},
+        )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
             x, y, w, h = _window(motion, i / max(1, frames - 1), width, height)
