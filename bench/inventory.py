@@ -1,0 +1,377 @@
+"""Inventory API throughput and latency: list (`?limit=10` over 1,000 repositories) and creates.
+
+Starts one API process (`python -m infra api`) on a scratch database it migrates and seeds,
+drives it from a separate process (wrk, or a Python loader when wrk is missing), prints
+requests/s with p50/p99, and drops the database at the end.
+
+    python -m bench.inventory [--duration 10] [--connections 8]
+
+Postgres and Redis: SWITCHYARD_BENCH_DATABASE_URL (admin URL, default the local server) and
+REDIS_URL (default redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+LIST_PATH = "/inventory/api/v1/repositories?limit=10"
+CREATE_PATH = "/inventory/api/v1/repositories"
+SEED_ROWS = 1000
+WRK_INSTALL = "apt-get install -y wrk  (Debian/Ubuntu; `brew install wrk` on macOS)"
+
+LUA_HEADERS = """
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+"""
+# Each wrk thread numbers its own creates, so every POST carries a name nobody used yet.
+LUA_CREATE = """
+local threads, n = 0, 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function request()
+  n = n + 1
+  local body = string.format(
+    '{{"name":"bench-{run}-%d-%d","url":"https://example.org/r.git","type":"git",' ..
+    '"language":"Python","tags":["bench","ros2"]}}', tid, n)
+  return wrk.format("POST", "{path}", nil, body)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _seed(url: str, rows: int) -> None:
+    import asyncpg
+
+    languages = ["Go", "Python", "C++", "JavaScript", "TypeScript", "Rust", "Java"]
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.executemany(
+            "INSERT INTO inventory_repositories (name, url, type, description, language, tags)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (
+                    f"seed-{i:04d}",
+                    f"https://github.com/example/seed-{i:04d}",
+                    ("git", "svn", "mercurial")[i % 3],
+                    f"Seeded repository number {i} for the inventory benchmark",
+                    languages[i % len(languages)],
+                    ["seed", "ros2", f"group-{i % 10}"],
+                )
+                for i in range(rows)
+            ],
+        )
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A fresh database migrated to head and seeded with SEED_ROWS repositories; dropped after."""
+    from infra.db.migrate import upgrade
+
+    name = f"sy_bench_inventory_{secrets.token_hex(4)}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        url = _dsn(admin_url, name)
+        upgrade(url)
+        asyncio.run(_seed(url, SEED_ROWS))
+        yield url
+    finally:
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used (Linux), to state cost per request even on a
+    machine whose other tenants make wall-clock figures swing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def api_process(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
+    """One API process on the port; yields its base URL and pid once /ready answers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra", "api", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"the API exited with {proc.returncode}:\n{err[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/ready", timeout=1) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API did not become ready in 60 s")
+            time.sleep(0.2)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def login(url: str, username: str, password: str) -> str:
+    req = urllib.request.Request(
+        url + "/auth/login",
+        data=json.dumps({"username": username, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return str(json.load(resp)["access_token"])
+
+
+# --- load generators ------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip())
+    if not m:
+        raise ValueError(f"unreadable wrk latency {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def run_wrk(wrk: str, url: str, script: str, seconds: float, connections: int) -> dict[str, Any]:
+    """Run wrk with a Lua script; requests/s, p50/p99 in ms and the non-2xx count."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            [
+                wrk,
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                f.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "requests": total,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
+
+
+async def _python_load(
+    url: str, method: str, path: str, token: str, seconds: float, connections: int, run: str
+) -> dict[str, Any]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    non_2xx = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, wid: int) -> None:
+        nonlocal non_2xx
+        n = 0
+        while time.perf_counter() < stop:
+            n += 1
+            body = None
+            if method == "POST":
+                body = {
+                    "name": f"bench-{run}-py{wid}-{n}",
+                    "url": "https://example.org/r.git",
+                    "type": "git",
+                    "tags": ["bench"],
+                }
+            t0 = time.perf_counter()
+            r = await client.request(method, path, json=body, headers=headers)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            non_2xx += not 200 <= r.status_code < 300
+
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client, i) for i in range(connections)))
+        elapsed = time.perf_counter() - t0
+    qs = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": qs[49],
+        "p99": qs[98],
+        "requests": len(latencies),
+        "non_2xx": non_2xx,
+        "socket_errors": "",
+    }
+
+
+def run_python(
+    url: str, method: str, path: str, token: str, seconds: float, connections: int, run: str
+) -> dict[str, Any]:
+    """The Python loader, in a process of its own so it does not share the API's CPU time."""
+    args = json.dumps([url, method, path, token, seconds, connections, run])
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.inventory", "--loader", args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def report(label: str, figures: dict[str, Any]) -> None:
+    extra = ""
+    if figures["non_2xx"]:
+        extra += f"  non-2xx={figures['non_2xx']}"
+    if "cpu_us" in figures:
+        extra += f"  API CPU {figures['cpu_us']:.0f} us/request"
+    if figures["socket_errors"]:
+        extra += f"  {figures['socket_errors']}"
+    print(
+        f"{label:<44} {figures['rps']:>9.0f} req/s   p50 {figures['p50']:6.2f} ms"
+        f"   p99 {figures['p99']:6.2f} ms   ({figures['requests']} requests){extra}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    parser.add_argument("--loader", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loader:
+        print(json.dumps(asyncio.run(_python_load(*json.loads(args.loader)))))
+        return 0
+
+    from infra.settings import load_settings
+
+    admin_url = os.environ.get(
+        "SWITCHYARD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print(f"wrk not found; install it with: {WRK_INSTALL}")
+        print("falling back to a Python loader, which saturates before the API does on 2 cores")
+    run = secrets.token_hex(3)
+    with tempfile.TemporaryDirectory() as data_dir, scratch_database(admin_url) as db_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "SWITCHYARD_DATA_DIR": data_dir,
+            "SWITCHYARD_REDIS_PREFIX": f"sybench{run}",
+            "SWITCHYARD_AUTH_JWT_SECRET": secrets.token_urlsafe(32),
+            "SWITCHYARD_API_LOG_LEVEL": "warning",
+        }
+        from infra.cli import ensure_user
+
+        password = secrets.token_urlsafe(12)
+        asyncio.run(ensure_user(load_settings(env), "bench", password, ["user"]))
+        with api_process(env, free_port()) as (url, pid):
+            token = login(url, "bench", password)
+            print(
+                f"one API process, {SEED_ROWS} repositories, {args.connections} connections, "
+                f"{args.duration:g} s per run, load from "
+                + ("wrk (separate process)" if wrk else "a Python loader (separate process)"),
+                flush=True,
+            )
+            headers = LUA_HEADERS.format(token=token)
+
+            def list_script(_: str) -> str:
+                return headers
+
+            def create_script(phase: str) -> str:
+                # A new name prefix per wrk run: the warm-up's names must not collide later.
+                return headers + LUA_CREATE.format(run=f"{run}{phase}", path=CREATE_PATH)
+
+            for label, method, path, script in (
+                (f"GET {LIST_PATH}", "GET", LIST_PATH, list_script),
+                (f"POST {CREATE_PATH}", "POST", CREATE_PATH, create_script),
+            ):
+                if wrk:
+                    warm = min(2.0, args.duration)
+                    run_wrk(wrk, url + path, script("w"), warm, args.connections)
+                cpu0 = cpu_seconds(pid)
+                if wrk:
+                    figures = run_wrk(wrk, url + path, script("m"), args.duration, args.connections)
+                else:
+                    figures = run_python(
+                        url, method, path, token, args.duration, args.connections, run
+                    )
+                cpu1 = cpu_seconds(pid)
+                if cpu0 is not None and cpu1 is not None and figures["requests"]:
+                    figures["cpu_us"] = (cpu1 - cpu0) / figures["requests"] * 1e6
+                report(label, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
