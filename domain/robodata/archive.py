@@ -8,6 +8,7 @@ import stat
 import tarfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import IO
 
 import msgspec
 
-from domain.robodata.error import NotADatasetError, UnsafeArchiveError
+from domain.robodata.error import InvalidArchiveError, NotADatasetError, UnsafeArchiveError
 from domain.robodata.parser import is_dataset_dir
 from domain.robodata.scanner import STAGING_MARK
 
@@ -57,9 +58,12 @@ def import_archive(
     staging = destination.with_name(f".{destination.name}{STAGING_MARK}{uuid.uuid4().hex}")
     staging.mkdir(parents=True)
     try:
-        with _members(source) as members:
-            _check(members, limits)
-            _extract(members, staging, limits, progress)
+        try:
+            with _members(source) as members:
+                _check(members, limits)
+                _extract(members, staging, limits, progress)
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError) as exc:
+            raise InvalidArchiveError(f"{source.name} cannot be unpacked: {exc}") from exc
         root = _dataset_root(staging)
         # Publish only a complete, checked tree, under the final name in one rename.
         os.rename(staging, destination)
@@ -96,7 +100,7 @@ def _members(path: Path) -> Iterator[list[_Member]]:
     try:
         archive_tar = tarfile.open(path)
     except (tarfile.TarError, OSError) as exc:
-        raise UnsafeArchiveError(f"{path.name} is not a zip or tar archive") from exc
+        raise InvalidArchiveError(f"{path.name} is not a zip or tar archive") from exc
     with archive_tar:
         members = []
         for info in archive_tar.getmembers():

@@ -33,6 +33,10 @@ class UnsafeArchiveError(RobodataError):
     """An archive holds traversal, outside links, or expands beyond the allowed limits."""
 
 
+class InvalidArchiveError(RobodataError):
+    """A file is not a readable zip or tar archive, or its contents cannot be unpacked."""
+
+
 class DatasetEditError(RobodataError):
     """A local change to a dataset cannot be made; the dataset is left as it was."""
 

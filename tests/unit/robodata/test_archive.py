@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from domain.robodata.archive import ArchiveLimits, import_archive
-from domain.robodata.error import NotADatasetError, UnsafeArchiveError
+from domain.robodata.error import InvalidArchiveError, NotADatasetError, UnsafeArchiveError
 from domain.robodata.parser import parse_dataset
 
 
@@ -121,7 +121,26 @@ def test_not_an_archive_and_existing_target_are_refused(tmp_path: Path) -> None:
     junk.write_bytes(b"\x00" * 100)
     (tmp_path / "taken").mkdir()
 
-    with pytest.raises(UnsafeArchiveError, match="not a zip or tar"):
+    with pytest.raises(InvalidArchiveError, match="not a zip or tar"):
         import_archive(junk, tmp_path / "imported")
     with pytest.raises(UnsafeArchiveError, match="already exists"):
         import_archive(junk, tmp_path / "taken")
+
+
+def test_duplicate_and_corrupt_entries_are_clear_errors(v21_root: Path, tmp_path: Path) -> None:
+    duplicated = _zip_dataset(v21_root, tmp_path / "dup.zip", {"meta/x.json": b"1"})
+    with (
+        pytest.warns(UserWarning, match="Duplicate name"),
+        zipfile.ZipFile(duplicated, "a") as archive,
+    ):
+        archive.writestr(f"{v21_root.name}/meta/info.json", b"{}")
+    corrupt = tmp_path / "corrupt.zip"
+    data = bytearray(_zip_dataset(v21_root, tmp_path / "ok.zip").read_bytes())
+    data[200:400] = bytes(200)
+    corrupt.write_bytes(bytes(data))
+
+    with pytest.raises(InvalidArchiveError, match=r"dup\.zip cannot be unpacked"):
+        import_archive(duplicated, tmp_path / "a")
+    with pytest.raises(InvalidArchiveError, match=r"corrupt\.zip cannot be unpacked"):
+        import_archive(corrupt, tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
