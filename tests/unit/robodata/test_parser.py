@@ -6,7 +6,7 @@ import pytest
 
 from domain.robodata.error import EpisodeNotFoundError, NotADatasetError
 from domain.robodata.parser import flatten_names, parse_dataset
-from tests.robodata_factory import ACTION_NAMES, FRONT, TASKS, WRIST
+from tests.robodata_factory import ACTION_NAMES, FRONT, TASKS, WRIST, DatasetSpec, write_dataset
 
 
 def _edit_info(root: Path, change: Callable[[dict], None]) -> None:
@@ -180,3 +180,26 @@ def test_malformed_metadata_values_become_warnings(
     assert "tasks.jsonl line 4 is not valid JSON" in text
     assert "lacks task_index/task" in text
     assert [t.task for t in dataset.tasks] == TASKS
+
+
+def test_v20_layout_with_global_stats(v21_root: Path, copy_of: Callable[[Path], Path]) -> None:
+    root = copy_of(v21_root)
+    _edit_info(root, lambda info: info.update(codebase_version="v2.0"))
+    (root / "meta" / "episodes_stats.jsonl").unlink()
+    (root / "meta" / "stats.json").write_text(json.dumps({"actions": {"max": [1.0] * 6}}))
+
+    dataset = parse_dataset(root)
+
+    assert dataset.version == "v2.0" and dataset.warnings == []
+    assert dataset.stats == {"actions": {"max": [1.0] * 6}}
+    assert [e.length for e in dataset.episodes] == [12, 9, 15, 10]
+
+
+def test_plain_action_and_state_names_are_found(tmp_path: Path) -> None:
+    spec = DatasetSpec(
+        version="v2.1", lengths=(5,), cameras={}, action_key="action", state_key="state"
+    )
+    dataset = parse_dataset(write_dataset(tmp_path / "so101_x_2000-01-01", spec))
+
+    assert (dataset.action_key, dataset.state_key) == ("action", "state")
+    assert dataset.cameras == [] and dataset.warnings == []
