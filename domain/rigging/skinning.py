@@ -21,11 +21,13 @@ class SkinOptions:
         prune_below: float = 0.05,
         candidates: int = 4,
         heat: float = 2.0,
+        max_solve_vertices: int = 120_000,
     ) -> None:
         self.max_influences = max_influences
         self.prune_below = prune_below
         self.candidates = candidates
         self.heat = heat
+        self.max_solve_vertices = max_solve_vertices
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -91,6 +93,20 @@ def compute_weights(
     if n_joints == 1:
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
+    if len(verts) > opt.max_solve_vertices:
+        return _via_simplified(verts, faces, skel, opt, progress)[inverse]
+    return _solve(verts, faces, skel, opt, progress)[inverse]
+
+
+def _solve(
+    verts: FloatArray,
+    faces: IntArray,
+    skel: Skeleton,
+    opt: SkinOptions,
+    progress: Progress | None,
+) -> FloatArray:
+    """Bone-heat weights of a welded mesh."""
+    n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
     if progress:
         progress(20.0, "finding visible bones")
@@ -120,8 +136,37 @@ def compute_weights(
     weights = np.clip(weights, 0.0, None)
     empty = weights.sum(axis=1) < 1e-9
     weights[empty] = target[empty]
-    full = weights[inverse]
-    return limit_influences(full, opt.max_influences, opt.prune_below)
+    return limit_influences(weights, opt.max_influences, opt.prune_below)
+
+
+def _via_simplified(
+    verts: FloatArray,
+    faces: IntArray,
+    skel: Skeleton,
+    opt: SkinOptions,
+    progress: Progress | None,
+) -> FloatArray:
+    """Solve on a simplified copy and carry the weights back to every original vertex.
+
+    The heat system of a million-vertex mesh does not factor in reasonable memory; weights
+    vary smoothly, so solving on ~max_solve_vertices and interpolating loses little.
+    """
+    import fast_simplification
+    from scipy.spatial import cKDTree
+
+    pts, tris = fast_simplification.simplify(
+        verts.astype(np.float32),
+        faces.astype(np.int32),
+        target_reduction=max(0.0, 1.0 - opt.max_solve_vertices / len(faces)),
+    )
+    coarse, coarse_faces, _ = _weld(
+        Mesh(vertices=np.asarray(pts, dtype=np.float64), faces=np.asarray(tris, np.int64))
+    )
+    small = _solve(coarse, coarse_faces, skel, opt, progress)
+    dist, idx = cKDTree(coarse).query(verts, k=4)
+    inv = 1.0 / np.maximum(dist, 1e-12) ** 2
+    blended = np.einsum("vk,vkj->vj", inv / inv.sum(axis=1, keepdims=True), small[idx])
+    return limit_influences(blended, opt.max_influences, opt.prune_below)
 
 
 def _adjacency(n: int, faces: IntArray) -> sparse.csr_matrix:

@@ -11,6 +11,7 @@ from domain.rigging.loader import load_model
 from domain.rigging.metrics import skin_metrics
 from domain.rigging.model import Limits, Mesh, Model
 from domain.rigging.skinning import SkinOptions, compute_weights
+from domain.rigging.synthetic import character
 
 
 def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
@@ -87,3 +88,12 @@ def test_influence_limit_is_an_option(synthetic: dict[str, Model]) -> None:
     assert model.skeleton is not None
     weights = compute_weights(model.mesh, model.skeleton, SkinOptions(max_influences=2))
     assert ((weights > 0).sum(axis=1) <= 2).all() and np.allclose(weights.sum(axis=1), 1.0)
+
+
+def test_very_large_mesh_is_solved_on_a_simplified_copy() -> None:
+    model = character(8)
+    assert model.skeleton is not None and model.weights is not None
+    weights = compute_weights(model.mesh, model.skeleton, SkinOptions(max_solve_vertices=4000))
+    assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
+    score = skin_metrics(weights, model.weights, model.skeleton, model.mesh, poses=3)
+    assert score.deformation < 0.01 and score.l1 < 0.6
