@@ -136,7 +136,7 @@ def render_clip(
     try:
         source = Image.open(io.BytesIO(image_bytes))
         source.load()
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise InvalidRequest(f"start image is not a readable image: {exc}") from exc
     width, height = size
     base = np.asarray(_cover(source.convert("RGB"), (round(width * _ZOOM), round(height * _ZOOM))))
