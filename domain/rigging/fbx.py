@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,22 @@ from domain.rigging.model import FloatArray, Model
 
 # Our models are Y-up; Blender is Z-up. Its FBX exporter turns Z-up back into FBX's Y-up.
 _TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# bpy is one global Blender session per process: two exports at once would share one scene.
+_BLENDER = threading.Lock()
 
 
 def write_fbx(model: Model, path: Path) -> None:
     """Write the mesh, its armature (if any) and its vertex weights (if any) as binary FBX."""
     try:
-        import bpy
+        import bpy  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the installed extra
         raise RiggingError("FBX export needs the 'bpy' package (rigging extra)") from exc
+    with _BLENDER:
+        _write(model, path)
+
+
+def _write(model: Model, path: Path) -> None:
+    import bpy
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
