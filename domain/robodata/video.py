@@ -222,11 +222,18 @@ def _segment_packets(
             yield packet
 
 
-def decode_segment(source: Path, start: float, end: float) -> Generator[av.VideoFrame, None, None]:
+def decode_segment(
+    source: Path, start: float, end: float, *, threaded: bool = True
+) -> Generator[av.VideoFrame, None, None]:
     """Decode the frames of `[start, end)` (AV1 through libdav1d when it is available)."""
     with av.open(str(source)) as container:
         stream = _video_stream(container, source)
-        stream.thread_type = "AUTO"
+        if threaded:
+            stream.thread_type = "AUTO"
+        else:
+            # Frame threads buffer several packets before the first picture comes out and
+            # cost a pool start-up: a loss when only one frame is wanted.
+            stream.codec_context.thread_count = 1
         half = _half_frame(stream)
         tb = stream.time_base
         assert tb is not None
@@ -299,7 +306,7 @@ def thumbnail(
 ) -> bytes:
     """JPEG bytes of the first frame of one episode's camera footage."""
     path, video = locate(dataset, episode_index, camera)
-    frames = decode_segment(path, video.from_timestamp, video.to_timestamp)
+    frames = decode_segment(path, video.from_timestamp, video.to_timestamp, threaded=False)
     try:
         frame = next(frames, None)
     except av.FFmpegError as exc:
@@ -308,9 +315,11 @@ def thumbnail(
         frames.close()
     if frame is None:
         raise MediaError(f"episode {episode_index} has no frames in {video.path}")
-    image = Image.fromarray(frame.to_ndarray(format="rgb24"))
-    if max_width is not None and image.width > max_width:
-        image = image.resize((max_width, max(1, round(image.height * max_width / image.width))))
+    width, height = frame.width, frame.height
+    if max_width is not None and width > max_width:
+        width, height = max_width, max(1, round(height * max_width / width))
+    # swscale converts and shrinks in one pass, cheaper than converting then resizing in PIL.
+    image = Image.fromarray(frame.reformat(width=width, height=height, format="rgb24").to_ndarray())
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
