@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from infra.blob.local import LocalBlobStore
 from infra.blob.s3 import S3BlobStore
-from infra.blob.store import StoreBase
+from infra.blob.store import BlobStore
 from infra.settings import ApiSettings, BlobSettings, Settings
 
 
-def make_blob_store(settings: Settings | BlobSettings, api: ApiSettings | None = None) -> StoreBase:
+def make_blob_store(settings: Settings | BlobSettings, api: ApiSettings | None = None) -> BlobStore:
     """The store `settings.blob.backend` names (`local` or `s3`), not yet opened."""
     if isinstance(settings, Settings):
         blob, api = settings.blob, settings.api

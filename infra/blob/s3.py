@@ -97,6 +97,7 @@ class S3BlobStore(StoreBase):
         max_upload_bytes: int = 2 * 1024**3,
         multipart_threshold: int = 16 * 1024 * 1024,
         part_size: int = 16 * 1024 * 1024,
+        part_concurrency: int = 4,
         create_bucket: bool = True,
     ) -> None:
         self.bucket = bucket
@@ -109,6 +110,7 @@ class S3BlobStore(StoreBase):
         self.max_upload_bytes = max_upload_bytes
         self.multipart_threshold = max(0, multipart_threshold)
         self.part_size = max(MIN_PART, part_size)
+        self.part_concurrency = max(1, part_concurrency)
         self.create_bucket = create_bucket
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
@@ -246,25 +248,45 @@ class S3BlobStore(StoreBase):
         )
         upload_id = created["UploadId"]
         parts: list[dict[str, Any]] = []
+        # Parts go up a few at a time: against a remote S3 one part's round trip, not
+        # bandwidth, is what limits a sequential upload. Memory: concurrency x part_size.
+        inflight: list[tuple[int, int, asyncio.Task[Any]]] = []
         sent = 0
+
+        async def finish_oldest() -> None:
+            nonlocal sent
+            number, length, task = inflight.pop(0)
+            res = await task
+            parts.append({"ETag": res["ETag"], "PartNumber": number})
+            sent += length
+            meter.update(sent)
+
         try:
-            more = True
+            more, number = True, 0
             while more or buf:
                 while more and len(buf) < self.part_size:
                     more = await pull()
-                if not buf and parts:
+                if not buf and number:
                     break
                 body = bytes(buf[: self.part_size])
                 del buf[: self.part_size]
-                number = len(parts) + 1
+                number += 1
                 if number > MAX_PARTS:
                     raise BlobError(f"upload needs more than {MAX_PARTS} parts; raise part_size")
-                res = await client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                task = asyncio.create_task(
+                    client.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=body,
+                    )
                 )
-                parts.append({"ETag": res["ETag"], "PartNumber": number})
-                sent += len(body)
-                meter.update(sent)
+                inflight.append((number, len(body), task))
+                if len(inflight) >= self.part_concurrency:
+                    await finish_oldest()
+            while inflight:
+                await finish_oldest()
             done: dict[str, Any] = await client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
@@ -273,6 +295,9 @@ class S3BlobStore(StoreBase):
             )
             return done
         except BaseException:
+            for _, _, task in inflight:
+                task.cancel()
+            await asyncio.gather(*(t for _, _, t in inflight), return_exceptions=True)
             # Abort even when cancelled: otherwise the parts stay stored (and billed) forever.
             with contextlib.suppress(Exception):
                 await asyncio.shield(

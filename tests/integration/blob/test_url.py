@@ -11,7 +11,7 @@ import httpx
 import msgspec
 import pytest
 
-from infra.blob import make_blob_store
+from infra.blob import BlobStore, make_blob_store
 from infra.blob.seaweed import SeaweedS3
 from infra.blob.store import StoreBase
 from infra.settings import Settings
@@ -20,7 +20,7 @@ from tests.integration.blob.conftest import s3_store
 
 
 @pytest.fixture
-async def local_served(api: LiveApi) -> AsyncIterator[StoreBase]:
+async def local_served(api: LiveApi) -> AsyncIterator[BlobStore]:
     """The API's own local store (same root, same secret), linking to where the API listens."""
     settings: Settings = api.settings
     s = make_blob_store(settings.blob, msgspec.structs.replace(settings.api, public_url=api.url))
