@@ -33,14 +33,15 @@ _DTYPES = {
 }
 
 
-def detect_format(head: bytes) -> str:
-    """Name the format of a file from its first bytes: glb, vrm0, vrm1, gltf, fbx or obj."""
-    if head[:4] == GLB_MAGIC:
-        return _glb_flavour(head)
+def detect_format(data: bytes) -> str:
+    """Name the format of a file from its content: glb, vrm0, vrm1, gltf, fbx or obj."""
+    if data[:4] == GLB_MAGIC:
+        return _glb_flavour(data)
+    head = data[:65536]
     if head.startswith(FBX_BINARY_MAGIC) or head.lstrip().startswith(b"; FBX"):
         return "fbx"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith(b"{") and b'"asset"' in head:
+    if text.startswith(b"{") and b'"asset"' in data:
         return "gltf"
     if text[:1] != b"{" and _looks_like_obj(head):
         return "obj"
@@ -84,7 +85,7 @@ def load_model(path: Path, limits: Limits, progress: Progress | None = None) -> 
     data = path.read_bytes()
     if progress:
         progress(5.0, "reading model")
-    fmt = detect_format(data[:65536])
+    fmt = detect_format(data)
     if fmt == "obj":
         mesh = _load_obj(data, limits)
         model = Model(mesh=mesh, source_format="obj")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+import msgspec
 import numpy as np
 from scipy import ndimage
 
@@ -12,27 +13,16 @@ from domain.rigging.error import InvalidMeshError
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 
 
-class SkeletonOptions:
+class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Tuning of skeleton extraction; the defaults are what the benchmark measures."""
 
-    def __init__(
-        self,
-        *,
-        resolution: int = 88,
-        simplify_faces: int = 30_000,
-        prune_ratio: float = 2.2,
-        spacing: float = 0.2,
-        bend: float = 0.02,
-        waist: float = 0.7,
-        joint_budget: int = 40,
-    ) -> None:
-        self.resolution = resolution
-        self.simplify_faces = simplify_faces
-        self.prune_ratio = prune_ratio
-        self.spacing = spacing
-        self.bend = bend
-        self.waist = waist
-        self.joint_budget = joint_budget
+    resolution: int = 88
+    simplify_faces: int = 30_000
+    prune_ratio: float = 2.2
+    spacing: float = 0.2
+    bend: float = 0.02
+    waist: float = 0.7
+    joint_budget: int = 40
 
 
 @dataclass
@@ -96,8 +86,6 @@ def build_skeleton(
         spacing *= 1.25
         if spacing > extent:
             prune *= 1.3
-    else:
-        skel = _truncate(skel, opt.joint_budget)
     if len(skel.names) > opt.joint_budget:
         skel = _truncate(skel, opt.joint_budget)
     if progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
@@ -11,23 +12,14 @@ from domain.rigging.error import InvalidMeshError
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 
 
-class SkinOptions:
+class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Tuning of bone-heat skinning; the defaults are what the benchmark measures."""
 
-    def __init__(
-        self,
-        *,
-        max_influences: int = 4,
-        prune_below: float = 0.05,
-        candidates: int = 4,
-        heat: float = 2.0,
-        max_solve_vertices: int = 120_000,
-    ) -> None:
-        self.max_influences = max_influences
-        self.prune_below = prune_below
-        self.candidates = candidates
-        self.heat = heat
-        self.max_solve_vertices = max_solve_vertices
+    max_influences: int = 4
+    prune_below: float = 0.05
+    candidates: int = 4
+    heat: float = 2.0
+    max_solve_vertices: int = 120_000
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
