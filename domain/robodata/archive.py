@@ -38,7 +38,7 @@ class _Member:
     name: str
     size: int
     compressed: int
-    kind: str  # "file", "dir" or "link"
+    kind: str  # "file", "dir", "link" (symbolic) or "hardlink"
     link_target: str | None
     open: Callable[[], IO[bytes]]
 
