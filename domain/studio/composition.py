@@ -239,6 +239,14 @@ def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out[0], out[1], out[2]
 
 
+def _timed(
+    frames: Iterator[av.VideoFrame], rate: Fraction
+) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Frames with their presentation time; streams without timestamps count frames."""
+    for index, frame in enumerate(frames):
+        yield (frame.time if frame.time is not None else index / float(rate)), frame
+
+
 def _source_frames(
     clip: _Clip, count: int, fps: Fraction, size: tuple[int, int]
 ) -> Iterator[av.VideoFrame]:
@@ -248,18 +256,18 @@ def _source_frames(
         with av.open(clip.path) as box:
             stream = box.streams.video[0]
             stream.thread_type = "AUTO"
-            decoded = box.decode(stream)
+            decoded = _timed(box.decode(stream), clip.fps)
             current: av.VideoFrame | None = None
             scaled: av.VideoFrame | None = None
             upcoming = next(decoded, None)
-            origin = upcoming.time if upcoming is not None and upcoming.time else 0.0
+            origin = upcoming[0] if upcoming is not None else 0.0
             half_frame = 0.5 / float(fps)
             for k in range(count):
                 t = k / float(fps)
                 while upcoming is not None and (
-                    current is None or (upcoming.time or 0.0) - origin <= t + half_frame
+                    current is None or upcoming[0] - origin <= t + half_frame
                 ):
-                    current, scaled = upcoming, None
+                    current, scaled = upcoming[1], None
                     upcoming = next(decoded, None)
                 if current is None:
                     raise UnreadableInput(clip.name, "has no decodable video frames")
