@@ -23,6 +23,7 @@ GLB_MAGIC = b"glTF"
 FBX_BINARY_MAGIC = b"Kaydara FBX Binary"
 _OBJ_LINE = re.compile(rb"^\s*(v|vt|vn|f|o|g|s|usemtl|mtllib|l|#)(\s|$)", re.MULTILINE)
 _COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+_COMPRESSION = {"KHR_draco_mesh_compression", "EXT_meshopt_compression", "KHR_meshopt_compression"}
 _DTYPES = {
     5120: np.int8,
     5121: np.uint8,
@@ -273,6 +274,8 @@ def _accessor(doc: dict[str, Any], buffers: list[bytes], index: int) -> np.ndarr
         count = int(acc["count"])
         ncomp = _COMPONENTS[acc["type"]]
         dtype = np.dtype(_DTYPES[acc["componentType"]])
+        if "sparse" in acc:
+            raise UnsupportedFormatError(f"accessor {index} is sparse, which is not supported")
         if "bufferView" not in acc:
             return np.zeros((count, ncomp), dtype=np.float64)
         view = doc["bufferViews"][acc["bufferView"]]
@@ -362,6 +365,11 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         doc, blob = _parse_json(data), b""
     else:
         doc, blob = _split_glb(data)
+    required = set(doc.get("extensionsRequired", [])) & _COMPRESSION
+    if required:
+        raise UnsupportedFormatError(
+            f"compressed glTF geometry is not supported: {sorted(required)}"
+        )
     # The declared counts are checked before a single buffer is decoded.
     _check_gltf_counts(doc, limits)
     buffers = _buffers(doc, blob, root)
@@ -382,6 +390,8 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         if "mesh" not in node:
             continue
         skinned = "skin" in node and skins
+        # Every skinned primitive is placed by the first skin's bind pose; a second skin's
+        # joints are mapped onto the first by node where they are shared.
         m = bind_world if skinned else world[ni]
         for prim in doc["meshes"][node["mesh"]].get("primitives", []):
             if prim.get("mode", 4) != 4:

@@ -247,3 +247,16 @@ def test_face_bomb_fbx_header_is_refused(
     path.write_bytes(bytes(data))
     with pytest.raises(LimitExceededError, match="10000000 faces"):
         load_model(path, limits)
+
+
+def test_compressed_gltf_geometry_is_refused_clearly(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    draco = ["KHR_draco_mesh_compression"]
+    data = patch_glb_json(
+        glb_bytes(synthetic["tree"]), {"extensionsUsed": draco, "extensionsRequired": draco}
+    )
+    path = tmp_path / "draco.glb"
+    path.write_bytes(data)
+    with pytest.raises(UnsupportedFormatError, match="draco"):
+        load_model(path, limits)
