@@ -83,6 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gt", type=Path, help="folder of ground-truth rigs")
     args = parser.parse_args()
+    # A worker imports these once per process; the first model should not pay for them.
+    import robust_laplacian  # noqa: F401
+    import skimage.morphology  # noqa: F401
+    import trimesh  # noqa: F401
+
     models = ground_truth(args.gt) if args.gt else default_set()
     rows = [r for name, m in models if (r := score(name, m)) is not None]
     if not rows:
