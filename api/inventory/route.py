@@ -3,11 +3,14 @@ plus the contract's health check and the fallbacks that keep 404/405 in the cont
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put, route
 from litestar.connection import ASGIConnection
@@ -15,8 +18,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, text
 
 from api.inventory.access import reader
 from api.inventory.schema import (
@@ -118,15 +120,31 @@ async def list_params(
     return ListParams(limit=limit, offset=offset, type=kind, tag=tag, q=q, sort=sort)
 
 
-def _single(request: Request[Any, Any, Any]) -> AsyncEngine:
-    """The engine for one-statement work: autocommit, so a read or an insert is one round trip
-    instead of BEGIN, statement, ROLLBACK/COMMIT. It shares the app engine's pool."""
-    extra = from_request(request).extra
-    engine: AsyncEngine | None = extra.get("inventory.autocommit")
-    if engine is None:
-        engine = from_request(request).engine.execution_options(isolation_level="AUTOCOMMIT")
-        extra["inventory.autocommit"] = engine
-    return engine
+_POOL = "inventory.pool"
+_POOL_LOCK = "inventory.pool_lock"
+
+
+async def _pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
+    """The process's pool for single statements (list, get, create), opened on first use and
+    closed with the app's engine, which the app lifespan disposes of on shutdown."""
+    res = from_request(request)
+    pool: asyncpg.Pool | None = res.extra.get(_POOL)
+    if pool is not None:
+        return pool
+    async with res.extra.setdefault(_POOL_LOCK, asyncio.Lock()):
+        pool = res.extra.get(_POOL)
+        if pool is None:
+            pool = await repo.open_pool(res.settings.db.url, res.settings.db.pool_size)
+            event.listen(res.engine.sync_engine, "engine_disposed", _closer(pool))
+            res.extra[_POOL] = pool
+    return pool
+
+
+def _closer(pool: asyncpg.Pool) -> Callable[[Any], None]:
+    def close(_: Any) -> None:
+        pool.terminate()
+
+    return close
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,31 +155,30 @@ class Records(Generic[V]):
     view: type[V]
 
     def _view(self, row: Any) -> V:
-        return msgspec.convert(row, self.view, from_attributes=True)
+        """A response Struct from a mapping (asyncpg) or a row with attributes (SQLAlchemy)."""
+        return msgspec.convert(row, self.view, from_attributes=not isinstance(row, dict))
 
     async def page(
         self, request: Request[Any, Any, Any], params: ListParams
     ) -> tuple[list[V], int, ListQuery]:
         query = list_query(self.resource, **msgspec.structs.asdict(params))
-        async with _single(request).connect() as conn:
-            rows, total = await repo.list_records(conn, self.resource, query)
-        return [self._view(r) for r in rows], total, query
+        rows, total = await repo.list_records(await _pool(request), self.resource, query)
+        return [self._view(dict(r)) for r in rows], total, query
 
     async def one(self, request: Request[Any, Any, Any], record_id: int) -> V:
-        async with _single(request).connect() as conn:
-            row = await repo.get_record(conn, self.resource, record_id)
+        row = await repo.get_record(await _pool(request), self.resource, record_id)
         if row is None:
             raise RecordNotFoundError(self.resource, record_id)
-        return self._view(row)
+        return self._view(dict(row))
 
     async def create(
         self, request: Request[Any, Any, Any], body: msgspec.Struct, caller: Principal
     ) -> V:
         values = written_fields(body)
         check_fields(self.resource, values)
-        async with _single(request).connect() as conn:
-            row = await repo.create_record(conn, self.resource, values, uuid.UUID(caller.id))
-        return self._view(row)
+        pool = await _pool(request)
+        row = await repo.create_record(pool, self.resource, values, uuid.UUID(caller.id))
+        return self._view(dict(row))
 
     async def update(
         self,

@@ -1,11 +1,18 @@
-"""Inventory tables (one per resource) and every query on them. Callers own the transaction."""
+"""Inventory tables (one per resource) and every query on them.
+
+Single statements (list, get, create) run on a plain asyncpg pool in autocommit; changes that
+need a check first (update, delete) take a SQLAlchemy connection whose transaction the caller
+owns.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -19,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     or_,
@@ -28,13 +36,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.inventory.enumeration import DATASET_FORMATS, REPOSITORY_LANGUAGES, TYPES, Resource
 from domain.inventory.error import DuplicateNameError
-from domain.inventory.rule import MAX_NAME, MAX_URL, MAX_VERSION, ListQuery
+from domain.inventory.rule import MAX_NAME, MAX_URL, MAX_VERSION, ListQuery, SortField
 from infra.db.base import Base
+from infra.db.engine import async_url
 
 UNIQUE_VIOLATION = "23505"
 
@@ -110,72 +120,155 @@ TABLES: dict[Resource, Table] = {
 _PUBLIC = {r: [c for c in t.c if c.name != "owner_id"] for r, t in TABLES.items()}
 
 
-def _where(table: Table, query: ListQuery) -> list[ColumnElement[bool]]:
+# --- single statements: plain asyncpg -------------------------------------------------------
+#
+# Lists, gets and creates are the hot path. They run on a plain asyncpg pool with SQL compiled
+# once per statement shape from the Core statements below: a SQLAlchemy checkout costs several
+# times the query itself (pre-ping round trips, greenlet hops, result processing).
+
+_DIALECT = asyncpg_dialect()
+
+
+def pool_dsn(database_url: str) -> str:
+    """The libpq-style URL asyncpg takes, from any URL the settings accept."""
+    return async_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Release hook: these connections only run single statements in autocommit, so there is
+    no session state to reset (asyncpg still rolls back a transaction left open); skipping
+    asyncpg's default reset query saves a round trip per request."""
+
+
+async def open_pool(database_url: str, size: int) -> asyncpg.Pool:
+    """The pool list_records, get_record and create_record run on; the caller closes it."""
+    return await asyncpg.create_pool(
+        pool_dsn(database_url), min_size=1, max_size=size, reset=_keep_session
+    )
+
+
+def _compile(stmt: Any) -> tuple[str, tuple[str, ...]]:
+    compiled = stmt.compile(dialect=_DIALECT)
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
+@lru_cache(maxsize=1024)
+def _list_sql(
+    resource: Resource,
+    sort: SortField,
+    descending: bool,
+    by_type: bool,
+    by_tag: bool,
+    by_text: bool,
+    with_rows: bool,
+) -> tuple[str, tuple[str, ...]]:
+    """SQL for one shape of list query (which filters, which order), built once."""
+    table = TABLES[resource]
     conds: list[ColumnElement[bool]] = []
-    if query.type is not None:
-        conds.append(table.c.type == query.type)
-    if query.tag is not None:
-        conds.append(table.c.tags.contains([query.tag]))
-    if query.q is not None:
+    if by_type:
+        conds.append(table.c.type == bindparam("type"))
+    if by_tag:
+        conds.append(table.c.tags.contains(bindparam("tag", type_=ARRAY(Text))))
+    if by_text:
+        pattern = bindparam("pattern")
         conds.append(
             or_(
-                table.c.name.icontains(query.q, autoescape=True),
-                table.c.description.icontains(query.q, autoescape=True),
+                table.c.name.ilike(pattern, escape="\\"),
+                table.c.description.ilike(pattern, escape="\\"),
             )
         )
-    return conds
-
-
-async def list_records(
-    conn: AsyncConnection, resource: Resource, query: ListQuery
-) -> tuple[list[Row[Any]], int]:
-    """One page of records in the query's order, and how many records match its filters."""
-    table = TABLES[resource]
-    conds = _where(table, query)
-    column = table.c[query.sort.field]
-    order = [column.desc() if query.sort.descending else column.asc()]
-    if query.sort.field not in ("id", "name"):  # both unique already
-        order.append(table.c.id.desc() if query.sort.descending else table.c.id.asc())
+    if not with_rows:
+        return _compile(select(func.count()).select_from(table).where(*conds))
+    column = table.c[sort]
+    order = [column.desc() if descending else column.asc()]
+    if sort not in ("id", "name"):  # both unique already
+        order.append(table.c.id.desc() if descending else table.c.id.asc())
     # The total rides along as a window count: one round trip per page instead of two.
     stmt = (
         select(*_PUBLIC[resource], func.count().over().label("total"))
         .where(*conds)
         .order_by(*order)
-        .limit(query.limit)
-        .offset(query.offset)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
     )
-    rows = list((await conn.execute(stmt)).all())
+    return _compile(stmt)
+
+
+def _like(text_: str) -> str:
+    """A case-insensitive substring pattern with the user's wildcards taken literally."""
+    escaped = text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_records(
+    pool: asyncpg.Pool, resource: Resource, query: ListQuery
+) -> tuple[list[asyncpg.Record], int]:
+    """One page of records in the query's order, and how many records match its filters."""
+    values: dict[str, Any] = {
+        "type": query.type,
+        "tag": [query.tag],
+        "pattern": _like(query.q) if query.q is not None else None,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+    shape = (
+        resource,
+        query.sort.field,
+        query.sort.descending,
+        query.type is not None,
+        query.tag is not None,
+        query.q is not None,
+    )
+    sql, names = _list_sql(*shape, with_rows=True)
+    rows = await pool.fetch(sql, *(values[n] for n in names))
     if rows:
-        return rows, int(rows[0].total)
+        return rows, int(rows[0]["total"])
     # An empty page (past the end, or limit=0) carries no window count: count on its own.
-    count = select(func.count()).select_from(table).where(*conds)
-    return rows, int((await conn.execute(count)).scalar_one())
+    sql, names = _list_sql(*shape, with_rows=False)
+    return rows, int(await pool.fetchval(sql, *(values[n] for n in names)))
 
 
-async def get_record(conn: AsyncConnection, resource: Resource, record_id: int) -> Row[Any] | None:
+@lru_cache(maxsize=8)
+def _get_sql(resource: Resource) -> tuple[str, tuple[str, ...]]:
     table = TABLES[resource]
-    stmt = select(*_PUBLIC[resource]).where(table.c.id == record_id)
-    return (await conn.execute(stmt)).one_or_none()
+    return _compile(select(*_PUBLIC[resource]).where(table.c.id == bindparam("id")))
 
 
-async def create_record(
-    conn: AsyncConnection,
-    resource: Resource,
-    values: Mapping[str, Any],
-    owner_id: uuid.UUID | None,
-) -> Row[Any]:
-    """Insert a record; DuplicateNameError when the name is taken (also by a concurrent insert)."""
+async def get_record(
+    pool: asyncpg.Pool, resource: Resource, record_id: int
+) -> asyncpg.Record | None:
+    sql, _ = _get_sql(resource)
+    return await pool.fetchrow(sql, record_id)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(resource: Resource, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     table = TABLES[resource]
     stmt = (
         pg_insert(table)
-        .values(**values, owner_id=owner_id)
+        .values({c: bindparam(c, type_=table.c[c].type) for c in columns})
         .on_conflict_do_nothing(index_elements=[table.c.name])
         .returning(*_PUBLIC[resource])
     )
-    row = (await conn.execute(stmt)).one_or_none()
-    if row is None:
+    return _compile(stmt)
+
+
+async def create_record(
+    pool: asyncpg.Pool,
+    resource: Resource,
+    values: Mapping[str, Any],
+    owner_id: uuid.UUID | None,
+) -> asyncpg.Record:
+    """Insert a record; DuplicateNameError when the name is taken (also by a concurrent insert)."""
+    row = {**values, "owner_id": owner_id}
+    sql, names = _insert_sql(resource, tuple(sorted(row)))
+    created = await pool.fetchrow(sql, *(row[n] for n in names))
+    if created is None:
         raise DuplicateNameError(resource, str(values["name"]))
-    return row
+    return created
+
+
+# --- checked changes: SQLAlchemy, in the caller's transaction -----------------------------
 
 
 async def lock_owner(
