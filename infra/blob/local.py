@@ -20,9 +20,10 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from infra.blob import signature
-from infra.blob.error import BlobNotFound, BlobTooLarge, InvalidKey, KeyConflict
+from infra.blob.error import BlobError, BlobNotFound, BlobTooLarge, InvalidKey, KeyConflict
 from infra.blob.key import validate_key, validate_prefix
 from infra.blob.mediatype import SNIFF_BYTES, sniff_content_type
 from infra.blob.store import (
@@ -123,7 +124,7 @@ class LocalBlobStore(StoreBase):
             path = self.root / name
             path.mkdir(exist_ok=True)
             if path.is_symlink() or not path.is_dir():
-                raise InvalidKey(f"{path} must be a real directory, not a link")
+                raise BlobError(f"{path} must be a real directory, not a link")
 
     async def close(self) -> None:
         """Nothing to release: every descriptor is closed by the call that opened it."""
@@ -165,17 +166,17 @@ class LocalBlobStore(StoreBase):
                 size += len(chunk)
                 if size > limit:
                     raise BlobTooLarge(limit)
-                md5.update(chunk)
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
                 pending += chunk
-                # Batch small chunks so each thread hop writes a useful amount.
+                # Batch small chunks so each thread hop hashes and writes a useful amount
+                # (hashlib releases the GIL, so the event loop keeps running meanwhile).
                 if len(pending) >= CHUNK:
-                    await asyncio.to_thread(_write_all, fd, bytes(pending))
+                    await asyncio.to_thread(_hash_and_write, md5, fd, bytes(pending))
                     pending.clear()
                     meter.update(size)
             if pending:
-                await asyncio.to_thread(_write_all, fd, bytes(pending))
+                await asyncio.to_thread(_hash_and_write, md5, fd, bytes(pending))
             if self.fsync:
                 await asyncio.to_thread(os.fsync, fd)
             st = os.fstat(fd)
@@ -538,6 +539,11 @@ def _describes(sidecar: dict[str, object] | None, st: os.stat_result) -> bool:
         and sidecar.get("size") == st.st_size
         and sidecar.get("mtime_ns") == st.st_mtime_ns
     )
+
+
+def _hash_and_write(md5: Any, fd: int, data: bytes) -> None:
+    md5.update(data)
+    _write_all(fd, data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
