@@ -250,3 +250,20 @@ async def test_anonymous_reads_when_the_operator_opens_them(
             assert_error(r, 401, "UNAUTHORIZED")
     finally:
         await live.stop()
+
+
+async def test_an_expired_token_is_refused_even_after_it_was_accepted(
+    client: httpx.AsyncClient, member: Any, inventory_api: LiveApi
+) -> None:
+    import msgspec
+
+    from infra.security import Principal, issue_access_token
+
+    alice = await member("alice")
+    short = msgspec.structs.replace(inventory_api.settings.auth, access_ttl_s=1)
+    token = issue_access_token(short, Principal(alice["id"], "alice", ("user",)))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get(f"{BASE}/datasets", headers=headers)).status_code == 200
+    await asyncio.sleep(2.1)
+    r = await client.get(f"{BASE}/datasets", headers=headers)
+    assert "expired" in assert_error(r, 401, "UNAUTHORIZED")["error"]
