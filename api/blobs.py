@@ -77,14 +77,19 @@ async def blob_store(request: Request[Any, Any, Any]) -> LocalBlobStore | None:
 
 
 async def _checked(
-    request: Request[Any, Any, Any], method: str, key: str, exp: str | None, sig: str | None
+    request: Request[Any, Any, Any],
+    method: str,
+    key: str,
+    exp: str | None,
+    sig: str | None,
+    content_type: str = "",
 ) -> tuple[LocalBlobStore, str]:
     store = await blob_store(request)
     key = key.removeprefix("/")
     if store is None:
         raise NotFound("blob URLs are served by the S3 store, not this API")
     try:
-        store.verify(method, key, exp, sig)
+        store.verify(method, key, exp, sig, content_type)
     except InvalidKey as exc:
         raise BadRequest(str(exc), code="INVALID_KEY") from exc
     except SignatureExpired as exc:
@@ -211,9 +216,12 @@ async def upload_blob(
     key: FromPath[str],
     exp: FromQuery[str | None] = None,
     sig: FromQuery[str | None] = None,
+    ct: FromQuery[str | None] = None,
 ) -> BlobMeta:
-    store, key = await _checked(request, "PUT", key, exp, sig)
+    store, key = await _checked(request, "PUT", key, exp, sig, ct or "")
     declared = request.headers.get("content-type")
+    if ct and declared != ct:
+        raise Forbidden(f"this upload URL requires Content-Type {ct!r}", code="BAD_SIGNATURE")
     # Most clients send octet-stream when they know nothing better; sniff those.
     content_type = None if declared in (None, "", "application/octet-stream") else declared
     length = request.headers.get("content-length")

@@ -458,16 +458,26 @@ class LocalBlobStore(StoreBase):
     async def upload_url(
         self, key: str, *, ttl_s: int | None = None, content_type: str | None = None
     ) -> str:
-        """An HMAC-signed `/blobs/{key}` URL that accepts one PUT until it expires."""
+        """An HMAC-signed `/blobs/{key}` URL that accepts one PUT until it expires.
+
+        With `content_type`, the upload must declare that type, as with S3.
+        """
         validate_key(key)
         return signature.signed_url(
-            self.base_url, self.signing_secret, "PUT", key, ttl_s or self.url_ttl_s
+            self.base_url,
+            self.signing_secret,
+            "PUT",
+            key,
+            ttl_s or self.url_ttl_s,
+            content_type or "",
         )
 
-    def verify(self, method: str, key: str, exp: str | None, sig: str | None) -> None:
+    def verify(
+        self, method: str, key: str, exp: str | None, sig: str | None, content_type: str = ""
+    ) -> None:
         """Raise InvalidSignature / SignatureExpired unless the URL was signed by this store."""
         validate_key(key)
-        signature.verify(self.signing_secret, method, key, exp, sig)
+        signature.verify(self.signing_secret, method, key, exp, sig, content_type=content_type)
 
     # -- directory walking -------------------------------------------------------------
 

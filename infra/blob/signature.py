@@ -13,24 +13,30 @@ from infra.blob.error import InvalidSignature, SignatureExpired
 ROUTE = "/blobs/"
 
 
-def sign(secret: str, method: str, key: str, exp: int) -> str:
-    """The signature binding `method`, `key` and the expiry time together."""
+def sign(secret: str, method: str, key: str, exp: int, content_type: str = "") -> str:
+    """The signature binding `method`, `key`, the expiry time (and an upload's type) together."""
     if not secret:
         raise InvalidSignature("no signing secret configured")
     # HEAD reads what GET reads; one signature serves both.
     method = "GET" if method.upper() == "HEAD" else method.upper()
-    message = f"{method}\n{key}\n{exp}".encode()
+    message = f"{method}\n{key}\n{exp}\n{content_type}".encode()
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def signed_url(base_url: str, secret: str, method: str, key: str, ttl_s: int) -> str:
-    """A URL under `base_url` that allows `method` on `key` for `ttl_s` seconds."""
+def signed_url(
+    base_url: str, secret: str, method: str, key: str, ttl_s: int, content_type: str = ""
+) -> str:
+    """A URL under `base_url` that allows `method` on `key` for `ttl_s` seconds.
+
+    With `content_type`, the request must declare exactly that type (as S3 presigning does).
+    """
     if ttl_s <= 0:
         raise ValueError("ttl_s must be positive")
     exp = int(time.time()) + ttl_s
-    sig = sign(secret, method, key, exp)
-    return f"{base_url.rstrip('/')}{ROUTE}{quote(key, safe='/')}?exp={exp}&sig={sig}"
+    sig = sign(secret, method, key, exp, content_type)
+    url = f"{base_url.rstrip('/')}{ROUTE}{quote(key, safe='/')}?exp={exp}&sig={sig}"
+    return url + (f"&ct={quote(content_type, safe='')}" if content_type else "")
 
 
 def verify(
@@ -40,6 +46,7 @@ def verify(
     exp: str | None,
     sig: str | None,
     *,
+    content_type: str = "",
     now: float | None = None,
 ) -> None:
     """Raise InvalidSignature unless `sig` is ours for this request, SignatureExpired if late."""
@@ -47,7 +54,7 @@ def verify(
         raise InvalidSignature("the URL is not signed (exp and sig are required)")
     if not exp.isascii() or not exp.isdigit() or len(exp) > 12:
         raise InvalidSignature("the URL's expiry is malformed")
-    expected = sign(secret, method, key, int(exp))
+    expected = sign(secret, method, key, int(exp), content_type)
     # The signature is checked before the expiry so an altered `exp` reads as tampering.
     if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
         raise InvalidSignature("the URL's signature does not match")

@@ -114,3 +114,14 @@ async def test_an_upload_url_accepts_one_put(served: StoreBase) -> None:
         down = await served.download_url("incoming/clip.mp4", ttl_s=60)
         assert (await client.put(down, content=b"overwrite")).status_code == 403
     assert await served.read("incoming/clip.mp4") == body
+
+
+async def test_an_upload_url_bound_to_a_content_type(served: StoreBase) -> None:
+    url = await served.upload_url("in.png", ttl_s=60, content_type="image/png")
+    async with httpx.AsyncClient() as client:
+        wrong = await client.put(url, content=b"<html>", headers={"Content-Type": "text/html"})
+        assert wrong.status_code == 403
+        right = await client.put(url, content=b"\x89PNG", headers={"Content-Type": "image/png"})
+        assert right.status_code in (200, 201), right.text
+    assert (await served.head("in.png")).content_type == "image/png"
+    assert await served.read("in.png") == b"\x89PNG"

@@ -64,3 +64,13 @@ def test_unsigned_or_malformed_urls_are_refused(exp: str | None, sig: str | None
 def test_without_a_secret_nothing_is_signed() -> None:
     with pytest.raises(InvalidSignature):
         signed_url("http://x", "", "GET", "k", 60)
+
+
+def test_an_upload_signature_binds_its_content_type() -> None:
+    url = signed_url("http://x", SECRET, "PUT", "in.png", 60, content_type="image/png")
+    assert url.endswith("&ct=image%2Fpng")
+    _, exp, sig = _parts(url)
+    verify(SECRET, "PUT", "in.png", exp, sig, content_type="image/png")
+    for other in ("", "text/html"):
+        with pytest.raises(InvalidSignature):
+            verify(SECRET, "PUT", "in.png", exp, sig, content_type=other)
