@@ -9,6 +9,8 @@ from typing import Protocol
 
 import msgspec
 
+from infra.blob.error import BlobNotFound, InvalidRange
+
 Progress = Callable[[float, str], None]
 Data = bytes | bytearray | memoryview | AsyncIterable[bytes]
 
@@ -155,8 +157,6 @@ async def chunks_of(data: Data, chunk: int = CHUNK) -> AsyncIterator[bytes]:
 
 def check_range(size: int, offset: int, length: int | None) -> int:
     """The number of bytes a read of (`offset`, `length`) returns; InvalidRange if none can."""
-    from infra.blob.error import InvalidRange
-
     if offset < 0 or (length is not None and length < 0):
         raise ValueError("offset and length must not be negative")
     if offset > 0 and offset >= size:
@@ -166,7 +166,7 @@ def check_range(size: int, offset: int, length: int | None) -> int:
 
 
 class ProgressMeter:
-    """Reports upload progress at most every `step` percent (or every 8 MiB unsized)."""
+    """Reports upload progress every 5 percent of `size_hint` (every 8 MiB when unsized)."""
 
     def __init__(self, progress: Progress | None, size_hint: int | None) -> None:
         self.progress = progress
@@ -232,8 +232,6 @@ class StoreBase:
 
     async def exists(self, key: str) -> bool:
         """Whether an object is stored under `key`."""
-        from infra.blob.error import BlobNotFound
-
         try:
             await self.head(key)
         except BlobNotFound:
