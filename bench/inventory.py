@@ -355,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, method, path, script in (
                 (f"GET {LIST_PATH}", "GET", LIST_PATH, list_script),
                 (f"POST {CREATE_PATH}", "POST", CREATE_PATH, create_script),
+                # The floor: the platform's liveness route, no auth and no database.
+                ("GET /health (reference: no auth, no DB)", "GET", "/health", list_script),
             ):
                 if wrk:
                     warm = min(2.0, args.duration)

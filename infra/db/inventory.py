@@ -177,15 +177,18 @@ def _list_sql(
                 table.c.description.ilike(pattern, escape="\\"),
             )
         )
+    count = select(func.count()).select_from(table).where(*conds)
     if not with_rows:
-        return _compile(select(func.count()).select_from(table).where(*conds))
+        return _compile(count)
     column = table.c[sort]
     order = [column.desc() if descending else column.asc()]
     if sort not in ("id", "name"):  # both unique already
         order.append(table.c.id.desc() if descending else table.c.id.asc())
-    # The total rides along as a window count: one round trip per page instead of two.
+    # The total rides along as an uncorrelated subquery, which Postgres runs once: one round
+    # trip per page. (A `count(*) OVER ()` would do the same but materialises every matching
+    # row before the LIMIT, several times slower at a thousand rows.)
     stmt = (
-        select(*_PUBLIC[resource], func.count().over().label("total"))
+        select(*_PUBLIC[resource], count.correlate(None).scalar_subquery().label("total"))
         .where(*conds)
         .order_by(*order)
         .limit(bindparam("limit"))
@@ -223,7 +226,7 @@ async def list_records(
     rows = await pool.fetch(sql, *(values[n] for n in names))
     if rows:
         return rows, int(rows[0]["total"])
-    # An empty page (past the end, or limit=0) carries no window count: count on its own.
+    # An empty page (past the end, or limit=0) has no row to carry the total: count on its own.
     sql, names = _list_sql(*shape, with_rows=False)
     return rows, int(await pool.fetchval(sql, *(values[n] for n in names)))
 
