@@ -150,6 +150,10 @@ async def chunks_of(data: Data, chunk: int = CHUNK) -> AsyncIterator[bytes]:
         for i in range(0, len(view), chunk):
             yield bytes(view[i : i + chunk])
         return
+    if not hasattr(data, "__aiter__"):
+        raise TypeError(
+            f"put() takes bytes or an async iterable of bytes, not {type(data).__name__}"
+        )
     async for piece in data:
         if piece:
             yield bytes(piece) if not isinstance(piece, bytes) else piece
