@@ -99,7 +99,7 @@ async def test_head_reports_without_a_body(live: tuple[LiveApi, LocalBlobStore])
     assert r.headers["content-length"] == "8" and r.headers["content-type"] == "application/json"
 
 
-async def test_refusals(live: tuple[LiveApi, LocalBlobStore], tmp_path: Any) -> None:
+async def test_refusals(live: tuple[LiveApi, LocalBlobStore]) -> None:
     api, store = live
     await store.put("k", b"data")
     url = await store.download_url("k")
