@@ -30,6 +30,7 @@ from infra.blob import (
     SignatureExpired,
     make_blob_store,
 )
+from infra.blob.store import content_disposition
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _STATE_KEY = "blob_store"
@@ -83,13 +84,14 @@ async def _checked(
     exp: str | None,
     sig: str | None,
     content_type: str = "",
+    filename: str = "",
 ) -> tuple[LocalBlobStore, str]:
     store = await blob_store(request)
     key = key.removeprefix("/")
     if store is None:
         raise NotFound("blob URLs are served by the S3 store, not this API")
     try:
-        store.verify(method, key, exp, sig, content_type)
+        store.verify(method, key, exp, sig, content_type, filename)
     except InvalidKey as exc:
         raise BadRequest(str(exc), code="INVALID_KEY") from exc
     except SignatureExpired as exc:
@@ -99,8 +101,8 @@ async def _checked(
     return store, key
 
 
-def _headers(meta: BlobMeta) -> dict[str, str]:
-    return {
+def _headers(meta: BlobMeta, filename: str | None = None) -> dict[str, str]:
+    headers = {
         "etag": f'"{meta.etag}"',
         "last-modified": format_datetime(meta.modified, usegmt=True),
         "accept-ranges": "bytes",
@@ -108,6 +110,9 @@ def _headers(meta: BlobMeta) -> dict[str, str]:
         # Signed links are capabilities: keep them out of shared caches.
         "cache-control": "private, max-age=0, must-revalidate",
     }
+    if filename:
+        headers["content-disposition"] = content_disposition(filename)
+    return headers
 
 
 def _not_modified(request: Request[Any, Any, Any], meta: BlobMeta) -> bool:
@@ -151,10 +156,11 @@ async def download_blob(
     key: FromPath[str],
     exp: FromQuery[str | None] = None,
     sig: FromQuery[str | None] = None,
+    dl: FromQuery[str | None] = None,
 ) -> Response[Any]:
-    store, key = await _checked(request, "GET", key, exp, sig)
+    store, key = await _checked(request, "GET", key, exp, sig, filename=dl or "")
     meta = await _head(store, key)
-    headers = _headers(meta)
+    headers = _headers(meta, dl)
     if _not_modified(request, meta):
         return Response(None, status_code=304, headers=headers)
     try:
@@ -173,7 +179,7 @@ async def download_blob(
     except InvalidRange:
         return _unsatisfiable(meta.size, headers)
     # Describe what is actually open: the object may have been replaced since head().
-    headers = _headers(reader.meta)
+    headers = _headers(reader.meta, dl)
     headers["content-length"] = str(reader.length)
     status = 200
     if window is not None:
@@ -195,10 +201,11 @@ async def head_blob(
     key: FromPath[str],
     exp: FromQuery[str | None] = None,
     sig: FromQuery[str | None] = None,
+    dl: FromQuery[str | None] = None,
 ) -> Response[None]:
-    store, key = await _checked(request, "HEAD", key, exp, sig)
+    store, key = await _checked(request, "HEAD", key, exp, sig, filename=dl or "")
     meta = await _head(store, key)
-    headers = _headers(meta)
+    headers = _headers(meta, dl)
     headers["content-length"] = str(meta.size)
     return Response(None, status_code=304 if _not_modified(request, meta) else 200, headers=headers)
 

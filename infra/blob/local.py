@@ -37,6 +37,7 @@ from infra.blob.store import (
     StoreBase,
     check_range,
     chunks_of,
+    content_disposition,
 )
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -448,11 +449,20 @@ class LocalBlobStore(StoreBase):
 
     # -- signed URLs -------------------------------------------------------------------
 
-    async def download_url(self, key: str, *, ttl_s: int | None = None) -> str:
+    async def download_url(
+        self, key: str, *, ttl_s: int | None = None, filename: str | None = None
+    ) -> str:
         """An HMAC-signed `/blobs/{key}` URL that serves reads until it expires."""
         validate_key(key)
+        if filename:
+            content_disposition(filename)  # refuse a name the route could not send
         return signature.signed_url(
-            self.base_url, self.signing_secret, "GET", key, ttl_s or self.url_ttl_s
+            self.base_url,
+            self.signing_secret,
+            "GET",
+            key,
+            ttl_s or self.url_ttl_s,
+            filename=filename or "",
         )
 
     async def upload_url(
@@ -473,11 +483,25 @@ class LocalBlobStore(StoreBase):
         )
 
     def verify(
-        self, method: str, key: str, exp: str | None, sig: str | None, content_type: str = ""
+        self,
+        method: str,
+        key: str,
+        exp: str | None,
+        sig: str | None,
+        content_type: str = "",
+        filename: str = "",
     ) -> None:
         """Raise InvalidSignature / SignatureExpired unless the URL was signed by this store."""
         validate_key(key)
-        signature.verify(self.signing_secret, method, key, exp, sig, content_type=content_type)
+        signature.verify(
+            self.signing_secret,
+            method,
+            key,
+            exp,
+            sig,
+            content_type=content_type,
+            filename=filename,
+        )
 
     # -- directory walking -------------------------------------------------------------
 

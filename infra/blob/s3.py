@@ -31,6 +31,7 @@ from infra.blob.store import (
     StoreBase,
     check_range,
     chunks_of,
+    content_disposition,
 )
 
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part (all but the last)
@@ -442,14 +443,17 @@ class S3BlobStore(StoreBase):
 
     # -- signed URLs -------------------------------------------------------------------
 
-    async def download_url(self, key: str, *, ttl_s: int | None = None) -> str:
+    async def download_url(
+        self, key: str, *, ttl_s: int | None = None, filename: str | None = None
+    ) -> str:
         """A presigned GetObject URL (for the public endpoint) valid for `ttl_s` seconds."""
         validate_key(key)
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = content_disposition(filename)
         await self._c()
         url: str = await self._signer.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
-            ExpiresIn=ttl_s or self.url_ttl_s,
+            "get_object", Params=params, ExpiresIn=ttl_s or self.url_ttl_s
         )
         return url
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
+from urllib.parse import quote
 
 import msgspec
 
@@ -129,8 +130,13 @@ class BlobStore(Protocol):
         """Rename `src` to `dst` (replacing it)."""
         ...
 
-    async def download_url(self, key: str, *, ttl_s: int | None = None) -> str:
-        """A signed URL that reads `key` (with Range support) until it expires."""
+    async def download_url(
+        self, key: str, *, ttl_s: int | None = None, filename: str | None = None
+    ) -> str:
+        """A signed URL that reads `key` (with Range support) until it expires.
+
+        With `filename`, browsers save the download under that name.
+        """
         ...
 
     async def upload_url(
@@ -157,6 +163,17 @@ async def chunks_of(data: Data, chunk: int = CHUNK) -> AsyncIterator[bytes]:
     async for piece in data:
         if piece:
             yield bytes(piece) if not isinstance(piece, bytes) else piece
+
+
+def content_disposition(filename: str) -> str:
+    """An `attachment` Content-Disposition for `filename` (RFC 6266, with a UTF-8 form)."""
+    if not filename or len(filename.encode()) > 255:
+        raise ValueError("filename must be 1 to 255 bytes")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in filename):
+        raise ValueError("filename contains a control character")
+    name = filename.replace("/", "_").replace("\\", "_")
+    fallback = "".join(c if c.isascii() and c not in '"%' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def check_range(size: int, offset: int, length: int | None) -> int:

@@ -125,3 +125,17 @@ async def test_an_upload_url_bound_to_a_content_type(served: StoreBase) -> None:
         assert right.status_code in (200, 201), right.text
     assert (await served.head("in.png")).content_type == "image/png"
     assert await served.read("in.png") == b"\x89PNG"
+
+
+async def test_a_download_url_can_name_the_saved_file(served: StoreBase) -> None:
+    await served.put("results/7f3a/final.mp4", b"\x00\x00\x00\x18ftypmp42")
+    url = await served.download_url("results/7f3a/final.mp4", filename="Plage à Nice.mp4")
+    async with httpx.AsyncClient() as client:
+        r = await client.get(url)
+        assert r.status_code == 200 and r.content.startswith(b"\x00\x00\x00\x18ftyp")
+        disposition = r.headers["content-disposition"]
+        assert disposition.startswith("attachment;")
+        assert "filename*=UTF-8''Plage%20%C3%A0%20Nice.mp4" in disposition
+        # The name is part of what was signed.
+        renamed = url.replace("Nice.mp4", "Evil.exe").replace("Nice%2Emp4", "Evil%2Eexe")
+        assert renamed != url and (await client.get(renamed)).status_code == 403

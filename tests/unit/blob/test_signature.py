@@ -9,6 +9,7 @@ import pytest
 
 from infra.blob import InvalidSignature, SignatureExpired
 from infra.blob.signature import sign, signed_url, verify
+from infra.blob.store import content_disposition
 
 SECRET = "test-secret"
 
@@ -74,3 +75,16 @@ def test_an_upload_signature_binds_its_content_type() -> None:
     for other in ("", "text/html"):
         with pytest.raises(InvalidSignature):
             verify(SECRET, "PUT", "in.png", exp, sig, content_type=other)
+
+
+def test_a_download_name_is_signed_and_made_header_safe() -> None:
+    url = signed_url("http://x", SECRET, "GET", "k", 60, filename='a "b".txt')
+    q = parse_qs(urlsplit(url).query)
+    assert q["dl"] == ['a "b".txt']
+    verify(SECRET, "GET", "k", q["exp"][0], q["sig"][0], filename='a "b".txt')
+    with pytest.raises(InvalidSignature):
+        verify(SECRET, "GET", "k", q["exp"][0], q["sig"][0], filename="other.txt")
+    header = content_disposition('a "b"/ü.txt')
+    assert header == "attachment; filename=\"a _b___.txt\"; filename*=UTF-8''a%20%22b%22_%C3%BC.txt"
+    with pytest.raises(ValueError):
+        content_disposition("bad\nname")
