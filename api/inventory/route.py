@@ -4,6 +4,7 @@ plus the contract's health check and the fallbacks that keep 404/405 in the cont
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put, route
 from litestar.connection import ASGIConnection
+from litestar.enums import HttpMethod
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.inventory.access import reader
 from api.inventory.schema import (
@@ -64,6 +67,8 @@ from domain.inventory.rule import (
 )
 from infra.db import inventory as repo
 from infra.security import Principal
+
+log = logging.getLogger("switchyard.api.inventory")
 
 V = TypeVar("V", bound=msgspec.Struct)
 Caller = SkipValidation[Principal]
@@ -203,7 +208,7 @@ class Records(Generic[V]):
             await self._check_owner(conn, record_id, caller)
             await repo.delete_record(conn, self.resource, record_id)
 
-    async def _check_owner(self, conn: Any, record_id: int, caller: Principal) -> None:
+    async def _check_owner(self, conn: AsyncConnection, record_id: int, caller: Principal) -> None:
         exists, owner = await repo.lock_owner(conn, self.resource, record_id)
         if not exists:
             raise RecordNotFoundError(self.resource, record_id)
@@ -422,7 +427,8 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     try:
         async with from_request(request).engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except Exception:
+    except Exception as exc:
+        log.warning("inventory health: database unreachable: %s", exc)
         return Response(Health(status="unhealthy", timestamp=now), status_code=503)
     return Response(Health(status="healthy", timestamp=now))
 
@@ -430,7 +436,14 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
 # Litestar answers unknown paths and methods before any router sees the request, with the
 # platform's error shape; these hidden routes catch them under /inventory so clients of the
 # contract get `{"error", "code"}` there too.
-_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+_ANY: list[HttpMethod] = [
+    HttpMethod.GET,
+    HttpMethod.POST,
+    HttpMethod.PUT,
+    HttpMethod.PATCH,
+    HttpMethod.DELETE,
+    HttpMethod.HEAD,
+]
 
 
 @route(
@@ -450,7 +463,7 @@ async def unknown_route(request: Request[Any, Any, Any]) -> None:
 
 @route(
     [f"/api/v1/{r}" for r in RESOURCES],
-    http_method=["PUT", "PATCH", "DELETE", "HEAD"],
+    http_method=[HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE, HttpMethod.HEAD],
     include_in_schema=False,
 )
 async def collection_method(request: Request[Any, Any, Any]) -> None:
@@ -461,7 +474,7 @@ async def collection_method(request: Request[Any, Any, Any]) -> None:
 
 @route(
     [f"/api/v1/{r}{ITEM}" for r in RESOURCES],
-    http_method=["POST", "PATCH", "HEAD"],
+    http_method=[HttpMethod.POST, HttpMethod.PATCH, HttpMethod.HEAD],
     include_in_schema=False,
 )
 async def item_method(request: Request[Any, Any, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     CheckConstraint,
     Column,
     ColumnElement,
@@ -126,7 +127,7 @@ _PUBLIC = {r: [c for c in t.c if c.name != "owner_id"] for r, t in TABLES.items(
 # once per statement shape from the Core statements below: a SQLAlchemy checkout costs several
 # times the query itself (pre-ping round trips, greenlet hops, result processing).
 
-_DIALECT = asyncpg_dialect()
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 def pool_dsn(database_url: str) -> str:
@@ -170,7 +171,7 @@ def _list_sql(
     if by_tag:
         conds.append(table.c.tags.contains(bindparam("tag", type_=ARRAY(Text))))
     if by_text:
-        pattern = bindparam("pattern")
+        pattern: BindParameter[str] = bindparam("pattern", type_=String())
         conds.append(
             or_(
                 table.c.name.ilike(pattern, escape="\\"),

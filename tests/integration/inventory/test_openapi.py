@@ -114,3 +114,22 @@ async def test_health_answers_without_a_token(client: httpx.AsyncClient) -> None
     body = r.json()
     assert body["status"] == "healthy"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["timestamp"])
+
+
+async def test_health_says_unhealthy_when_the_database_is_gone(
+    client: httpx.AsyncClient, live_settings: Any, database_url: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import LiveApi
+
+    gone = make_url(database_url).set(database="sy_no_such_database")
+    live = LiveApi(live_settings(DATABASE_URL=gone.render_as_string(hide_password=False)))
+    await live.start()
+    try:
+        async with httpx.AsyncClient(base_url=live.url) as other:
+            r = await other.get("/inventory/health")
+            assert r.status_code == 503
+            assert r.json()["status"] == "unhealthy"
+    finally:
+        await live.stop()
