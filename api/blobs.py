@@ -173,7 +173,8 @@ async def download_blob(
         window = None
     if window is not None and not _range_applies(request, headers):
         window = None
-    offset, length = window if window is not None else (0, meta.size)
+    # Without a range, read the whole of whatever is stored when the file is opened.
+    offset, length = window if window is not None else (0, None)
     try:
         reader = await store.get(key, offset=offset, length=length)
     except BlobNotFound as exc:  # deleted between head and open
