@@ -500,12 +500,30 @@ def _fbx_declared_counts(data: bytes) -> tuple[int, int]:
 
 
 def _load_fbx(data: bytes, limits: Limits) -> Model:
-    import ufbx
+    import concurrent.futures
+    import multiprocessing
 
     # ufbx decodes (and inflates) every array before counts can be asked, so a face bomb is
     # refused from the array headers first.
     check_counts(*_fbx_declared_counts(data), limits)
+    # ufbx 0.0.5's Python wrappers crash the interpreter when the cyclic garbage collector
+    # frees one after its scene; a fresh single-use process keeps that away from the worker.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            return pool.submit(_read_fbx_isolated, data, limits).result()
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            raise CorruptFileError("the FBX reader crashed on this file") from exc
 
+
+def _read_fbx_isolated(data: bytes, limits: Limits) -> Model:
+    """Read an FBX file in a process of its own (see _load_fbx)."""
+    import gc
+
+    import ufbx
+
+    # Wrappers must die by reference count, in order, before their scene; never by the GC.
+    gc.disable()
     try:
         scene = ufbx.load_memory(
             data,
@@ -516,22 +534,33 @@ def _load_fbx(data: bytes, limits: Limits) -> Model:
         )
     except ufbx.UfbxError as exc:
         raise CorruptFileError(f"FBX cannot be read: {exc}") from exc
-    # ufbx 0.0.5 crashes when an element's wrapper is freed and the element reached again, so
-    # every list is copied into a Python list that lives until the arrays are built.
-    meshes = list(scene.meshes)
+    return _read_fbx(scene, limits)
+
+
+def _read_fbx(scene: Any, limits: Limits) -> Model:
+    # ufbx 0.0.5 keeps one wrapper per element: once a wrapper is freed, reaching the same
+    # element again crashes. Every wrapper is therefore kept until the scene is freed.
+    keep: list[Any] = []
+
+    def hold(items: Any) -> list[Any]:
+        out = list(items)
+        keep.extend(out)
+        return out
+
+    meshes = hold(scene.meshes)
     check_counts(sum(m.num_vertices for m in meshes), sum(m.num_triangles for m in meshes), limits)
-    nodes = list(scene.nodes)
+    nodes = hold(scene.nodes)
     bone_nodes: list[Any] = []
     bind: dict[int, FloatArray] = {}
-    deformer_list = list(scene.skin_deformers)
-    cluster_lists = [list(d.clusters) for d in deformer_list]
-    for cluster_list in cluster_lists:
-        for cluster in cluster_list:
+    for deformer in hold(scene.skin_deformers):
+        for cluster in hold(deformer.clusters):
             bone = cluster.bone_node
+            keep.append(bone)
             if bone is not None and bone.element_id not in bind:
                 bone_nodes.append(bone)
                 bind[bone.element_id] = _ufbx_matrix(cluster.bind_to_world)
     for node in nodes:
+        keep.append(node.bone)
         if node.bone is not None and node.element_id not in bind:
             bone_nodes.append(node)
             bind[node.element_id] = _ufbx_matrix(node.node_to_world)
@@ -542,31 +571,29 @@ def _load_fbx(data: bytes, limits: Limits) -> Model:
     offset = 0
     for node in nodes:
         mesh = node.mesh
+        keep.append(mesh)
         if mesh is None:
             continue
         pos = np.array(np.asarray(mesh.vertices), dtype=np.float64).reshape(-1, 3)
         vidx = np.array(np.asarray(mesh.vertex_indices), dtype=np.int64).reshape(-1)
-        tris: list[tuple[int, int, int]] = []
-        for face in list(mesh.faces):
-            b, n = face.index_begin, face.num_indices
-            tris.extend(
-                (int(vidx[b]), int(vidx[b + k]), int(vidx[b + k + 1])) for k in range(1, n - 1)
-            )
+        spans = np.array(np.asarray(mesh.faces), dtype=np.int64).reshape(-1, 2)
         rows = np.zeros((len(pos), len(bone_nodes)))
-        deformers = list(mesh.skin_deformers)
         m = _ufbx_matrix(node.geometry_to_world)
+        deformers = hold(mesh.skin_deformers)
         if deformers:
-            clusters = list(deformers[0].clusters)
+            clusters = hold(deformers[0].clusters)
             for cluster in clusters:
-                if cluster.bone_node is None:
+                bone = cluster.bone_node
+                keep.append(bone)
+                if bone is None:
                     continue
                 vs = np.array(np.asarray(cluster.vertices), dtype=np.int64).reshape(-1)
                 ws = np.array(np.asarray(cluster.weights), dtype=np.float64).reshape(-1)
-                rows[vs, slot[cluster.bone_node.element_id]] += ws
+                rows[vs, slot[bone.element_id]] += ws
             if clusters:
                 m = _ufbx_matrix(clusters[0].geometry_to_world)
         verts.append(pos @ m[:3, :3].T + m[:3, 3])
-        faces.append(np.asarray(tris, dtype=np.int64).reshape(-1, 3) + offset)
+        faces.append(_fan(vidx, spans) + offset)
         weight_rows.append(rows)
         offset += len(pos)
     if not verts:
@@ -576,23 +603,38 @@ def _load_fbx(data: bytes, limits: Limits) -> Model:
         parents = []
         for node in bone_nodes:
             p = node.parent
+            keep.append(p)
             while p is not None and p.element_id not in slot:
                 p = p.parent
+                keep.append(p)
             parents.append(-1 if p is None else slot[p.element_id])
-        positions = [tuple(float(x) for x in bind[n.element_id][:3, 3]) for n in bone_nodes]
         skeleton = Skeleton(
             names=[str(n.name) for n in bone_nodes],
             parents=parents,
-            positions=positions,  # type: ignore[arg-type]
+            positions=[_xyz(bind[n.element_id][:3, 3]) for n in bone_nodes],
         )
     weights = np.concatenate(weight_rows) if any(r.any() for r in weight_rows) else None
-    del scene, deformer_list, cluster_lists, nodes, meshes
     return Model(
         mesh=Mesh(vertices=np.concatenate(verts), faces=np.concatenate(faces)),
         skeleton=skeleton,
         weights=weights,
         source_format="fbx",
     )
+
+
+def _xyz(p: FloatArray) -> tuple[float, float, float]:
+    return (float(p[0]), float(p[1]), float(p[2]))
+
+
+def _fan(corner_vertex: IntArray, spans: IntArray) -> IntArray:
+    """Triangulate polygons (first corner, corner count) as fans over their corners."""
+    sizes = spans[:, 1]
+    spans = spans[sizes >= 3]
+    n_tris = spans[:, 1] - 2
+    first = np.repeat(spans[:, 0], n_tris)
+    k = np.arange(int(n_tris.sum())) - np.repeat(np.cumsum(n_tris) - n_tris, n_tris) + 1
+    corners = np.stack([first, first + k, first + k + 1], axis=1)
+    return np.asarray(corner_vertex[corners], dtype=np.int64).reshape(-1, 3)
 
 
 def _ufbx_matrix(m: Any) -> FloatArray:

@@ -47,6 +47,30 @@ TREE: list[JointSpec] = [
     ("twig_a", "branch_a1", (0.6, 1.2, 0.55), 0.035),
 ]
 
+# A four-legged animal, added after the defaults were tuned, as a held-out check.
+QUADRUPED: list[JointSpec] = [
+    ("pelvis", None, (0.0, 0.75, -0.35), 0.0),
+    ("spine", "pelvis", (0.0, 0.78, 0.0), 0.16),
+    ("chest", "spine", (0.0, 0.80, 0.32), 0.17),
+    ("neck", "chest", (0.0, 1.00, 0.50), 0.08),
+    ("head", "neck", (0.0, 1.10, 0.62), 0.07),
+    ("snout", "head", (0.0, 1.05, 0.82), 0.08),
+    ("tail_1", "pelvis", (0.0, 0.80, -0.65), 0.04),
+    ("tail_2", "tail_1", (0.0, 0.70, -0.90), 0.03),
+    ("front_l", "chest", (0.14, 0.62, 0.36), 0.07),
+    ("front_knee_l", "front_l", (0.15, 0.35, 0.38), 0.05),
+    ("front_paw_l", "front_knee_l", (0.15, 0.06, 0.40), 0.045),
+    ("front_r", "chest", (-0.14, 0.62, 0.36), 0.07),
+    ("front_knee_r", "front_r", (-0.15, 0.35, 0.38), 0.05),
+    ("front_paw_r", "front_knee_r", (-0.15, 0.06, 0.40), 0.045),
+    ("back_l", "pelvis", (0.13, 0.60, -0.36), 0.08),
+    ("back_knee_l", "back_l", (0.14, 0.33, -0.30), 0.055),
+    ("back_paw_l", "back_knee_l", (0.14, 0.06, -0.38), 0.045),
+    ("back_r", "pelvis", (-0.13, 0.60, -0.36), 0.08),
+    ("back_knee_r", "back_r", (-0.14, 0.33, -0.30), 0.055),
+    ("back_paw_r", "back_knee_r", (-0.14, 0.06, -0.38), 0.045),
+]
+
 # A desk lamp built from separate parts with gaps between them: one rigid part per joint.
 MULTIPART: list[JointSpec] = [
     ("base", None, (0.0, 0.03, 0.0), 0.0),
@@ -202,6 +226,11 @@ def tree(detail: int = 4) -> Model:
     return _limb_model(TREE, detail)
 
 
+def quadruped(detail: int = 4) -> Model:
+    """A four-legged animal of capsules with a tail, 20 joints."""
+    return _limb_model(QUADRUPED, detail)
+
+
 def multipart(detail: int = 4) -> Model:
     """A desk lamp of four separate rigid parts, one joint each, with gaps between parts."""
     skel = _skeleton(MULTIPART)
@@ -232,4 +261,9 @@ def multipart(detail: int = 4) -> Model:
 
 def synthetic_set(detail: int = 4) -> dict[str, Model]:
     """Return every synthetic model by name."""
-    return {"character": character(detail), "tree": tree(detail), "multipart": multipart(detail)}
+    return {
+        "character": character(detail),
+        "quadruped": quadruped(detail),
+        "tree": tree(detail),
+        "multipart": multipart(detail),
+    }
