@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = make_engine(settings.db)
         redis = make_redis(settings.redis)
         keys = stream_keys(settings.redis)
-        hub = Hub(redis, keys)
+        hub = Hub(redis, keys, queue_size=settings.api.ws_queue)
         res = Resources(
             settings=settings,
             engine=engine,

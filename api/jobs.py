@@ -176,7 +176,8 @@ async def submit(
             raise BadRequest(f"idempotency_key {key!r} appears twice in one batch")
         if key is not None:
             seen[key] = row
-    async with res.engine.begin() as conn:
+    # One statement (jobs + outbox), atomic on its own: no BEGIN/COMMIT round trips.
+    async with res.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         results = await repo.insert_jobs(conn, rows)
     for (job, created), row in zip(results, rows, strict=True):
         if not created and (job.kind != row["kind"] or job.payload != row["payload"]):
@@ -191,22 +192,20 @@ async def submit(
 
 
 async def _dispatch(res: Resources, new: Sequence[Row[Any]]) -> None:
+    """Commands and `job.created` events in one round trip, then the outbox rows go."""
     try:
         async with res.redis.pipeline(transaction=False) as pipe:
             for job in new:
                 pipe.xadd(res.keys.command(job.pool), {"job_id": str(job.id), "kind": job.kind})
+            for job in new:
+                await res.publisher.add_to(pipe, JOB_CREATED, event_data(job), _topics(job))
             await pipe.execute()
     except Exception as exc:
+        # The outbox keeps the commands: the relay sends them once Redis is back.
         log.warning("commands for %d job(s) left to the outbox relay: %s", len(new), exc)
         return
-    async with res.engine.begin() as conn:
+    async with res.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         await repo.delete_outbox(conn, [job.id for job in new])
-    try:
-        await res.publisher.publish_many(
-            [(JOB_CREATED, event_data(job), _topics(job)) for job in new]
-        )
-    except Exception as exc:
-        log.warning("job.created events not published: %s", exc)
 
 
 def _parse_id(job_id: str) -> uuid.UUID:

@@ -85,6 +85,10 @@ class EventPublisher:
         self._maxlen = maxlen
         self._fanout_maxlen = fanout_maxlen
 
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
     def _args(self, type_: str, data: Any, topics: Sequence[str]) -> tuple[list[str], list[Any]]:
         keys = [self._keys.fanout, *(self._keys.topic(t) for t in topics)]
         args: list[Any] = [
@@ -110,9 +114,13 @@ class EventPublisher:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for type_, data, topics in events:
-                keys, args = self._args(type_, data, topics)
-                await self._script(keys=keys, args=args, client=pipe)
+                await self.add_to(pipe, type_, data, topics)
             await pipe.execute()
+
+    async def add_to(self, pipe: Any, type_: str, data: Any, topics: Sequence[str]) -> None:
+        """Queue one event on a caller's pipeline, so it travels with the caller's commands."""
+        keys, args = self._args(type_, data, topics)
+        await self._script(keys=keys, args=args, client=pipe)
 
 
 def _split_pair(raw: bytes | str) -> tuple[str, str]:

@@ -48,6 +48,8 @@ class ApiSettings(msgspec.Struct, frozen=True):
     public_url: str = ""
     log_level: str = "info"
     max_body_bytes: int = 1024 * 1024
+    # Events queued per WebSocket before the client counts as too slow and is disconnected.
+    ws_queue: int = 10_000
 
 
 class JobSettings(msgspec.Struct, frozen=True):

@@ -22,17 +22,14 @@ from typing import Any
 
 import msgspec
 from arq.connections import ArqRedis
-from arq.constants import (
-    in_progress_key_prefix,
-    job_key_prefix,
-    result_key_prefix,
-    retry_key_prefix,
-)
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from events.model import JOB_FAILED, JobError, JobEventData, job_topic, user_topic
+from events.model import JOB_FAILED, JOB_STARTED, JobError, JobEventData, job_topic, user_topic
 from events.stream import EventPublisher, StreamKeys
 from infra.db import jobs as repo
 from infra.db.engine import make_engine
@@ -66,6 +63,21 @@ def check_pool(pool: str) -> None:
             f"the {pool!r} pool needs the {pool!r} extra (missing: {', '.join(missing)}); "
             f"install it with: pip install 'switchyard[{pool}]'"
         )
+
+
+class StreamFedWorker(Worker):
+    """An arq Worker that is also handed jobs directly by the stream intake."""
+
+    async def start_now(self, job_ids: list[str], score: int) -> None:
+        """Start jobs whose arq records the intake has just written, without waiting for a
+        poll. The intake already owns them (Postgres claim + in-progress key), so arq's
+        WATCH/MULTI dance in `start_jobs`, a round trip per job, is not needed."""
+        for job_id in job_ids:
+            await self.sem.acquire()
+            self.job_counter += 1
+            task = self.loop.create_task(self.run_job(job_id, score))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> None:
@@ -103,11 +115,13 @@ class PoolWorker:
             resources={"settings": settings, "engine": self.engine, "redis": self.redis},
         )
         self.runtime.on_finished = self._finished
+        self.runtime.add_acks = self._add_acks
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.inflight: dict[str, Claimed] = {}
         self._slot = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self.arq: Worker | None = None
+        self.arq: StreamFedWorker | None = None
         self.started_at = time.time()
         self.completed = 0
 
@@ -117,11 +131,14 @@ class PoolWorker:
         """Run until `stop()`; then hand back unfinished work and close."""
         check_pool(self.pool)
         max_timeout = max((k.timeout_s for k in kinds_for_pool(self.pool)), default=300)
-        self.arq = Worker(
+        self.arq = StreamFedWorker(
             functions=[func(run_job, name="run_job", timeout=max_timeout + 60, max_tries=1)],
             redis_pool=self.arq_redis,
             queue_name=self.keys.arq_queue(self.pool, self.worker_id),
-            max_jobs=self.concurrency,
+            # arq counts a job until its own book-keeping after the job ends; the intake
+            # enforces the pool's real concurrency, so arq gets headroom and never turns
+            # away a job the intake has already claimed.
+            max_jobs=self.concurrency * 2 + 8,
             handle_signals=False,
             keep_result=0,
             # Retries are the runtime's business (with backoff and error codes), never arq's.
@@ -130,6 +147,9 @@ class PoolWorker:
             ctx={"pool_worker": self},
             log_results=False,
         )
+        # arq's own poll would re-check every queued (= running) job with a WATCH round trip
+        # each and hold its semaphore while doing so; the intake starts jobs itself.
+        self.arq.allow_pick_jobs = False
         await self._ensure_group()
         self._tasks = [
             asyncio.create_task(self.arq.async_run(), name="arq"),
@@ -270,7 +290,7 @@ class PoolWorker:
         delay = 0.1
         while True:
             try:
-                async with self.engine.begin() as conn:
+                async with self.autocommit.connect() as conn:
                     rows = await repo.claim(
                         conn, list(by_job), self.worker_id, self.settings.jobs.reap_after_s
                     )
@@ -306,27 +326,29 @@ class PoolWorker:
         await self._start(starting)
 
     async def _start(self, claimed: list[Claimed]) -> None:
-        assert self.arq is not None
-        queue = self.arq.queue_name
-        for c in claimed:
-            job = await self.arq_redis.enqueue_job("run_job", c.id, _job_id=c.id, _queue_name=queue)
-            if job is None:
-                # A dead worker's arq keys for this id are still there. We won the claim in
-                # Postgres, which is the authority: drop them and enqueue again.
-                log.info("job %s: clearing stale arq state left by a lost worker", c.id)
-                await self._forget_arq(c.id)
-                await self.arq_redis.enqueue_job("run_job", c.id, _job_id=c.id, _queue_name=queue)
-        # Start now rather than on arq's next poll: this is what keeps latency in milliseconds.
-        await self.arq.start_jobs([c.id.encode() for c in claimed])
+        """Hand claimed jobs to arq under their own ids and start them, in one round trip.
 
-    async def _forget_arq(self, job_id: str) -> None:
-        """Drop the arq keys a dead worker left for this job, so it can be enqueued again."""
-        await self.arq_redis.delete(
-            job_key_prefix + job_id,
-            in_progress_key_prefix + job_id,
-            retry_key_prefix + job_id,
-            result_key_prefix + job_id,
-        )
+        Per job: arq's job record and queue entry (what `enqueue_job` writes), its in-progress
+        key, no stale retry counter (a job taken over from a dead worker reuses its id), and
+        the `job.started` event.
+        """
+        if not claimed:
+            return
+        assert self.arq is not None
+        arq = self.arq
+        now = timestamp_ms()
+        hold_ms = int(arq.in_progress_timeout_s * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c in claimed:
+                record = serialize_job("run_job", (c.id,), {}, None, now)
+                pipe.psetex(job_key_prefix + c.id, hold_ms, record)
+                pipe.zadd(arq.queue_name, {c.id: now})
+                pipe.delete(retry_key_prefix + c.id)
+                pipe.psetex(in_progress_key_prefix + c.id, hold_ms, b"1")
+                data, topics = self.runtime._event(c, "running", 0)
+                await self.publisher.add_to(pipe, JOB_STARTED, data, topics)
+            await pipe.execute()
+        await arq.start_now([c.id for c in claimed], now)
 
     async def run_claimed(self, job_id: str) -> None:
         c = self.runtime.claimed.pop(job_id, None)
@@ -339,8 +361,12 @@ class PoolWorker:
         self.inflight.pop(c.id, None)
         self.completed += 1
         self._slot.set()
-        if c.entry_id:
-            await self._ack([c.entry_id])
+
+    def _add_acks(self, pipe: Any, finished: list[Claimed]) -> None:
+        entries = [c.entry_id for c in finished if c.entry_id]
+        if entries:
+            pipe.xack(self.cmd_key, self.pool, *entries)
+            pipe.xdel(self.cmd_key, *entries)
 
     async def _ack(self, entry_ids: list[str]) -> None:
         try:

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -22,7 +22,6 @@ from events.model import (
     JOB_FAILED,
     JOB_PROGRESS,
     JOB_RETRYING,
-    JOB_STARTED,
     JobError,
     JobEventData,
     job_topic,
@@ -71,6 +70,56 @@ def resolve_handler(kind: JobKind) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
+class _Ending(msgspec.Struct):
+    claimed: Claimed
+    status: str
+    result: Any
+    error: JobError | None
+    message: str
+    done: asyncio.Future[Any]
+
+
+class Finisher:
+    """Group commit for terminal transitions: whatever finished while the previous batch was
+    being written goes out together — one UPDATE, then one Redis pipeline with the events and
+    the stream acks. A lone job is written at once, so batching adds no latency."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.queue: list[_Ending] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def end(
+        self, c: Claimed, status: str, result: Any, error: JobError | None, message: str
+    ) -> Any:
+        """Record a terminal state; returns the stored row (None if the job was not ours)."""
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run(), name="finisher")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.queue.append(_Ending(c, status, result, error, message, fut))
+        self.wake.set()
+        return await asyncio.shield(fut)
+
+    async def _run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            batch, self.queue = self.queue, []
+            if not batch:
+                continue
+            try:
+                rows = await self.runtime._write_endings(batch)
+            except Exception as exc:
+                for e in batch:
+                    if not e.done.done():
+                        e.done.set_exception(exc)
+                continue
+            for e in batch:
+                if not e.done.done():
+                    e.done.set_result(rows.get(uuid.UUID(e.claimed.id)))
+
+
 class Runtime:
     """Runs claimed jobs to a terminal state; one per worker process."""
 
@@ -92,7 +141,11 @@ class Runtime:
         self.resources = resources or {}
         self.running: dict[str, Running] = {}
         self.claimed: dict[str, Claimed] = {}
-        self.on_finished: Callable[[Claimed], Any] | None = None
+        self.on_finished: Callable[[Claimed], Awaitable[None]] | None = None
+        # Adds stream acks for finished jobs to the pipeline that publishes their events.
+        self.add_acks: Callable[[Any, list[Claimed]], None] | None = None
+        self.finisher = Finisher(self)
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- events ------------------------------------------------------------------------------
 
@@ -154,7 +207,7 @@ class Runtime:
         run.dirty = False
         run.last_flush = time.monotonic()
         c = run.claimed
-        async with self.engine.begin() as conn:
+        async with self.autocommit.connect() as conn:
             cancel = await repo.set_progress(
                 conn, uuid.UUID(c.id), self.worker_id, run.progress, run.message
             )
@@ -216,7 +269,6 @@ class Runtime:
         except Exception as exc:
             await self._finish(c, "failed", error=JobError("INVALID_PAYLOAD", str(exc)))
             return
-        await self._publish(JOB_STARTED, c, "running", 0)
         ctx = JobContext(
             job_id=c.id,
             kind=c.kind,
@@ -276,7 +328,7 @@ class Runtime:
             return False
         delay = backoff_s(c.attempts, kind.backoff_s, kind.backoff_max_s)
         message = f"retrying in {delay:.1f}s after {code}: {detail}"
-        async with self.engine.begin() as conn:
+        async with self.autocommit.connect() as conn:
             row = await repo.retrying(conn, uuid.UUID(c.id), self.worker_id, message)
         if row is None:
             return False  # the job is no longer ours (cancelled, reaped)
@@ -310,27 +362,47 @@ class Runtime:
         error: JobError | None = None,
         message: str = "",
     ) -> None:
-        async with self.engine.begin() as conn:
-            row = await repo.finish(
-                conn,
-                uuid.UUID(c.id),
-                self.worker_id,
-                status=status,
-                result=result,
-                error=msgspec.to_builtins(error) if error else None,
-                message=message or (error.detail if error else ""),
-            )
+        row = await self.finisher.end(
+            c, status, result, error, message or (error.detail if error else "")
+        )
         if row is None:
             log.info("job %s: not ours any more, %s not recorded", c.id, status)
-            return
+
+    async def _write_endings(self, batch: list[_Ending]) -> dict[uuid.UUID, Any]:
+        """One UPDATE for the batch, then its events and acks in one Redis round trip."""
+        items = [
+            {
+                "id": uuid.UUID(e.claimed.id),
+                "status": e.status,
+                "result": None if e.result is None else msgspec.json.encode(e.result).decode(),
+                "error": None if e.error is None else msgspec.json.encode(e.error).decode(),
+                "message": e.message,
+            }
+            for e in batch
+        ]
+        async with self.autocommit.connect() as conn:
+            rows = await repo.finish_many(conn, self.worker_id, items)
         type_ = {"completed": JOB_COMPLETED, "failed": JOB_FAILED, "cancelled": JOB_CANCELLED}
-        await self._publish(
-            type_[status],
-            c,
-            status,
-            row.progress,
-            message=row.message,
-            result=result,
-            error=error,
-            attempt=row.attempts,
-        )
+        try:
+            async with self.publisher.redis.pipeline(transaction=False) as pipe:
+                for e in batch:
+                    row = rows.get(uuid.UUID(e.claimed.id))
+                    if row is None:
+                        continue
+                    data, topics = self._event(
+                        e.claimed,
+                        e.status,
+                        row.progress,
+                        message=row.message,
+                        result=e.result,
+                        error=e.error,
+                        attempt=row.attempts,
+                    )
+                    await self.publisher.add_to(pipe, type_[e.status], data, topics)
+                if self.add_acks is not None:
+                    self.add_acks(pipe, [e.claimed for e in batch])
+                await pipe.execute()
+        except Exception as exc:
+            # Postgres has the outcome; unacked entries are re-delivered and dropped at claim.
+            log.warning("events/acks for %d finished job(s) not sent: %s", len(batch), exc)
+        return rows

@@ -24,20 +24,24 @@ async def insert_jobs(
 ) -> list[tuple[Row[Any], bool]]:
     """Insert jobs and their outbox rows; returns (job, created) in the order given.
 
-    A row whose (owner, idempotency_key) already exists is not inserted: the existing job is
-    returned with created=False, so a retried submit never creates a second job.
+    One statement (the outbox insert is a CTE over the jobs insert), so it is atomic even on an
+    autocommit connection and costs one round trip. A row whose (owner, idempotency_key)
+    already exists is not inserted: the existing job comes back with created=False, so a
+    retried submit never creates a second job.
     """
-    stmt = (
+    new_jobs = (
         pg_insert(jobs)
         .values(list(rows))
         .on_conflict_do_nothing(constraint="uq_jobs_owner_idempotency")
         .returning(*jobs.c)
+        .cte("new_jobs")
     )
-    created = {r.id: r for r in (await conn.execute(stmt)).all()}
-    if created:
-        await conn.execute(
-            insert(outbox), [{"job_id": r.id, "pool": r.pool} for r in created.values()]
-        )
+    new_outbox = (
+        insert(outbox)
+        .from_select(["job_id", "pool"], select(new_jobs.c.id, new_jobs.c.pool))
+        .cte("new_outbox")
+    )
+    created = {r.id: r for r in (await conn.execute(select(new_jobs).add_cte(new_outbox))).all()}
     out: list[tuple[Row[Any], bool]] = []
     for row in rows:
         if row["id"] in created:
@@ -220,32 +224,44 @@ async def retrying(
     ).one_or_none()
 
 
-async def finish(
-    conn: AsyncConnection,
-    job_id: uuid.UUID,
-    worker_id: str | None,
-    *,
-    status: str,
-    result: Any = None,
-    error: dict[str, str] | None = None,
-    message: str = "",
-) -> Row[Any] | None:
-    """Terminal transition. Guarded by worker_id so a worker that lost the job cannot write."""
-    values: dict[str, Any] = {
-        "status": status,
-        "result": result,
-        "error": error,
-        "message": message,
-        "completed_at": func.now(),
-    }
-    if status == "completed":
-        values["progress"] = 100
-    cond = and_(jobs.c.id == job_id, jobs.c.status == "running")
-    if worker_id is not None:
-        cond = and_(cond, jobs.c.worker_id == worker_id)
-    return (
-        await conn.execute(update(jobs).where(cond).values(**values).returning(*jobs.c))
-    ).one_or_none()
+_FINISH_MANY = text(
+    """
+    UPDATE jobs AS j
+       SET status = v.status,
+           result = v.result::jsonb,
+           error = v.error::jsonb,
+           message = v.message,
+           completed_at = now(),
+           progress = CASE WHEN v.status = 'completed' THEN 100 ELSE j.progress END
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:results AS text[]),
+                  CAST(:errors AS text[]), CAST(:messages AS text[]))
+           AS v(id, status, result, error, message)
+     WHERE j.id = v.id AND j.status = 'running' AND j.worker_id = :worker
+    RETURNING j.id, j.progress, j.message, j.attempts
+    """
+)
+
+
+async def finish_many(
+    conn: AsyncConnection, worker_id: str, items: Sequence[dict[str, Any]]
+) -> dict[uuid.UUID, Row[Any]]:
+    """Terminal transitions for many jobs in one statement (group commit of finishing jobs).
+
+    Items carry id, status, result/error as JSON text (or None) and message. Only jobs still
+    running on this worker change; the rows that did come back, by id.
+    """
+    res = await conn.execute(
+        _FINISH_MANY,
+        {
+            "ids": [i["id"] for i in items],
+            "statuses": [i["status"] for i in items],
+            "results": [i["result"] for i in items],
+            "errors": [i["error"] for i in items],
+            "messages": [i["message"] for i in items],
+            "worker": worker_id,
+        },
+    )
+    return {r.id: r for r in res}
 
 
 async def reap(conn: AsyncConnection, stale_s: float, limit: int = 200) -> list[Row[Any]]:

@@ -97,3 +97,27 @@ async def test_worker_refuses_to_start_without_its_extra(settings, procs, tmp_pa
     out = procs.log("gpu")
     assert "needs the 'gpu' extra" in out and "pip install 'switchyard[gpu]'" in out
     assert "torch" in out
+
+
+async def test_pools_command_prints_the_table(settings, procs) -> None:
+    import subprocess
+    import sys
+
+    procs.worker(pool="media", concurrency=3, name="media")
+    await asyncio.sleep(0)
+    from tests.conftest import ROOT
+
+    for _ in range(200):
+        out = subprocess.run(
+            [sys.executable, "-m", "infra", "pools"], cwd=ROOT, env=settings_env(settings),
+            capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()}
+        if rows.get("media", [None, "0"])[1] == "1":
+            break
+        await asyncio.sleep(0.2)
+    assert rows["POOL"][:4] == ["POOL", "WORKERS", "CONCURRENCY", "QUEUE"]
+    assert set(rows) == {"POOL", "gpu", "rigging", "media", "indexing"}
+    assert rows["media"][1:3] == ["1", "3"]
+    assert rows["gpu"][1] == "0"
