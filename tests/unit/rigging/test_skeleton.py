@@ -20,7 +20,7 @@ def assert_tree(skel: Skeleton) -> None:
     assert len(set(skel.names)) == len(skel.names)
 
 
-@pytest.mark.parametrize("name", ["character", "tree"])
+@pytest.mark.parametrize("name", ["character", "quadruped", "tree"])
 def test_skeleton_matches_known_limbs(synthetic: dict[str, Model], name: str) -> None:
     model = synthetic[name]
     assert model.skeleton is not None

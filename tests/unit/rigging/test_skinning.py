@@ -24,7 +24,7 @@ def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "max_l1"), [("character", 0.6), ("tree", 0.4), ("multipart", 0.3)]
+    ("name", "max_l1"), [("character", 0.6), ("quadruped", 0.6), ("tree", 0.4), ("multipart", 0.3)]
 )
 def test_weights_close_to_known(synthetic: dict[str, Model], name: str, max_l1: float) -> None:
     model = synthetic[name]
