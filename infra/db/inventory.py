@@ -141,11 +141,40 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     asyncpg's default reset query saves a round trip per request."""
 
 
+APPLICATION_NAME = "switchyard-inventory"
+
+
 async def open_pool(database_url: str, size: int) -> asyncpg.Pool:
     """The pool list_records, get_record and create_record run on; the caller closes it."""
     return await asyncpg.create_pool(
-        pool_dsn(database_url), min_size=1, max_size=size, reset=_keep_session
+        pool_dsn(database_url),
+        min_size=1,
+        max_size=size,
+        reset=_keep_session,
+        # Named, so an operator can tell these connections apart in pg_stat_activity.
+        server_settings={"application_name": APPLICATION_NAME},
     )
+
+
+# Postgres dropped the connection (restart, failover, an operator's pg_terminate_backend).
+# asyncpg discards such a connection, so a read retried on the pool gets a live one.
+_DROPPED = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    # The server's goodbye arrived unasked and left the protocol mid-state.
+    asyncpg.InternalClientError,
+    OSError,
+)
+_READ_ATTEMPTS = 3
+
+
+async def _read(pool: asyncpg.Pool, method: str, sql: str, args: list[Any]) -> Any:
+    for _ in range(_READ_ATTEMPTS - 1):
+        try:
+            return await getattr(pool, method)(sql, *args)
+        except _DROPPED:
+            continue
+    return await getattr(pool, method)(sql, *args)
 
 
 def _compile(stmt: Any) -> tuple[str, tuple[str, ...]]:
@@ -224,12 +253,12 @@ async def list_records(
         query.q is not None,
     )
     sql, names = _list_sql(*shape, with_rows=True)
-    rows = await pool.fetch(sql, *(values[n] for n in names))
+    rows: list[asyncpg.Record] = await _read(pool, "fetch", sql, [values[n] for n in names])
     if rows:
         return rows, int(rows[0]["total"])
     # An empty page (past the end, or limit=0) has no row to carry the total: count on its own.
     sql, names = _list_sql(*shape, with_rows=False)
-    return rows, int(await pool.fetchval(sql, *(values[n] for n in names)))
+    return rows, int(await _read(pool, "fetchval", sql, [values[n] for n in names]))
 
 
 @lru_cache(maxsize=8)
@@ -242,7 +271,8 @@ async def get_record(
     pool: asyncpg.Pool, resource: Resource, record_id: int
 ) -> asyncpg.Record | None:
     sql, _ = _get_sql(resource)
-    return await pool.fetchrow(sql, record_id)
+    row: asyncpg.Record | None = await _read(pool, "fetchrow", sql, [record_id])
+    return row
 
 
 @lru_cache(maxsize=256)
@@ -263,7 +293,10 @@ async def create_record(
     values: Mapping[str, Any],
     owner_id: uuid.UUID | None,
 ) -> asyncpg.Record:
-    """Insert a record; DuplicateNameError when the name is taken (also by a concurrent insert)."""
+    """Insert a record; DuplicateNameError when the name is taken (also by a concurrent insert).
+
+    Not retried on a dropped connection: the insert may have committed before the drop.
+    """
     row = {**values, "owner_id": owner_id}
     sql, names = _insert_sql(resource, tuple(sorted(row)))
     created = await pool.fetchrow(sql, *(row[n] for n in names))

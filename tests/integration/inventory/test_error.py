@@ -267,3 +267,32 @@ async def test_an_expired_token_is_refused_even_after_it_was_accepted(
     await asyncio.sleep(2.1)
     r = await client.get(f"{BASE}/datasets", headers=headers)
     assert "expired" in assert_error(r, 401, "UNAUTHORIZED")["error"]
+
+
+async def test_reads_survive_postgres_dropping_the_pool_connections(
+    client: httpx.AsyncClient, member: Any, database_url: str
+) -> None:
+    import asyncpg
+
+    from infra.db.inventory import APPLICATION_NAME, pool_dsn
+
+    alice = await member("alice")
+    h = alice["headers"]
+    record = await create(client, h, "datasets", name="kept")
+    # Several reads at once, so the pool holds several connections to drop.
+    await asyncio.gather(*(client.get(f"{BASE}/datasets", headers=h) for _ in range(6)))
+    admin = await asyncpg.connect(pool_dsn(database_url))
+    try:
+        dropped = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = $1",
+            APPLICATION_NAME,
+        )
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    pages = await asyncio.gather(*(client.get(f"{BASE}/datasets", headers=h) for _ in range(6)))
+    assert [r.status_code for r in pages] == [200] * 6, [r.text for r in pages]
+    assert all(r.json()["items"] == [record] for r in pages)
+    assert (await client.get(f"{BASE}/datasets/{record['id']}", headers=h)).json() == record
+    await create(client, h, "datasets", name="after")
