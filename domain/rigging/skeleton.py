@@ -22,6 +22,7 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     spacing: float = 0.2
     bend: float = 0.02
     waist: float = 0.7
+    min_branch: float = 0.06
     joint_budget: int = 40
 
 
@@ -53,7 +54,7 @@ def build_skeleton(
     opt = options or SkeletonOptions()
     if opt.joint_budget < 1:
         raise InvalidMeshError("joint budget must be at least 1")
-    verts, faces = _simplified(mesh, opt.simplify_faces)
+    verts, faces = cap_holes(*_simplified(mesh, opt.simplify_faces))
     if progress:
         progress(20.0, "voxelising")
     solid, origin, pitch = voxelise(verts, faces, opt.resolution)
@@ -75,7 +76,7 @@ def build_skeleton(
     spacing = opt.spacing * extent
     for _ in range(40):
         g = _copy(graph)
-        _prune(g, radius_at, prune, 2.0 * pitch)
+        _prune(g, radius_at, prune, max(2.0 * pitch, opt.min_branch * extent))
         _merge_close(g, radius_at, 1.5 * pitch)
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
@@ -103,6 +104,44 @@ def _simplified(mesh: Mesh, target: int) -> tuple[FloatArray, IntArray]:
         v.astype(np.float32), f.astype(np.int32), target_reduction=1.0 - target / len(f)
     )
     return np.asarray(pts, dtype=np.float64), np.asarray(tris, dtype=np.int64)
+
+
+def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]:
+    """Close every boundary loop with a fan to its centroid, so open meshes have an inside."""
+    scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
+    key = np.round(verts / (scale * 1e-6)).astype(np.int64)
+    # Seams split vertices without opening the surface; weld them so they are not holes.
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    v, f = verts[first], inverse.reshape(-1)[faces]
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    half = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    undirected = np.sort(half, axis=1)
+    _, inv, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
+    border = half[counts[inv.reshape(-1)] == 1]
+    if len(border) == 0:
+        return v, f
+    nxt: dict[int, int] = {}
+    for a, b in border.tolist():
+        nxt.setdefault(a, b)
+    caps: list[list[int]] = []
+    centres: list[FloatArray] = []
+    seen: set[int] = set()
+    for start in list(nxt):
+        if start in seen:
+            continue
+        loop, cur = [], start
+        while cur in nxt and cur not in seen:
+            seen.add(cur)
+            loop.append(cur)
+            cur = nxt[cur]
+        if len(loop) < 3 or cur != start:
+            continue
+        centre = len(v) + len(centres)
+        centres.append(v[loop].mean(axis=0))
+        caps.extend([b, a, centre] for a, b in zip(loop, loop[1:] + loop[:1], strict=True))
+    if not caps:
+        return v, f
+    return np.vstack([v, *centres]), np.vstack([f, np.asarray(caps, dtype=np.int64)])
 
 
 def voxelise(
@@ -221,7 +260,7 @@ def _voxel_graph(thin: np.ndarray, origin: FloatArray, pitch: float) -> _Graph:
         if not ends:
             node = len(g.nodes)
             g.nodes.append(pos[0])
-            order = _path_order(coords, 0)
+            order = _ring_order(coords)
             g.chains.append(_Chain(node, node, np.vstack([pos[order], pos[0]])))
             continue
         a = ends[0]
@@ -248,6 +287,22 @@ def _voxel_graph(thin: np.ndarray, origin: FloatArray, pitch: float) -> _Graph:
     if not g.nodes:
         g.nodes.append(origin + (np.argwhere(thin).mean(axis=0) + 0.5) * pitch)
     return g
+
+
+def _ring_order(coords: IntArray) -> IntArray:
+    """Order a closed thin voxel loop by walking round it (breadth-first would zigzag)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(coords)
+    order, seen = [0], {0}
+    while len(order) < len(coords):
+        near = [int(i) for i in tree.query_ball_point(coords[order[-1]], 1.8) if i not in seen]
+        if not near:
+            break
+        step = min(near, key=lambda i: float(np.abs(coords[i] - coords[order[-1]]).sum()))
+        order.append(step)
+        seen.add(step)
+    return np.asarray(order, dtype=np.int64)
 
 
 def _path_order(coords: IntArray, start: int) -> IntArray:
@@ -445,29 +500,38 @@ def _joint_tree(  # type: ignore[no-untyped-def]
     queue = [root]
     used = [False] * len(g.chains)
     counter = {"end": 0, "junction": 0, "chain": 0}
+
+    def add(kind: str, parent: int, p: FloatArray) -> int:
+        counter[kind] += 1
+        names.append(f"{kind}_{counter[kind]}")
+        parents.append(parent)
+        positions.append(tuple(float(x) for x in p))
+        return len(names) - 1
+
     while queue:
         node = queue.pop(0)
         for ci, c in enumerate(g.chains):
-            if used[ci] or node not in (c.a, c.b) or c.a == c.b:
+            if used[ci] or node not in (c.a, c.b):
                 continue
             used[ci] = True
             pts = c.pts if c.a == node else c.pts[::-1]
             other = c.b if c.a == node else c.a
-            if other in joint_of:
-                continue
             parent = joint_of[node]
+            if other in joint_of:
+                # A cycle (a ring, a handle): a tree cannot close it, so the loop is rigged
+                # as a chain out of this node, up to where it comes back (or half way round).
+                ring = other == node
+                part = pts if ring else pts[: len(pts) // 2 + 1]
+                for p in _chain_points(part, spacing, bend, radius_at, waist):
+                    parent = add("chain", parent, p)
+                if not ring and len(part) > 1:
+                    add("end", parent, part[-1])
+                continue
             for p in _chain_points(pts, spacing, bend, radius_at, waist):
-                counter["chain"] += 1
-                names.append(f"chain_{counter['chain']}")
-                parents.append(parent)
-                positions.append(tuple(float(x) for x in p))
-                parent = len(names) - 1
-            kind = "end" if deg.get(other, 0) == 1 else "junction"
-            counter[kind] += 1
-            names.append(f"{kind}_{counter[kind]}")
-            parents.append(parent)
-            positions.append(tuple(float(x) for x in g.nodes[other]))
-            joint_of[other] = len(names) - 1
+                parent = add("chain", parent, p)
+            joint_of[other] = add(
+                "end" if deg.get(other, 0) == 1 else "junction", parent, g.nodes[other]
+            )
             queue.append(other)
     return Skeleton(names=names, parents=parents, positions=positions)  # type: ignore[arg-type]
 

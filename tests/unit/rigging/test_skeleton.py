@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from domain.rigging.loader import load_model
 from domain.rigging.metrics import skeleton_metrics
 from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skeleton import SkeletonOptions, build_skeleton
-from domain.rigging.synthetic import character
+from domain.rigging.synthetic import capsule, character
 
 
 def assert_tree(skel: Skeleton) -> None:
@@ -94,3 +95,32 @@ def test_progress_is_reported(synthetic: dict[str, Model]) -> None:
     build_skeleton(synthetic["tree"].mesh, progress=lambda p, m: seen.append((p, m)))
     values = [p for p, _ in seen]
     assert values == sorted(values) and 0 <= values[0] and values[-1] <= 100 and len(values) >= 3
+
+
+def test_open_tube_gets_its_axis() -> None:
+    tube = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]), 0.2, 4)
+    verts, faces = tube
+    # Cut both caps off: an open-ended tube whose inside only exists once its holes are capped.
+    side = faces[
+        (verts[faces][:, :, 1].min(axis=1) > 0.0) & (verts[faces][:, :, 1].max(axis=1) < 2.0)
+    ]
+    skel = build_skeleton(Mesh(vertices=verts, faces=side))
+    assert_tree(skel)
+    pos = skel.array()
+    assert np.abs(pos[:, [0, 2]]).max() < 0.05
+    assert np.ptp(pos[:, 1]) > 1.4 and 3 <= len(skel.names) <= 8
+
+
+def test_ring_is_rigged_round_its_loop() -> None:
+    angles = np.linspace(0.0, 2 * np.pi, 13)
+    ring = [np.array([np.cos(a), 0.0, np.sin(a)]) for a in angles]
+    parts = [capsule(a, b, 0.15, 3) for a, b in itertools.pairwise(ring)]
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    mesh = Mesh(
+        vertices=np.vstack([v for v, _ in parts]),
+        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
+    )
+    skel = build_skeleton(mesh)
+    assert_tree(skel)
+    radius = np.linalg.norm(skel.array()[:, [0, 2]], axis=1)
+    assert len(skel.names) >= 6 and np.allclose(radius, 1.0, atol=0.08)
