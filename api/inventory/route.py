@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -21,6 +21,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.inventory.access import reader
@@ -71,6 +72,7 @@ from infra.security import Principal
 log = logging.getLogger("switchyard.api.inventory")
 
 V = TypeVar("V", bound=msgspec.Struct)
+T = TypeVar("T")
 Caller = SkipValidation[Principal]
 RecordId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The record's id")]
 
@@ -152,6 +154,25 @@ def _closer(pool: asyncpg.Pool) -> Callable[[Any], None]:
     return close
 
 
+async def _transaction(
+    request: Request[Any, Any, Any], work: Callable[[AsyncConnection], Awaitable[T]]
+) -> T:
+    """Run `work` in one transaction, once more if Postgres had dropped the connection.
+
+    The engine does not ping connections before use, so the first use after Postgres dropped
+    them fails; the work here is a PUT, a DELETE or a ping, all safe to repeat.
+    """
+    engine = from_request(request).engine
+    try:
+        async with engine.begin() as conn:
+            return await work(conn)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    async with engine.begin() as conn:
+        return await work(conn)
+
+
 @dataclass(frozen=True, slots=True)
 class Records(Generic[V]):
     """The five operations of one resource, shared by its routes."""
@@ -194,9 +215,12 @@ class Records(Generic[V]):
     ) -> V:
         values = written_fields(body)
         check_fields(self.resource, values)
-        async with from_request(request).engine.begin() as conn:
+
+        async def change(conn: AsyncConnection) -> Any:
             await self._check_owner(conn, record_id, caller)
-            row = await repo.update_record(conn, self.resource, record_id, values)
+            return await repo.update_record(conn, self.resource, record_id, values)
+
+        row = await _transaction(request, change)
         if row is None:
             raise RecordNotFoundError(self.resource, record_id)
         return self._view(row)
@@ -204,9 +228,12 @@ class Records(Generic[V]):
     async def delete(
         self, request: Request[Any, Any, Any], record_id: int, caller: Principal
     ) -> None:
-        async with from_request(request).engine.begin() as conn:
+
+        async def remove(conn: AsyncConnection) -> bool:
             await self._check_owner(conn, record_id, caller)
-            await repo.delete_record(conn, self.resource, record_id)
+            return await repo.delete_record(conn, self.resource, record_id)
+
+        await _transaction(request, remove)
 
     async def _check_owner(self, conn: AsyncConnection, record_id: int, caller: Principal) -> None:
         exists, owner = await repo.lock_owner(conn, self.resource, record_id)
@@ -424,9 +451,12 @@ CONTROLLERS = [
 @get("/health", summary="Inventory health: the service and its database answer", tags=["inventory"])
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+    async def ping(conn: AsyncConnection) -> None:
+        await conn.execute(text("SELECT 1"))
+
     try:
-        async with from_request(request).engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await _transaction(request, ping)
     except Exception as exc:
         log.warning("inventory health: database unreachable: %s", exc)
         return Response(Health(status="unhealthy", timestamp=now), status_code=503)
