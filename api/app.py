@@ -25,7 +25,8 @@ from api.ws import events_socket
 from events.hub import Hub
 from events.stream import EventPublisher
 from infra import logs
-from infra.db.engine import make_engine, make_sessionmaker
+from infra.blob.factory import make_blob_store
+from infra.db.engine import make_autocommit_engine, make_engine, make_sessionmaker
 from infra.redis import make_redis, stream_keys
 from infra.settings import Settings, get_settings
 
@@ -71,12 +72,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = make_engine(settings.db)
+        autocommit = make_autocommit_engine(settings.db)
         redis = make_redis(settings.redis)
         keys = stream_keys(settings.redis)
         hub = Hub(redis, keys, queue_size=settings.api.ws_queue)
         res = Resources(
             settings=settings,
             engine=engine,
+            autocommit=autocommit,
             sessions=make_sessionmaker(engine),
             redis=redis,
             keys=keys,
@@ -89,14 +92,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             hub=hub,
         )
+        # One blob store per process, shared by every route that keeps files.
+        blob = make_blob_store(settings)
+        await blob.open()
+        res.extra["blob"] = blob
         app.state.resources = res
         await hub.start()
         try:
             yield
         finally:
             await hub.stop()
+            await blob.close()
             await redis.aclose()
             await engine.dispose()
+            await autocommit.dispose()
 
     return Litestar(
         route_handlers=[

@@ -12,6 +12,17 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 
+from infra.blob.error import (
+    BackendUnavailable,
+    BlobError,
+    BlobNotFound,
+    BlobTooLarge,
+    InvalidKey,
+    InvalidRange,
+    InvalidSignature,
+    KeyConflict,
+)
+
 log = logging.getLogger("switchyard.api")
 
 
@@ -95,6 +106,30 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return Response(_body(str(exc.detail), code), status_code=exc.status_code, headers=headers)
 
 
+# Blob-store failures reaching a route (any service that keeps files) in HTTP terms.
+_BLOB_STATUS: tuple[tuple[type[BlobError], int, str], ...] = (
+    (BlobNotFound, 404, "NOT_FOUND"),
+    (InvalidKey, 400, "INVALID_KEY"),
+    (KeyConflict, 409, "CONFLICT"),
+    (BlobTooLarge, 413, "TOO_LARGE"),
+    (InvalidSignature, 403, "BAD_SIGNATURE"),
+    (InvalidRange, 416, "RANGE_NOT_SATISFIABLE"),
+    (BackendUnavailable, 503, "UNAVAILABLE"),
+)
+
+
+def blob_error_status(exc: BlobError) -> tuple[int, str]:
+    for cls, status, code in _BLOB_STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "INTERNAL"
+
+
+def blob_error_handler(_: Request[Any, Any, Any], exc: BlobError) -> Response[Any]:
+    status, code = blob_error_status(exc)
+    return Response(_body(str(exc), code), status_code=status)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(_body("internal error", "INTERNAL"), status_code=500)
@@ -102,6 +137,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error_handler,
+    BlobError: blob_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }

@@ -177,7 +177,7 @@ async def submit(
         if key is not None:
             seen[key] = row
     # One statement (jobs + outbox), atomic on its own: no BEGIN/COMMIT round trips.
-    async with res.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+    async with res.autocommit.connect() as conn:
         results = await repo.insert_jobs(conn, rows)
     for (job, created), row in zip(results, rows, strict=True):
         if not created and (job.kind != row["kind"] or job.payload != row["payload"]):
@@ -204,7 +204,7 @@ async def _dispatch(res: Resources, new: Sequence[Row[Any]]) -> None:
         # The outbox keeps the commands: the relay sends them once Redis is back.
         log.warning("commands for %d job(s) left to the outbox relay: %s", len(new), exc)
         return
-    async with res.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+    async with res.autocommit.connect() as conn:
         await repo.delete_outbox(conn, [job.id for job in new])
 
 
@@ -248,7 +248,7 @@ class JobController(Controller):
         self, request: Request[Any, Any, Any], job_id: FromPath[str], principal: PrincipalDep
     ) -> JobView:
         res = from_request(request)
-        async with res.engine.connect() as conn:
+        async with res.autocommit.connect() as conn:
             row = await repo.get_job(conn, _parse_id(job_id), _scope(principal))
         if row is None:
             raise NotFound(f"job {job_id} not found")
@@ -267,7 +267,7 @@ class JobController(Controller):
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status: must be one of {', '.join(STATUSES)}")
         res = from_request(request)
-        async with res.engine.connect() as conn:
+        async with res.autocommit.connect() as conn:
             rows, total = await repo.list_jobs(
                 conn, _scope(principal), status=status, kind=kind, limit=limit, offset=offset
             )

@@ -44,7 +44,7 @@ async def _check(coro: Any) -> str:
 
 
 async def _pg_ping(res: Resources) -> None:
-    async with res.engine.connect() as conn:
+    async with res.autocommit.connect() as conn:
         await conn.execute(text("SELECT 1"))
 
 
@@ -65,7 +65,7 @@ async def admin_pools(
     if not principal.has_any("admin", "operator"):
         raise Forbidden("operators and admins only")
     res = from_request(request)
-    return await overview(res.engine, res.redis, res.keys)
+    return await overview(res.autocommit, res.redis, res.keys)
 
 
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
@@ -82,7 +82,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     depth = Gauge("switchyard_queue_depth", "Commands waiting or running", ["pool"], registry=reg)
     workers = Gauge("switchyard_workers", "Live workers", ["pool"], registry=reg)
     ws = Gauge("switchyard_websocket_connections", "Open WebSocket connections", registry=reg)
-    async with res.engine.connect() as conn:
+    async with res.autocommit.connect() as conn:
         for row in await repo.counts_by_kind_status(conn):
             jobs.labels(row.kind, row.status).set(row.n)
         by_kind: dict[str, list[float]] = {}

@@ -19,6 +19,7 @@ from infra.settings import Settings
 class Resources:
     settings: Settings
     engine: AsyncEngine
+    autocommit: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     keys: StreamKeys

@@ -55,7 +55,7 @@ async def _job_owner(res: Resources, principal: Principal, job_id: str) -> bool:
         jid = uuid.UUID(job_id)
     except ValueError:
         return False
-    async with res.engine.connect() as conn:
+    async with res.autocommit.connect() as conn:
         row = await repo.get_job(conn, jid, uuid.UUID(principal.id))
     return row is not None
 

@@ -31,8 +31,9 @@ from redis.exceptions import ResponseError
 
 from events.model import JOB_FAILED, JOB_STARTED, JobError, JobEventData, job_topic, user_topic
 from events.stream import EventPublisher, StreamKeys
+from infra.blob.factory import make_blob_store
 from infra.db import jobs as repo
-from infra.db.engine import make_engine
+from infra.db.engine import make_autocommit_engine, make_engine
 from infra.redis import make_redis, stream_keys
 from infra.settings import POOLS, Settings
 from workers.catalog import CATALOG, kinds_for_pool
@@ -97,6 +98,7 @@ class PoolWorker:
         self.keys: StreamKeys = stream_keys(settings.redis)
         self.cmd_key = self.keys.command(pool)
         self.engine = make_engine(settings.db)
+        self.fast_engine = make_autocommit_engine(settings.db)
         self.redis: Redis = make_redis(settings.redis)
         self.arq_redis = ArqRedis.from_url(settings.redis.url)
         self.publisher = EventPublisher(
@@ -108,6 +110,7 @@ class PoolWorker:
         )
         self.runtime = Runtime(
             engine=self.engine,
+            autocommit=self.fast_engine,
             publisher=self.publisher,
             worker_id=self.worker_id,
             pool=pool,
@@ -116,7 +119,7 @@ class PoolWorker:
         )
         self.runtime.on_finished = self._finished
         self.runtime.add_acks = self._add_acks
-        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.autocommit = self.runtime.autocommit
         self.inflight: dict[str, Claimed] = {}
         self._slot = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -158,6 +161,9 @@ class PoolWorker:
             asyncio.create_task(self._maintenance(), name="maintenance"),
             asyncio.create_task(self._cancel_listener(), name="cancel"),
         ]
+        self.blob = make_blob_store(self.settings)
+        await self.blob.open()
+        self.runtime.resources["blob"] = self.blob
         await self._register()
         log.info(
             "worker %s: pool=%s concurrency=%d ready", self.worker_id, self.pool, self.concurrency
@@ -198,6 +204,8 @@ class PoolWorker:
         await self.arq_redis.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
+        await self.fast_engine.dispose()
+        await self.blob.close()
         log.info("worker %s stopped", self.worker_id)
 
     async def _release(self, job_ids: list[str]) -> None:
@@ -437,11 +445,18 @@ class PoolWorker:
 
     async def _maintenance(self) -> None:
         """Relay unpublished outbox rows and reap jobs whose worker died (any worker may)."""
+        # Reaping can wait a quarter of the reap window; relaying is what latency depends on.
+        reap_every = max(
+            self.settings.jobs.maintenance_every_s, self.settings.jobs.reap_after_s / 4
+        )
+        next_reap = 0.0
         while True:
             await asyncio.sleep(self.settings.jobs.maintenance_every_s)
             try:
                 await self._relay()
-                await self._reap()
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + reap_every
+                    await self._reap()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -127,6 +127,7 @@ class Runtime:
         self,
         *,
         engine: AsyncEngine,
+        autocommit: AsyncEngine,
         publisher: EventPublisher,
         worker_id: str,
         pool: str,
@@ -145,7 +146,7 @@ class Runtime:
         # Adds stream acks for finished jobs to the pipeline that publishes their events.
         self.add_acks: Callable[[Any, list[Claimed]], None] | None = None
         self.finisher = Finisher(self)
-        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.autocommit = autocommit
 
     # -- events ------------------------------------------------------------------------------
 

@@ -42,5 +42,21 @@ def make_engine(settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
+def make_autocommit_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """A second, small engine for single-statement hot paths (submit, claim, finish).
+
+    A statement on its own is atomic, so these skip BEGIN/COMMIT; a separate engine rather
+    than `execution_options(isolation_level=...)` avoids switching the mode on every checkout.
+    """
+    return create_async_engine(
+        async_url(settings.url),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_recycle=1800,
+        isolation_level="AUTOCOMMIT",
+        echo=settings.echo,
+    )
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)

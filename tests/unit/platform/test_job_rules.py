@@ -87,3 +87,13 @@ def test_sleep_payload_validation() -> None:
     assert msgspec.convert({}, SleepPayload).steps == 10
     with pytest.raises(msgspec.ValidationError, match=r"\$.steps"):
         msgspec.convert({"steps": 0}, SleepPayload)
+
+
+def test_blob_errors_map_to_http() -> None:
+    from api.errors import blob_error_status
+    from infra.blob.error import BlobNotFound, BlobTooLarge, InvalidKey, SignatureExpired
+
+    assert blob_error_status(BlobNotFound("a/b")) == (404, "NOT_FOUND")
+    assert blob_error_status(InvalidKey("..")) == (400, "INVALID_KEY")
+    assert blob_error_status(BlobTooLarge(10)) == (413, "TOO_LARGE")
+    assert blob_error_status(SignatureExpired("old")) == (403, "BAD_SIGNATURE")
