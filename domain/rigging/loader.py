@@ -17,6 +17,7 @@ from domain.rigging.error import (
     LimitExceededError,
     UnsupportedFormatError,
 )
+from domain.rigging.geometry import unique_rows
 from domain.rigging.model import FloatArray, IntArray, Limits, Mesh, Model, Progress, Skeleton
 
 GLB_MAGIC = b"glTF"
@@ -131,7 +132,7 @@ def validate_mesh(mesh: Mesh, limits: Limits) -> Mesh:
     if extent <= 0.0:
         raise InvalidMeshError("mesh has zero extent")
     edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    _, inverse, counts = unique_rows(edges)
     bad_face = (counts[inverse.reshape(-1)] > 2).reshape(3, -1).any(axis=0)
     # A few fans of >2 faces per edge are repairable for voxel and heat methods; a mesh whose
     # faces mostly hang on such edges is triangle soup with no surface to rig.
@@ -150,6 +151,9 @@ def _load_obj(data: bytes, limits: Limits) -> Mesh:
     n_faces = data.count(b"\nf ") + int(data.startswith(b"f "))
     n_verts = data.count(b"\nv ") + int(data.startswith(b"v "))
     check_counts(n_verts, n_faces, limits)
+    fast = _obj_plain_triangles(data)
+    if fast is not None:
+        return fast
     verts: list[list[float]] = []
     faces: list[list[int]] = []
     try:
@@ -172,6 +176,24 @@ def _load_obj(data: bytes, limits: Limits) -> Mesh:
         vertices=np.asarray(verts, dtype=np.float64).reshape(-1, 3),
         faces=np.asarray(faces, dtype=np.int64).reshape(-1, 3),
     )
+
+
+def _obj_plain_triangles(data: bytes) -> Mesh | None:
+    """Parse an OBJ of plain "v x y z" and "f a b c" lines with numpy; None if it is not one."""
+    lines = data.splitlines()
+    v_text = b" ".join(ln[2:] for ln in lines if ln.startswith(b"v "))
+    f_lines = [ln[2:] for ln in lines if ln.startswith(b"f ")]
+    f_text = b" ".join(f_lines)
+    if b"/" in f_text:
+        return None
+    try:
+        v = np.array(v_text.split(), dtype=np.float64)
+        f = np.array(f_text.split(), dtype=np.int64)
+    except ValueError:
+        return None
+    if len(v) % 3 or len(f) != 3 * len(f_lines) or (len(f) and f.min() < 1):
+        return None
+    return Mesh(vertices=v.reshape(-1, 3), faces=f.reshape(-1, 3) - 1)
 
 
 def load_rignet(obj_path: Path, rig_path: Path, limits: Limits) -> Model:

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from domain.rigging.error import InvalidMeshError
+from domain.rigging.geometry import unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 
 
@@ -111,12 +112,12 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
     key = np.round(verts / (scale * 1e-6)).astype(np.int64)
     # Seams split vertices without opening the surface; weld them so they are not holes.
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    first, inverse, _ = unique_rows(key)
     v, f = verts[first], inverse.reshape(-1)[faces]
     f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
     half = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     undirected = np.sort(half, axis=1)
-    _, inv, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
+    _, inv, counts = unique_rows(undirected)
     border = half[counts[inv.reshape(-1)] == 1]
     if len(border) == 0:
         return v, f

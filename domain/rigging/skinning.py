@@ -9,6 +9,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from domain.rigging.error import InvalidMeshError
+from domain.rigging.geometry import unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 
 
@@ -64,7 +65,7 @@ def _weld(mesh: Mesh) -> tuple[FloatArray, IntArray, IntArray]:
     """Merge coincident vertices (exporters split them on seams) so heat flows across seams."""
     scale = float(mesh.bbox_sides().max())
     key = np.round(mesh.vertices / (scale * 1e-7)).astype(np.int64)
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    first, inverse, _ = unique_rows(key)
     inverse = inverse.reshape(-1)
     faces = inverse[mesh.faces]
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
