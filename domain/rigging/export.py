@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from domain.rigging.error import InvalidMeshError, UnsupportedFormatError
-from domain.rigging.model import FloatArray, Model, Skeleton
+from domain.rigging.model import FloatArray, Model
 
 OUTPUT_FORMATS = ("glb", "fbx")
-# Marks files this engine wrote, so a reader knows a skin without weights is a skeleton file.
 GENERATOR = "switchyard rigging"
 
 
@@ -136,10 +135,3 @@ def glb_bytes(model: Model) -> bytes:
     )
     doc.set_binary_blob(bytes(blob))
     return bytes(b"".join(doc.save_to_bytes()))
-
-
-def skeleton_only(model: Model, skeleton: Skeleton) -> Model:
-    """The skeleton job's output: the mesh and a bind-pose skeleton, no weights."""
-    return Model(
-        mesh=model.mesh, skeleton=skeleton, weights=None, source_format=model.source_format
-    )

@@ -492,9 +492,9 @@ def _gltf_skeleton(
     # The mesh's bind placement in the scene: where the root joint's bind frame sits today.
     bind_world = world[joints[root]] @ ibm[root]
     bind_joint = np.einsum("ij,njk->nik", bind_world, np.linalg.inv(ibm))
-    positions = [tuple(float(x) for x in m[:3, 3]) for m in bind_joint]
+    positions = [_xyz(m[:3, 3]) for m in bind_joint]
     names = [str(nodes[n].get("name") or f"joint_{k}") for k, n in enumerate(joints)]
-    return Skeleton(names=names, parents=parents, positions=positions), bind_world  # type: ignore[arg-type]
+    return Skeleton(names=names, parents=parents, positions=positions), bind_world
 
 
 # --- FBX --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -25,6 +26,13 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     waist: float = 0.7
     min_branch: float = 0.06
     joint_budget: int = 40
+
+
+RadiusAt = Callable[[FloatArray], float]
+
+
+def _xyz(p: FloatArray) -> tuple[float, float, float]:
+    return (float(p[0]), float(p[1]), float(p[2]))
 
 
 @dataclass
@@ -215,7 +223,7 @@ def _thin(solid: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return thin
 
 
-def _sampler(dist: np.ndarray, origin: FloatArray, pitch: float):  # type: ignore[no-untyped-def]
+def _sampler(dist: np.ndarray, origin: FloatArray, pitch: float) -> RadiusAt:
     top = np.array(dist.shape) - 1
 
     def radius_at(p: FloatArray) -> float:
@@ -309,7 +317,7 @@ def _ring_order(coords: IntArray) -> IntArray:
 def _path_order(coords: IntArray, start: int) -> IntArray:
     """Order a thin voxel path by breadth-first distance from one of its ends."""
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order, shortest_path
+    from scipy.sparse.csgraph import shortest_path
     from scipy.spatial import cKDTree
 
     pairs = cKDTree(coords).query_pairs(1.8, output_type="ndarray")
@@ -319,7 +327,6 @@ def _path_order(coords: IntArray, start: int) -> IntArray:
     adj = csr_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     dist = shortest_path(adj, directed=False, unweighted=True, indices=start)
     dist[~np.isfinite(dist)] = dist[np.isfinite(dist)].max() + 1
-    del breadth_first_order
     return np.argsort(dist, kind="stable")
 
 
@@ -333,7 +340,7 @@ def _length(pts: FloatArray) -> float:
     return float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
 
 
-def _prune(g: _Graph, radius_at, ratio: float, min_len: float) -> None:  # type: ignore[no-untyped-def]
+def _prune(g: _Graph, radius_at: RadiusAt, ratio: float, min_len: float) -> None:
     """Drop end branches shorter than ratio x the thickness where they leave the body."""
     changed = True
     while changed:
@@ -379,7 +386,7 @@ def _dissolve(g: _Graph, node: int) -> None:
     g.dead.add(node)
 
 
-def _merge_close(g: _Graph, radius_at, min_len: float) -> None:  # type: ignore[no-untyped-def]
+def _merge_close(g: _Graph, radius_at: RadiusAt, min_len: float) -> None:
     """Collapse chains between two junctions that are shorter than the body is thick there."""
     changed = True
     while changed:
@@ -489,13 +496,13 @@ def _split_at_closest(
     return node
 
 
-def _joint_tree(  # type: ignore[no-untyped-def]
-    g: _Graph, root: int, spacing: float, bend: float, radius_at, waist: float
+def _joint_tree(
+    g: _Graph, root: int, spacing: float, bend: float, radius_at: RadiusAt, waist: float
 ) -> Skeleton:
     """Walk the graph from the root, placing joints at nodes, bends and along long chains."""
     names = ["root"]
     parents = [-1]
-    positions = [tuple(float(x) for x in g.nodes[root])]
+    positions = [_xyz(g.nodes[root])]
     joint_of = {root: 0}
     deg = g.degree()
     queue = [root]
@@ -506,7 +513,7 @@ def _joint_tree(  # type: ignore[no-untyped-def]
         counter[kind] += 1
         names.append(f"{kind}_{counter[kind]}")
         parents.append(parent)
-        positions.append(tuple(float(x) for x in p))
+        positions.append(_xyz(p))
         return len(names) - 1
 
     while queue:
@@ -534,11 +541,11 @@ def _joint_tree(  # type: ignore[no-untyped-def]
                 "end" if deg.get(other, 0) == 1 else "junction", parent, g.nodes[other]
             )
             queue.append(other)
-    return Skeleton(names=names, parents=parents, positions=positions)  # type: ignore[arg-type]
+    return Skeleton(names=names, parents=parents, positions=positions)
 
 
-def _chain_points(  # type: ignore[no-untyped-def]
-    pts: FloatArray, spacing: float, bend: float, radius_at, waist: float
+def _chain_points(
+    pts: FloatArray, spacing: float, bend: float, radius_at: RadiusAt, waist: float
 ) -> list[FloatArray]:
     """Interior joints of a chain: bends, narrow waists (elbows, necks), then even spacing."""
     if len(pts) > 4:
@@ -562,7 +569,7 @@ def _chain_points(  # type: ignore[no-untyped-def]
     return out
 
 
-def _waists(pts: FloatArray, radius_at, ratio: float, gap: float) -> list[int]:  # type: ignore[no-untyped-def]
+def _waists(pts: FloatArray, radius_at: RadiusAt, ratio: float, gap: float) -> list[int]:
     """Indices where the chain narrows between thicker parts on both sides."""
     r = np.array([radius_at(p) for p in pts])
     r = np.convolve(np.pad(r, 2, mode="edge"), np.ones(5) / 5.0, mode="valid")
