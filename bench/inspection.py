@@ -275,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     device, reason = resolve_device(args.device)
     why = "" if reason is None else f" ({reason})"
-    print(f"device={device}{why} torch threads={torch.get_num_threads()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    # Timings on a shared machine move with its load; the figure tells how much to trust them.
+    print(f"device={device}{why} torch threads={torch.get_num_threads()} load avg {load}")
 
     if args.data is not None:
         inspector = Inspector(load_backbone(args.dinov2_weights, device))

@@ -113,8 +113,10 @@ class Inspector:
                 f"ROI of {rois[0].shape[1]}×{rois[0].shape[0]} px does not match the memory's "
                 f"{bank.image_size[1]}×{bank.image_size[0]} px"
             )
-        features, token_shape = self._embed_all(rois, progress, 0.0, 80.0)
-        bank.check_compatible(self.backbone.name, token_shape, features.shape[1])
+        # Refuse a bank of another backbone before spending time on embedding.
+        grid = self.backbone.token_shape(*bank.image_size)
+        bank.check_compatible(self.backbone.name, grid, self.backbone.dim)
+        features, _ = self._embed_all(rois, progress, 0.0, 80.0)
         n_new = features.shape[0]
         if bank.full:
             combined = torch.cat([bank.features, features])
