@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +30,8 @@ from infra.blob.factory import make_blob_store
 from infra.db.engine import make_autocommit_engine, make_engine, make_sessionmaker
 from infra.redis import make_redis, stream_keys
 from infra.settings import Settings, get_settings
+
+log = logging.getLogger("switchyard.api")
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
@@ -92,17 +95,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             hub=hub,
         )
-        # One blob store per process, shared by every route that keeps files.
+        # One blob store per process, shared by every route that keeps files. An unreachable
+        # S3 must not keep the API (jobs, auth, other services) down: routes open it later.
         blob = make_blob_store(settings)
-        await blob.open()
-        res.extra["blob"] = blob
+        try:
+            await blob.open()
+            res.extra["blob"] = blob
+        except Exception as exc:
+            log.warning("blob store not available at startup (%s); opened on first use", exc)
         app.state.resources = res
         await hub.start()
         try:
             yield
         finally:
             await hub.stop()
-            await blob.close()
+            if "blob" in res.extra:
+                await blob.close()
             await redis.aclose()
             await engine.dispose()
             await autocommit.dispose()

@@ -181,11 +181,16 @@ class LiveApi:
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
-        for _ in range(500):
+        for _ in range(3000):
             if self._server.started:
                 return
             if self._task.done():
-                self._task.result()
+                # uvicorn exits the process on a failed startup; a test must only fail.
+                try:
+                    self._task.result()
+                except SystemExit as exc:
+                    raise RuntimeError(f"API startup failed (exit {exc.code})") from None
+                raise RuntimeError("API stopped during startup")
             await asyncio.sleep(0.01)
         raise RuntimeError("API did not start")
 

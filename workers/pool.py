@@ -27,7 +27,7 @@ from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from events.model import JOB_FAILED, JOB_STARTED, JobError, JobEventData, job_topic, user_topic
 from events.stream import EventPublisher, StreamKeys
@@ -153,7 +153,7 @@ class PoolWorker:
         # arq's own poll would re-check every queued (= running) job with a WATCH round trip
         # each and hold its semaphore while doing so; the intake starts jobs itself.
         self.arq.allow_pick_jobs = False
-        await self._ensure_group()
+        await self._wait_for_redis()
         self._tasks = [
             asyncio.create_task(self.arq.async_run(), name="arq"),
             asyncio.create_task(self._intake(), name="intake"),
@@ -162,8 +162,12 @@ class PoolWorker:
             asyncio.create_task(self._cancel_listener(), name="cancel"),
         ]
         self.blob = make_blob_store(self.settings)
-        await self.blob.open()
-        self.runtime.resources["blob"] = self.blob
+        try:
+            await self.blob.open()
+            self.runtime.resources["blob"] = self.blob
+        except Exception as exc:
+            # Jobs that keep no files still run; those that do fail with a clear error.
+            log.warning("blob store not available (%s); jobs that need it will fail", exc)
         await self._register()
         log.info(
             "worker %s: pool=%s concurrency=%d ready", self.worker_id, self.pool, self.concurrency
@@ -205,7 +209,8 @@ class PoolWorker:
         await self.redis.aclose()
         await self.engine.dispose()
         await self.fast_engine.dispose()
-        await self.blob.close()
+        if "blob" in self.runtime.resources:
+            await self.blob.close()
         log.info("worker %s stopped", self.worker_id)
 
     async def _release(self, job_ids: list[str]) -> None:
@@ -241,6 +246,18 @@ class PoolWorker:
             log.warning("could not requeue on shutdown (the reaper will): %s", exc)
 
     # -- intake ------------------------------------------------------------------------------
+
+    async def _wait_for_redis(self) -> None:
+        """A worker started before Redis (or while it restarts) waits instead of exiting."""
+        delay = 0.1
+        while True:
+            try:
+                await self._ensure_group()
+                return
+            except RedisError as exc:
+                log.warning("redis unavailable at start, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
 
     async def _ensure_group(self) -> None:
         try:

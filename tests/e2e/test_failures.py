@@ -29,6 +29,20 @@ async def _worker_of(database_url: str, job_id: str) -> str | None:
         await conn.close()
 
 
+async def _wait_worker_registered(redis_url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        for _ in range(1200):
+            if [k async for k in client.scan_iter(match=f"{prefix}:worker:*")]:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("worker did not register")
+    finally:
+        await client.aclose()
+
+
 async def test_job_of_a_killed_worker_completes_on_another(
     settings, procs, user_headers, client
 ) -> None:
@@ -63,6 +77,7 @@ async def test_job_submitted_while_redis_is_down_runs_when_it_is_back(
         headers = await user_headers(url)
         procs.worker(env=env)
         client.base_url = url
+        await _wait_worker_registered(redis_url, settings.redis.prefix)
         redis.stop()
         job = await submit(client, headers, "platform.noop")
         assert job["status"] == "pending"
@@ -73,7 +88,11 @@ async def test_job_submitted_while_redis_is_down_runs_when_it_is_back(
         ready = await client.get("/ready")
         assert ready.status_code == 503 and ready.json()["redis"].startswith("error")
         redis.start(persist=False)  # same port, empty: the stream and its group are gone too
-        done = await wait_status(client, headers, job["id"], "completed", timeout=60)
+        try:
+            done = await wait_status(client, headers, job["id"], "completed", timeout=60)
+        except AssertionError:
+            print(procs.log("worker")[-5000:])
+            raise
         assert done["attempts"] == 1
         assert "relay: published 1 outbox command" in procs.log("worker")
     finally:
@@ -109,8 +128,12 @@ async def test_pools_command_prints_the_table(settings, procs) -> None:
 
     for _ in range(200):
         out = subprocess.run(
-            [sys.executable, "-m", "infra", "pools"], cwd=ROOT, env=settings_env(settings),
-            capture_output=True, text=True, timeout=60,
+            [sys.executable, "-m", "infra", "pools"],
+            cwd=ROOT,
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert out.returncode == 0, out.stderr
         rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()}
