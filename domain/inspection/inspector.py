@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from domain.inspection.heatmap import BLUR_SIGMA, anomaly_maps, find_regions, he
 from domain.inspection.image import RGBImage, as_rgb
 from domain.inspection.memory import MemoryBank
 from domain.inspection.model import FitReport, InferResult, ProgressFn
-from domain.inspection.neighbour import SearchMethod
+from domain.inspection.neighbour import SearchMethod, pick_method
 from domain.inspection.shape import Shape, shape_mask
 
 DEFAULT_CORESET_RATE = 0.1
@@ -39,13 +40,15 @@ class Inspector:
         self,
         backbone: Backbone,
         *,
-        search: SearchMethod = "torch",
+        search: SearchMethod | Literal["auto"] = "auto",
         reweight: bool = False,
         neighbours: int = 9,
         blur_sigma: float = BLUR_SIGMA,
     ) -> None:
         self.backbone = backbone
-        self.search = search
+        self.search: SearchMethod = (
+            pick_method(backbone.device, backbone.dim) if search == "auto" else search
+        )
         self.reweight = reweight
         self.neighbours = neighbours
         self.blur_sigma = blur_sigma

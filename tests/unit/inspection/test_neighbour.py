@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from domain.inspection.neighbour import nearest
+from domain.inspection.neighbour import nearest, pick_method
 
 
 @pytest.mark.parametrize("method", ["torch", "faiss"])
@@ -16,3 +16,10 @@ def test_exact_search_matches_brute_force(method: str, k: int) -> None:
     assert torch.allclose(dist, ref_d, rtol=1e-4, atol=2e-2)
     assert (idx == ref_i).float().mean() > 0.99
     assert idx[-3:, 0].tolist() == [5, 20_000, 35_999] and dist[-3:, 0].max() < 1e-2
+
+
+def test_auto_method_follows_the_cpu_measurements() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert pick_method(cpu, 152) == "torch"  # EfficientNet-Lite0 features
+    assert pick_method(cpu, 384) == "faiss"  # DINOv2 ViT-S features
+    assert pick_method(cuda, 384) == "torch"
