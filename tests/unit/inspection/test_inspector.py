@@ -216,6 +216,11 @@ def test_batched_scores_match_single_inference(
     batched = inspector.score(parts_bank[0], images)
     single = [inspector.infer(parts_bank[0], img, mm_per_px=MM).score for img in images]
     assert batched == pytest.approx(single, rel=1e-4, abs=1e-4)
+    # Clients send encoded files: a PNG of the same ROI scores the same.
+    buf = io.BytesIO()
+    Image.fromarray(images[-1]).save(buf, format="PNG")
+    from_png = inspector.infer(parts_bank[0], buf.getvalue(), mm_per_px=MM).score
+    assert from_png == pytest.approx(single[-1], rel=1e-4)
 
 
 def test_faiss_search_and_reweighting(
