@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from domain.inspection.error import InvalidScoresError
+
 
 def auroc(
     labels: Sequence[bool] | npt.NDArray[np.bool_],
@@ -18,10 +20,10 @@ def auroc(
     y = np.asarray(labels, dtype=bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if y.shape != s.shape:
-        raise ValueError("labels and scores differ in length")
+        raise InvalidScoresError("labels and scores differ in length")
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUROC needs both positive and negative samples")
+        raise InvalidScoresError("AUROC needs both positive and negative samples")
     ranks = rankdata(s)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

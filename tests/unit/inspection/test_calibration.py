@@ -52,3 +52,14 @@ def test_bad_parameters_are_refused() -> None:
         calibrate([1.0], mm_per_px=0)
     with pytest.raises(InvalidScoresError, match="area"):
         calibrate([1.0], area_mm2_thr=-1)
+
+
+def test_auroc_counts_ties_as_half_and_refuses_one_class() -> None:
+    from domain.inspection.metric import auroc
+
+    assert auroc([False, False, True, True], [0.1, 0.2, 0.3, 0.4]) == 1.0
+    assert auroc([False, True], [0.5, 0.5]) == 0.5
+    assert auroc([False, False, True, True], [0.4, 0.1, 0.3, 0.2]) == 0.5
+    assert auroc([False, False, True, True], [0.4, 0.3, 0.1, 0.2]) == 0.0
+    with pytest.raises(InvalidScoresError):
+        auroc([True, True], [0.1, 0.2])
