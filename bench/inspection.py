@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from domain.inspection.backbone import DINOV2, Backbone, load_backbone, resolve_device
+from domain.inspection.calibration import calibrate
 from domain.inspection.coreset import greedy_coreset
 from domain.inspection.image import RGBImage, decode_image, resize_image
 from domain.inspection.inspector import Inspector
@@ -165,13 +166,15 @@ def bench_fit(inspector: Inspector, n: int, size: int) -> MemoryBank:
 
 
 def bench_infer(inspector: Inspector, bank: MemoryBank, repeat: int) -> None:
-    """Latency of one ROI (decode excluded, heatmap PNG and regions included)."""
+    """Latency of one defective ROI (decode excluded, heatmap PNG and regions included)."""
     h, w = bank.image_size
-    _, bad = make_dataset("part", 1, 1, (h, w), seed=13)
+    good, bad = make_dataset("part", 5, 1, (h, w), seed=13)
+    # A calibrated threshold, so regions are what a real ROI yields rather than the whole map.
+    threshold = calibrate(inspector.score(bank, [s.image for s in good])).threshold
     image = bad[0].image
 
     def once() -> None:
-        inspector.infer(bank, image, mm_per_px=0.1, threshold=1.0)
+        inspector.infer(bank, image, mm_per_px=0.1, threshold=threshold)
 
     times = _timed(once, inspector.device, repeat)
     print(
