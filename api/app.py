@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = make_engine(settings.db)
         autocommit = make_autocommit_engine(settings.db)
+        lazy_commit = make_autocommit_engine(settings.db, durable=False)
         redis = make_redis(settings.redis)
         keys = stream_keys(settings.redis)
         hub = Hub(redis, keys, queue_size=settings.api.ws_queue)
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings=settings,
             engine=engine,
             autocommit=autocommit,
+            lazy_commit=lazy_commit,
             sessions=make_sessionmaker(engine),
             redis=redis,
             keys=keys,
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             await engine.dispose()
             await autocommit.dispose()
+            await lazy_commit.dispose()
 
     return Litestar(
         route_handlers=[

@@ -204,7 +204,9 @@ async def _dispatch(res: Resources, new: Sequence[Row[Any]]) -> None:
         # The outbox keeps the commands: the relay sends them once Redis is back.
         log.warning("commands for %d job(s) left to the outbox relay: %s", len(new), exc)
         return
-    async with res.autocommit.connect() as conn:
+    # Losing this delete in a crash costs one duplicate command (deduplicated at claim), so
+    # it does not wait for the WAL flush.
+    async with res.lazy_commit.connect() as conn:
         await repo.delete_outbox(conn, [job.id for job in new])
 
 

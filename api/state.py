@@ -20,6 +20,8 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     autocommit: AsyncEngine
+    # Commits that may be lost in a Postgres crash without harm (outbox clean-up).
+    lazy_commit: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     keys: StreamKeys

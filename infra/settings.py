@@ -60,6 +60,8 @@ class JobSettings(msgspec.Struct, frozen=True):
     relay_after_s: float = 3.0
     maintenance_every_s: float = 1.0
     progress_min_interval_s: float = 0.25
+    # Workers commit state transitions without waiting for the WAL flush (see README).
+    async_state_commits: bool = True
     event_retention_s: int = 3600
     event_maxlen: int = 10_000
     fanout_maxlen: int = 100_000

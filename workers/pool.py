@@ -98,7 +98,9 @@ class PoolWorker:
         self.keys: StreamKeys = stream_keys(settings.redis)
         self.cmd_key = self.keys.command(pool)
         self.engine = make_engine(settings.db)
-        self.fast_engine = make_autocommit_engine(settings.db)
+        self.fast_engine = make_autocommit_engine(
+            settings.db, durable=not settings.jobs.async_state_commits
+        )
         self.redis: Redis = make_redis(settings.redis)
         self.arq_redis = ArqRedis.from_url(settings.redis.url)
         self.publisher = EventPublisher(

@@ -42,12 +42,16 @@ def make_engine(settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
-def make_autocommit_engine(settings: DatabaseSettings) -> AsyncEngine:
-    """A second, small engine for single-statement hot paths (submit, claim, finish).
+def make_autocommit_engine(settings: DatabaseSettings, *, durable: bool = True) -> AsyncEngine:
+    """A second engine for single-statement hot paths (submit, claim, finish).
 
     A statement on its own is atomic, so these skip BEGIN/COMMIT; a separate engine rather
     than `execution_options(isolation_level=...)` avoids switching the mode on every checkout.
+    With durable=False its commits do not wait for the WAL flush (`synchronous_commit=off`):
+    for job state transitions, whose loss in a Postgres crash the runtime already recovers
+    from (the job is reaped and runs again), never for accepting a job.
     """
+    server_settings = {} if durable else {"synchronous_commit": "off"}
     return create_async_engine(
         async_url(settings.url),
         pool_size=settings.pool_size,
@@ -55,6 +59,7 @@ def make_autocommit_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_recycle=1800,
         isolation_level="AUTOCOMMIT",
         echo=settings.echo,
+        connect_args={"server_settings": server_settings},
     )
 
 

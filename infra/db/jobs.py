@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
+import msgspec
 from sqlalchemy import Row, Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.db.models import Job, Outbox
@@ -19,29 +19,50 @@ outbox = cast(Table, Outbox.__table__)
 ACTIVE = ("pending", "running")
 
 
+_INSERT = text(
+    """
+    WITH v AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]),
+                             CAST(:pools AS text[]), CAST(:payloads AS text[]),
+                             CAST(:max_tries AS int[]), CAST(:timeouts AS float8[]),
+                             CAST(:owners AS uuid[]), CAST(:keys AS text[]))
+               AS v(id, kind, pool, payload, max_tries, timeout_s, owner_id, idempotency_key)
+    ), new_jobs AS (
+        INSERT INTO jobs (id, kind, pool, payload, max_tries, timeout_s, owner_id,
+                          idempotency_key)
+        SELECT id, kind, pool, payload::jsonb, max_tries, timeout_s, owner_id, idempotency_key
+          FROM v
+        ON CONFLICT ON CONSTRAINT uq_jobs_owner_idempotency DO NOTHING
+        RETURNING *
+    ), new_outbox AS (
+        INSERT INTO outbox (job_id, pool) SELECT id, pool FROM new_jobs
+    )
+    SELECT * FROM new_jobs
+    """
+)
+
+
 async def insert_jobs(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]]
 ) -> list[tuple[Row[Any], bool]]:
     """Insert jobs and their outbox rows; returns (job, created) in the order given.
 
-    One statement (the outbox insert is a CTE over the jobs insert), so it is atomic even on an
-    autocommit connection and costs one round trip. A row whose (owner, idempotency_key)
-    already exists is not inserted: the existing job comes back with created=False, so a
-    retried submit never creates a second job.
+    One statement with array parameters: atomic even on an autocommit connection, one round
+    trip, and the same SQL text for any batch size, so Postgres plans it once per connection.
+    A row whose (owner, idempotency_key) already exists is not inserted: the existing job
+    comes back with created=False, so a retried submit never creates a second job.
     """
-    new_jobs = (
-        pg_insert(jobs)
-        .values(list(rows))
-        .on_conflict_do_nothing(constraint="uq_jobs_owner_idempotency")
-        .returning(*jobs.c)
-        .cte("new_jobs")
-    )
-    new_outbox = (
-        insert(outbox)
-        .from_select(["job_id", "pool"], select(new_jobs.c.id, new_jobs.c.pool))
-        .cte("new_outbox")
-    )
-    created = {r.id: r for r in (await conn.execute(select(new_jobs).add_cte(new_outbox))).all()}
+    params = {
+        "ids": [r["id"] for r in rows],
+        "kinds": [r["kind"] for r in rows],
+        "pools": [r["pool"] for r in rows],
+        "payloads": [msgspec.json.encode(r["payload"]).decode() for r in rows],
+        "max_tries": [r["max_tries"] for r in rows],
+        "timeouts": [float(r["timeout_s"]) for r in rows],
+        "owners": [r["owner_id"] for r in rows],
+        "keys": [r["idempotency_key"] for r in rows],
+    }
+    created = {r.id: r for r in (await conn.execute(_INSERT, params)).all()}
     out: list[tuple[Row[Any], bool]] = []
     for row in rows:
         if row["id"] in created:
@@ -59,9 +80,12 @@ async def insert_jobs(
     return out
 
 
+_DELETE_OUTBOX = text("DELETE FROM outbox WHERE job_id = ANY(CAST(:ids AS uuid[]))")
+
+
 async def delete_outbox(conn: AsyncConnection, job_ids: Sequence[uuid.UUID]) -> None:
     if job_ids:
-        await conn.execute(delete(outbox).where(outbox.c.job_id.in_(job_ids)))
+        await conn.execute(_DELETE_OUTBOX, {"ids": list(job_ids)})
 
 
 async def get_job(
@@ -203,7 +227,11 @@ async def heartbeat(
         return {}
     rows = await conn.execute(
         update(jobs)
-        .where(jobs.c.id.in_(ids), jobs.c.worker_id == worker_id, jobs.c.status == "running")
+        .where(
+            jobs.c.id == func.any(bindparam("ids", list(ids), type_=ARRAY(UUID(as_uuid=True)))),
+            jobs.c.worker_id == worker_id,
+            jobs.c.status == "running",
+        )
         .values(heartbeat_at=func.now())
         .returning(jobs.c.id, jobs.c.cancel_requested)
     )
