@@ -140,29 +140,22 @@ async def _send(socket: WebSocket[Any, Any, Any], message: Any) -> None:
 
 
 async def _send_loop(socket: WebSocket[Any, Any, Any], sub: Subscriber) -> None:
-    overflow = asyncio.create_task(sub.overflowed.wait())
-    try:
-        while True:
-            get = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait(
-                {get, overflow}, timeout=PING_EVERY_S, return_when=asyncio.FIRST_COMPLETED
-            )
-            if overflow in done:
-                get.cancel()
-                log.info("ws: closing slow consumer (user %s)", sub.user_id)
-                await _close(socket, 4008, "too slow: reconnect with since to resume")
-                return
-            if get not in done:
-                get.cancel()
+    while True:
+        if sub.overflowed.is_set():
+            log.info("ws: closing slow consumer (user %s)", sub.user_id)
+            await _close(socket, 4008, "too slow: reconnect with since to resume")
+            return
+        if sub.queue.empty():
+            sub.ready.clear()
+            try:
+                await asyncio.wait_for(sub.ready.wait(), PING_EVERY_S)
+            except TimeoutError:
                 await _send(socket, {"type": "ping"})
-                continue
-            event = get.result()
-            await _send(
-                socket,
-                {"id": event.id, "topic": event.topic, "type": event.type, "data": event.data},
-            )
-    finally:
-        overflow.cancel()
+            continue
+        event = sub.queue.get_nowait()
+        await _send(
+            socket, {"id": event.id, "topic": event.topic, "type": event.type, "data": event.data}
+        )
 
 
 async def _receive_loop(

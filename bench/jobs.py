@@ -116,9 +116,15 @@ async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> d
             t_start = time.perf_counter()
             batches = max(1, n_jobs // batch)
             clients = 4
-            await asyncio.gather(*(submitter(batches // clients) for _ in range(clients)))
+            shares = [
+                batches // clients + (1 if i < batches % clients else 0) for i in range(clients)
+            ]
+            await asyncio.gather(*(submitter(n) for n in shares))
             deadline = time.perf_counter() + 300
             while any(j not in comp.done for j in sent) and time.perf_counter() < deadline:
+                if reader.done():
+                    reader.result()  # the WebSocket closed: say why instead of waiting
+                    raise RuntimeError("the WebSocket closed before every job completed")
                 await asyncio.sleep(0.02)
             finished = [j for j in sent if j in comp.done]
             t_end = max(comp.done[j] for j in finished)

@@ -31,6 +31,9 @@ class Subscriber:
         self.last: dict[str, tuple[int, int] | None] = {}
         self.held: dict[str, list[Event]] = {}
         self.overflowed = asyncio.Event()
+        # Set whenever something is queued (or the subscriber overflows): the sender sleeps
+        # on this instead of a task per message.
+        self.ready = asyncio.Event()
 
     @property
     def topics(self) -> set[str]:
@@ -53,8 +56,10 @@ class Subscriber:
             # Dropping silently would break "exactly what it missed"; the client reconnects
             # with its last ids and replays instead.
             self.overflowed.set()
+            self.ready.set()
             return
         self.last[event.topic] = key
+        self.ready.set()
 
 
 class Hub:

@@ -347,8 +347,8 @@ class PoolWorker:
             )
             self.inflight[c.id] = c
             self.runtime.claimed[c.id] = c
-            if r.old_status == "running":
-                log.info("job %s: taking over from lost worker %s", c.id, r.old_worker)
+            if r.attempts > 1:
+                log.info("job %s: attempt %d (taken over from a lost worker)", c.id, r.attempts)
             starting.append(c)
         await self._start(starting)
 

@@ -168,26 +168,21 @@ async def delete_finished(conn: AsyncConnection, job_id: uuid.UUID) -> bool:
 
 _CLAIM = text(
     """
-    UPDATE jobs AS j
+    UPDATE jobs
        SET status = 'running',
-           attempts = j.attempts + 1,
-           started_at = coalesce(j.started_at, now()),
+           attempts = attempts + 1,
+           started_at = coalesce(started_at, now()),
            heartbeat_at = now(),
            worker_id = :worker,
            message = ''
-      FROM (SELECT id, status AS old_status, worker_id AS old_worker
-              FROM jobs
-             WHERE id = ANY(:ids)
-               FOR UPDATE) AS o
-     WHERE j.id = o.id
-       AND NOT j.cancel_requested
-       AND (j.status = 'pending'
-            OR (j.status = 'running' AND j.worker_id IS DISTINCT FROM :worker
-                AND j.heartbeat_at < now() - make_interval(secs => :stale_s)))
-    RETURNING j.id, j.kind, j.pool, j.payload, j.attempts, j.max_tries, j.timeout_s,
-              j.owner_id, j.progress, o.old_status, o.old_worker
+     WHERE id = ANY(CAST(:ids AS uuid[]))
+       AND NOT cancel_requested
+       AND (status = 'pending'
+            OR (status = 'running' AND worker_id IS DISTINCT FROM :worker
+                AND heartbeat_at < now() - make_interval(secs => :stale_s)))
+    RETURNING id, kind, pool, payload, attempts, max_tries, timeout_s, owner_id, progress
     """
-).bindparams(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+)
 
 
 async def claim(
@@ -196,7 +191,8 @@ async def claim(
     """Move pending jobs (or running ones whose worker went silent) to running for us.
 
     The row lock plus the status condition make this the single point where a job is given to
-    exactly one worker: a duplicate command, or a second worker, gets no row back.
+    exactly one worker: a second claimer waits for the first one's row lock, re-checks the
+    condition (the row is running now) and gets no row back, as does a duplicate command.
     """
     if not ids:
         return []
