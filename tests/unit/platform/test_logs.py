@@ -10,7 +10,9 @@ from infra import logs
 
 def test_json_lines_carry_request_and_job_ids() -> None:
     fmt = logs.JsonFormatter()
-    record = logging.LogRecord("switchyard.test", logging.INFO, __file__, 1, "hello %s", ("x",), None)
+    record = logging.LogRecord(
+        "switchyard.test", logging.INFO, __file__, 1, "hello %s", ("x",), None
+    )
     rt, jt = logs.request_id.set("req-1"), logs.job_id.set("job-9")
     try:
         line = json.loads(fmt.format(record))
