@@ -15,7 +15,7 @@ from sqlalchemy import Row
 
 from api.errors import BadRequest, Conflict, NotFound
 from api.state import Resources, from_request
-from events.model import JOB_CANCELLED, JOB_CREATED, JobEventData, job_topic, user_topic
+from events.model import JOB_CANCELLED, JOB_CREATED, job_event_data, job_topic, user_topic
 from infra.db import jobs as repo
 from infra.security import Principal
 from infra.settings import POOLS
@@ -91,19 +91,6 @@ def job_view(row: Row[Any]) -> JobView:
         started_at=row.started_at,
         completed_at=row.completed_at,
         cancel_requested=row.cancel_requested,
-    )
-
-
-def event_data(row: Row[Any]) -> JobEventData:
-    return JobEventData(
-        job_id=str(row.id),
-        kind=row.kind,
-        pool=row.pool,
-        status=row.status,
-        progress=row.progress,
-        owner_id=str(row.owner_id),
-        message=row.message,
-        attempt=row.attempts,
     )
 
 
@@ -198,7 +185,7 @@ async def _dispatch(res: Resources, new: Sequence[Row[Any]]) -> None:
             for job in new:
                 pipe.xadd(res.keys.command(job.pool), {"job_id": str(job.id), "kind": job.kind})
             for job in new:
-                await res.publisher.add_to(pipe, JOB_CREATED, event_data(job), _topics(job))
+                await res.publisher.add_to(pipe, JOB_CREATED, job_event_data(job), _topics(job))
             await pipe.execute()
     except Exception as exc:
         # The outbox keeps the commands: the relay sends them once Redis is back.
@@ -291,7 +278,9 @@ class JobController(Controller):
             cancelled = await repo.cancel_pending(conn, jid)
             flagged = None if cancelled else await repo.request_cancel(conn, jid)
         if cancelled is not None:
-            await res.publisher.publish(JOB_CANCELLED, event_data(cancelled), _topics(cancelled))
+            await res.publisher.publish(
+                JOB_CANCELLED, job_event_data(cancelled), _topics(cancelled)
+            )
             return Response(job_view(cancelled), status_code=200)
         if flagged is not None:
             # The worker running it hears this at once; its heartbeat would notice it anyway.

@@ -47,6 +47,21 @@ class JobEventData(msgspec.Struct, kw_only=True, omit_defaults=True):
     error: JobError | None = None
 
 
+def job_event_data(row: Any) -> JobEventData:
+    """Event data from a stored job (any object with the job table's attributes)."""
+    return JobEventData(
+        job_id=str(row.id),
+        kind=row.kind,
+        pool=row.pool,
+        status=row.status,
+        progress=row.progress,
+        owner_id=str(row.owner_id),
+        message=row.message,
+        attempt=row.attempts,
+        error=JobError(**row.error) if row.error else None,
+    )
+
+
 class Event(msgspec.Struct, frozen=True):
     """One event as stored on a stream; `id` is the topic stream's entry id."""
 

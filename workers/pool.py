@@ -29,7 +29,7 @@ from arq.worker import Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from events.model import JOB_FAILED, JOB_STARTED, JobError, JobEventData, job_topic, user_topic
+from events.model import JOB_FAILED, JOB_STARTED, job_event_data, job_topic, user_topic
 from events.stream import EventPublisher, StreamKeys
 from infra.blob.factory import make_blob_store
 from infra.db import jobs as repo
@@ -502,17 +502,7 @@ class PoolWorker:
             rows = await repo.reap(conn, self.settings.jobs.reap_after_s)
         for r in rows:
             if r.status == "failed":
-                data = JobEventData(
-                    job_id=str(r.id),
-                    kind=r.kind,
-                    pool=r.pool,
-                    status="failed",
-                    progress=r.progress,
-                    owner_id=str(r.owner_id),
-                    message=r.message,
-                    attempt=r.attempts,
-                    error=JobError(**r.error),
-                )
+                data = job_event_data(r)
                 await self.publisher.publish(
                     JOB_FAILED, data, [job_topic(str(r.id)), user_topic(str(r.owner_id))]
                 )
