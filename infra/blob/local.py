@@ -19,7 +19,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from infra.blob import signature
@@ -34,6 +33,7 @@ from infra.blob.store import (
     Data,
     Progress,
     ProgressMeter,
+    ReaderBase,
     StoreBase,
     check_range,
     chunks_of,
@@ -46,7 +46,7 @@ _MAX_PAGE = 1000
 Parts = list[str]  # a key split on '/'; aliased because the store has a `list` method
 
 
-class LocalReader:
+class LocalReader(ReaderBase):
     """A byte window of one open file, read in chunks off the event loop."""
 
     def __init__(self, fd: int, meta: BlobMeta, start: int, length: int) -> None:
@@ -71,17 +71,6 @@ class LocalReader:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-    async def __aenter__(self) -> LocalReader:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class LocalBlobStore(StoreBase):

@@ -14,7 +14,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any
 
 from infra.blob.error import BackendUnavailable, BlobError, BlobNotFound, BlobTooLarge, InvalidRange
@@ -28,6 +27,7 @@ from infra.blob.store import (
     Data,
     Progress,
     ProgressMeter,
+    ReaderBase,
     StoreBase,
     check_range,
     chunks_of,
@@ -40,7 +40,7 @@ _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
-class S3Reader:
+class S3Reader(ReaderBase):
     """A streaming GetObject body with the object's metadata."""
 
     def __init__(self, body: Any, meta: BlobMeta, start: int, length: int) -> None:
@@ -67,17 +67,6 @@ class S3Reader:
             result = body.close()
             if inspect.isawaitable(result):
                 await result
-
-    async def __aenter__(self) -> S3Reader:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class S3BlobStore(StoreBase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 from urllib.parse import quote
 
 import msgspec
@@ -209,6 +209,24 @@ class ProgressMeter:
     def done(self, size: int) -> None:
         if self.progress is not None:
             self.progress(100.0, f"stored {size} bytes")
+
+
+class ReaderBase:
+    """`async with reader:` closes it; backends implement `aclose`."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class StoreBase:
