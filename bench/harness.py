@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import platform
@@ -10,12 +9,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from infra.db.migrate import scratch_database
+from infra.embedded import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["Fleet", "create_user", "free_port", "machine", "percentile", "scratch_database", "servers"]
 
 
 def machine() -> str:
@@ -31,12 +33,6 @@ def machine() -> str:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {kb / 1024**2:.0f} GiB RAM"
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(url: str, port: int) -> bool:
@@ -71,34 +67,6 @@ def servers(tmp: Path) -> Iterator[tuple[str, str]]:
     finally:
         for s in reversed(started):
             s.stop()
-
-
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """A new database migrated to head, dropped afterwards."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    from infra.db.engine import async_url
-    from infra.db.migrate import upgrade
-
-    name = f"sy_bench_{uuid.uuid4().hex[:8]}"
-    dsn = async_url(admin_url).replace("postgresql+asyncpg", "postgresql")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 class Fleet:

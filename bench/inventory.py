@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from infra.db.migrate import scratch_database
+from infra.embedded import free_port
 
 LIST_PATH = "/inventory/api/v1/repositories?limit=10"
 CREATE_PATH = "/inventory/api/v1/repositories"
@@ -55,31 +57,6 @@ function request()
   return wrk.format("POST", "{path}", nil, body)
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _dsn(url: str, database: str | None = None) -> str:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _seed(url: str, rows: int) -> None:
@@ -111,19 +88,11 @@ async def _seed(url: str, rows: int) -> None:
 
 
 @contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
+def seeded_database(admin_url: str) -> Iterator[str]:
     """A fresh database migrated to head and seeded with SEED_ROWS repositories; dropped after."""
-    from infra.db.migrate import upgrade
-
-    name = f"sy_bench_inventory_{secrets.token_hex(4)}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = _dsn(admin_url, name)
-        upgrade(url)
+    with scratch_database(admin_url, prefix="sy_bench_inventory") as url:
         asyncio.run(_seed(url, SEED_ROWS))
         yield url
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -324,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrk not found; install it with: {WRK_INSTALL}")
         print("falling back to a Python loader, which saturates before the API does on 2 cores")
     run = secrets.token_hex(3)
-    with tempfile.TemporaryDirectory() as data_dir, scratch_database(admin_url) as db_url:
+    with tempfile.TemporaryDirectory() as data_dir, seeded_database(admin_url) as db_url:
         env = {
             **os.environ,
             "DATABASE_URL": db_url,

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from infra.embedded import free_port
 from infra.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,36 +56,13 @@ def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         server.stop()
 
 
-def _with_database(url: str, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def database_url(server_urls: dict[str, str]) -> Iterator[str]:
     """A database of our own for this test session, migrated to head by Alembic."""
-    import asyncpg
+    from infra.db.migrate import scratch_database
 
-    from infra.db.engine import async_url
-    from infra.db.migrate import upgrade
-
-    admin = server_urls["postgres"]
-    name = f"sy_test_{uuid.uuid4().hex[:10]}"
-    dsn = async_url(admin).replace("postgresql+asyncpg", "postgresql")
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    url = _with_database(admin, name)
-    upgrade(url)
-    yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(server_urls["postgres"], prefix="sy_test") as url:
+        yield url
 
 
 def make_settings(database_url: str, redis_url: str, data_dir: Path, **env: str) -> Settings:
@@ -147,12 +125,6 @@ async def drop_prefix(s: Settings) -> None:
             await redis.delete(*keys[i : i + 500])
     finally:
         await redis.aclose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveApi:
