@@ -17,7 +17,15 @@ from infra.db.migrate import scratch_database
 from infra.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-__all__ = ["Fleet", "create_user", "free_port", "machine", "percentile", "scratch_database", "servers"]
+__all__ = [
+    "Fleet",
+    "create_user",
+    "free_port",
+    "machine",
+    "percentile",
+    "scratch_database",
+    "servers",
+]
 
 
 def machine() -> str:
