@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import psutil
 import websockets
 
@@ -41,10 +41,11 @@ PASSWORD = "bench-password-1"
 
 
 async def _login(url: str) -> tuple[dict[str, str], str, str]:
-    async with httpx.AsyncClient(base_url=url) as c:
-        body = (
-            await c.post("/auth/login", json={"username": "bench", "password": PASSWORD})
-        ).json()
+    async with (
+        aiohttp.ClientSession() as c,
+        c.post(f"{url}/auth/login", json={"username": "bench", "password": PASSWORD}) as r,
+    ):
+        body = await r.json()
     return (
         {"Authorization": f"Bearer {body['access_token']}"},
         body["access_token"],
@@ -72,7 +73,43 @@ class Completions:
                     fut.set_result(now)
 
 
-async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> dict[str, float]:
+class CpuMeter:
+    """CPU seconds spent by each part of the system (API, workers, Postgres, Redis, this
+    client) between construction and `per_job_ms`: where a job's cost goes."""
+
+    def __init__(self, procs: dict[str, list[int]]) -> None:
+        self.procs = procs
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, pids in self.procs.items():
+            total = 0.0
+            for pid in pids:
+                try:
+                    t = psutil.Process(pid).cpu_times()
+                    total += t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+            out[name] = total
+        # Server processes come and go (Postgres backends): count them by name.
+        for name, exe in (("postgres", "postgres"), ("redis", "redis-server")):
+            total = 0.0
+            for proc in psutil.process_iter(["name", "cpu_times"]):
+                if proc.info["name"] and proc.info["name"].startswith(exe):
+                    t = proc.info["cpu_times"]
+                    total += t.user + t.system
+            out[name] = total
+        return out
+
+    def per_job_ms(self, jobs: int) -> dict[str, float]:
+        end = self._read()
+        return {k: (end[k] - self.start[k]) * 1000 / max(1, jobs) for k in end}
+
+
+async def switchyard_run(
+    url: str, n_jobs: int, n_latency: int, batch: int, procs: dict[str, list[int]]
+) -> dict[str, Any]:
     headers, token, user_id = await _login(url)
     ws_url = url.replace("http://", "ws://") + f"/ws?token={token}"
     async with websockets.connect(ws_url, max_queue=None) as ws:
@@ -81,21 +118,33 @@ async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> d
             pass
         comp = Completions(ws)
         reader = asyncio.create_task(comp.run())
-        limits = httpx.Limits(max_connections=16)
-        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as c:
+        # aiohttp rather than httpx: httpx spends ~2 ms of client CPU per request, which
+        # would be measured as platform latency.
+        connector = aiohttp.TCPConnector(limit=16)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(
+            base_url=url, headers=headers, connector=connector, timeout=timeout
+        ) as c:
+
+            async def post(path: str, body: Any) -> Any:
+                async with c.post(path, json=body) as r:
+                    return await r.json()
+
             # Warm-up (connections, caches, first-call imports).
             for _ in range(20):
-                r = await c.post("/jobs", json={"kind": "platform.noop"})
+                job = await post("/jobs", {"kind": "platform.noop"})
                 fut = asyncio.get_running_loop().create_future()
-                comp.waiters[r.json()["id"]] = fut
+                comp.waiters[job["id"]] = fut
             await asyncio.sleep(1)
             # Latency: one job at a time, so nothing queues behind anything else.
             lat: list[float] = []
+            submit_lat: list[float] = []
             for _ in range(n_latency):
                 fut = asyncio.get_running_loop().create_future()
                 t0 = time.perf_counter()
-                r = await c.post("/jobs", json={"kind": "platform.noop"})
-                job_id = r.json()["id"]
+                job = await post("/jobs", {"kind": "platform.noop"})
+                submit_lat.append((time.perf_counter() - t0) * 1000)
+                job_id = job["id"]
                 if job_id in comp.done:
                     t1 = comp.done[job_id]
                 else:
@@ -109,10 +158,10 @@ async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> d
             async def submitter(count: int) -> None:
                 for _ in range(count):
                     t = time.perf_counter()
-                    r = await c.post("/jobs/batch", json=body)
-                    for j in r.json()["jobs"]:
+                    for j in (await post("/jobs/batch", body))["jobs"]:
                         sent[j["id"]] = t
 
+            cpu = CpuMeter(procs)
             t_start = time.perf_counter()
             batches = max(1, n_jobs // batch)
             clients = 4
@@ -128,6 +177,7 @@ async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> d
                 await asyncio.sleep(0.02)
             finished = [j for j in sent if j in comp.done]
             t_end = max(comp.done[j] for j in finished)
+            cpu_ms = cpu.per_job_ms(len(finished))
             under_load = [(comp.done[j] - sent[j]) * 1000 for j in finished]
         reader.cancel()
     return {
@@ -136,6 +186,8 @@ async def switchyard_run(url: str, n_jobs: int, n_latency: int, batch: int) -> d
         "jobs_per_s": len(finished) / (t_end - t_start),
         "p50_ms": percentile(lat, 0.5),
         "p99_ms": percentile(lat, 0.99),
+        "submit_p50_ms": percentile(submit_lat, 0.5),
+        "cpu_ms": cpu_ms,
         "load_p50_ms": percentile(under_load, 0.5),
         "load_p99_ms": percentile(under_load, 0.99),
     }
@@ -248,7 +300,14 @@ def main() -> None:
                         str(args.concurrency),
                     )
                 time.sleep(3)
-                sy = asyncio.run(switchyard_run(url, args.jobs, args.latency_jobs, args.batch))
+                procs = {
+                    "api": [api.pid],
+                    "workers": [p.pid for p in fleet.procs if p is not api],
+                    "client": [os.getpid()],
+                }
+                sy = asyncio.run(
+                    switchyard_run(url, args.jobs, args.latency_jobs, args.batch, procs)
+                )
                 busy_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
             finally:
                 fleet.stop()
@@ -268,6 +327,13 @@ def main() -> None:
         f"{arq['p50_ms']:>8.1f} {arq['p99_ms']:>8.1f} {'-':>14} {'-':>14}"
     )
     print(f"API resident memory: {idle_rss:.0f} MB idle, {busy_rss:.0f} MB after the run")
+    print(f"submit request alone (latency run): p50 {sy['submit_p50_ms']:.1f} ms")
+    cpu = sy["cpu_ms"]
+    print(
+        "CPU ms per job (throughput run): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in cpu.items())
+        + f"; total {sum(cpu.values()):.3f}"
+    )
     print(
         "latency: one job at a time, submit → job.completed on the WebSocket (arq: enqueue → "
         "result); (load): every job of the throughput run, queueing included"
