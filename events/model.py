@@ -63,12 +63,16 @@ def job_event_data(row: Any) -> JobEventData:
 
 
 class Event(msgspec.Struct, frozen=True):
-    """One event as stored on a stream; `id` is the topic stream's entry id."""
+    """One event as stored on a stream; `id` is the topic stream's entry id.
+
+    `data` is the stored JSON itself (`msgspec.Raw`): the hub only relays it, so it is never
+    decoded and encoded again on the way to a WebSocket. `msgspec.json.decode(event.data)`
+    reads it."""
 
     id: str
     topic: str
     type: str
-    data: Any
+    data: msgspec.Raw
     v: int = EVENT_VERSION
 
 

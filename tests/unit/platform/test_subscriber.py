@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from events.hub import Subscriber
 from events.model import Event
 
 
 def ev(topic: str, entry_id: str) -> Event:
-    return Event(id=entry_id, topic=topic, type="job.progress", data={})
+    return Event(id=entry_id, topic=topic, type="job.progress", data=msgspec.Raw(b"{}"))
 
 
 def drain(sub: Subscriber) -> list[str]:
