@@ -73,7 +73,44 @@ def issue_access_token(settings: AuthSettings, principal: Principal) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
+class _VerifiedTokens:
+    """Access tokens this process has already verified, until they expire.
+
+    Every authenticated request carries the same few tokens, and checking a JWT's signature
+    and claims costs more than the rest of a small request. Access tokens cannot be revoked
+    before they expire (refresh tokens can), so a verified one stays good until its `exp`;
+    entries are keyed by the secret and issuer too, so a token is never trusted under settings
+    other than those that verified it. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.entries: dict[tuple[str, str, str], tuple[Principal, float]] = {}
+
+    def get(self, settings: AuthSettings, token: str) -> Principal | None:
+        hit = self.entries.get((settings.jwt_secret, settings.issuer, token))
+        if hit is None:
+            return None
+        principal, exp = hit
+        if time.time() >= exp:
+            del self.entries[(settings.jwt_secret, settings.issuer, token)]
+            return None  # verified again below, which reports it as expired
+        return principal
+
+    def put(self, settings: AuthSettings, token: str, principal: Principal, exp: float) -> None:
+        if len(self.entries) >= self.size:
+            for key in list(self.entries)[: self.size // 10 or 1]:
+                del self.entries[key]
+        self.entries[(settings.jwt_secret, settings.issuer, token)] = (principal, exp)
+
+
+_verified = _VerifiedTokens()
+
+
 def decode_access_token(settings: AuthSettings, token: str) -> Principal:
+    cached = _verified.get(settings, token)
+    if cached is not None:
+        return cached
     try:
         claims = jwt.decode(
             token,
@@ -88,6 +125,8 @@ def decode_access_token(settings: AuthSettings, token: str) -> Principal:
         raise InvalidToken("invalid token") from exc
     if claims.get("typ") != "access":
         raise InvalidToken("not an access token")
-    return Principal(
+    principal = Principal(
         id=str(claims["sub"]), username=str(claims.get("name", "")), roles=tuple(claims["roles"])
     )
+    _verified.put(settings, token, principal, float(claims["exp"]))
+    return principal
