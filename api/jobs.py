@@ -179,22 +179,21 @@ async def submit(
 
 
 async def _dispatch(res: Resources, new: Sequence[Row[Any]]) -> None:
-    """Commands and `job.created` events in one round trip, then the outbox rows go."""
+    """Commands and `job.created` events in one round trip; then the outbox rows can go."""
     try:
         async with res.redis.pipeline(transaction=False) as pipe:
             for job in new:
                 pipe.xadd(res.keys.command(job.pool), {"job_id": str(job.id), "kind": job.kind})
             for job in new:
-                await res.publisher.add_to(pipe, JOB_CREATED, job_event_data(job), _topics(job))
+                res.publisher.add_to(pipe, JOB_CREATED, job_event_data(job), _topics(job))
             await pipe.execute()
     except Exception as exc:
         # The outbox keeps the commands: the relay sends them once Redis is back.
         log.warning("commands for %d job(s) left to the outbox relay: %s", len(new), exc)
         return
-    # Losing this delete in a crash costs one duplicate command (deduplicated at claim), so
-    # it does not wait for the WAL flush.
-    async with res.lazy_commit.connect() as conn:
-        await repo.delete_outbox(conn, [job.id for job in new])
+    # The commands are out: their outbox rows go with the next batched delete, off this path.
+    for job in new:
+        res.outbox.defer(job.id)
 
 
 def _parse_id(job_id: str) -> uuid.UUID:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from events.hub import Hub
 from events.stream import EventPublisher, StreamKeys
+from infra.batching import GroupCommit
 from infra.settings import Settings
 
 
@@ -27,6 +29,8 @@ class Resources:
     keys: StreamKeys
     publisher: EventPublisher
     hub: Hub
+    # Outbox rows of commands already on their stream, deleted in batches off the request path.
+    outbox: GroupCommit[uuid.UUID, None]
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -22,7 +22,12 @@ from typing import Any
 
 import msgspec
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    retry_key_prefix,
+)
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
@@ -31,6 +36,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from events.model import JOB_FAILED, JOB_STARTED, job_event_data, job_topic, user_topic
 from events.stream import EventPublisher, StreamKeys
+from infra.batching import GroupCommit
 from infra.blob.factory import make_blob_store
 from infra.db import jobs as repo
 from infra.db.engine import make_autocommit_engine, make_engine
@@ -68,6 +74,52 @@ def check_pool(pool: str) -> None:
 
 class StreamFedWorker(Worker):
     """An arq Worker that is also handed jobs directly by the stream intake."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cleanup: GroupCommit[str, None] = GroupCommit(self._finish_many, "arq-finish")
+
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
+        """arq's book-keeping for a finished job, group-committed: the jobs that end while
+        one batch is written share the next MULTI/EXEC instead of one transaction each.
+
+        Our jobs keep no arq result and are never re-queued by arq, so a finished job's keys
+        are simply deleted; anything else goes through arq's own per-job path."""
+        if not finish or result_data or keep_in_progress is not None:
+            await super().finish_job(
+                job_id,
+                finish,
+                result_data,
+                result_timeout_s,
+                keep_result_forever,
+                incr_score,
+                keep_in_progress,
+            )
+            return
+        await self._cleanup.submit(job_id)
+
+    async def _finish_many(self, job_ids: list[str]) -> list[None]:
+        async with self.pool.pipeline(transaction=True) as tr:
+            tr.delete(
+                *(
+                    prefix + job_id
+                    for job_id in job_ids
+                    for prefix in (in_progress_key_prefix, retry_key_prefix, job_key_prefix)
+                )
+            )
+            tr.zrem(abort_jobs_ss, *job_ids)
+            tr.zrem(self.queue_name, *job_ids)
+            await tr.execute()
+        return [None] * len(job_ids)
 
     async def start_now(self, job_ids: list[str], score: int) -> None:
         """Start jobs whose arq records the intake has just written, without waiting for a
@@ -370,10 +422,12 @@ class PoolWorker:
                 record = serialize_job("run_job", (c.id,), {}, None, now)
                 pipe.psetex(job_key_prefix + c.id, hold_ms, record)
                 pipe.zadd(arq.queue_name, {c.id: now})
-                pipe.delete(retry_key_prefix + c.id)
+                if c.attempts > 1:
+                    # Taken over from a dead worker: its arq retry counter must not count.
+                    pipe.delete(retry_key_prefix + c.id)
                 pipe.psetex(in_progress_key_prefix + c.id, hold_ms, b"1")
                 data, topics = self.runtime._event(c, "running", 0)
-                await self.publisher.add_to(pipe, JOB_STARTED, data, topics)
+                self.publisher.add_to(pipe, JOB_STARTED, data, topics)
             await pipe.execute()
         await arq.start_now([c.id for c in claimed], now)
 

@@ -29,6 +29,7 @@ from events.model import (
 )
 from events.stream import EventPublisher
 from infra import logs
+from infra.batching import GroupCommit
 from infra.db import jobs as repo
 from workers.catalog import CATALOG, JobKind
 from workers.context import JobContext, make_run_in_thread
@@ -76,48 +77,6 @@ class _Ending(msgspec.Struct):
     result: Any
     error: JobError | None
     message: str
-    done: asyncio.Future[Any]
-
-
-class Finisher:
-    """Group commit for terminal transitions: whatever finished while the previous batch was
-    being written goes out together — one UPDATE, then one Redis pipeline with the events and
-    the stream acks. A lone job is written at once, so batching adds no latency."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.queue: list[_Ending] = []
-        self.wake = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def end(
-        self, c: Claimed, status: str, result: Any, error: JobError | None, message: str
-    ) -> Any:
-        """Record a terminal state; returns the stored row (None if the job was not ours)."""
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run(), name="finisher")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.queue.append(_Ending(c, status, result, error, message, fut))
-        self.wake.set()
-        return await asyncio.shield(fut)
-
-    async def _run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            batch, self.queue = self.queue, []
-            if not batch:
-                continue
-            try:
-                rows = await self.runtime._write_endings(batch)
-            except Exception as exc:
-                for e in batch:
-                    if not e.done.done():
-                        e.done.set_exception(exc)
-                continue
-            for e in batch:
-                if not e.done.done():
-                    e.done.set_result(rows.get(uuid.UUID(e.claimed.id)))
 
 
 class Runtime:
@@ -145,7 +104,9 @@ class Runtime:
         self.on_finished: Callable[[Claimed], Awaitable[None]] | None = None
         # Adds stream acks for finished jobs to the pipeline that publishes their events.
         self.add_acks: Callable[[Any, list[Claimed]], None] | None = None
-        self.finisher = Finisher(self)
+        # Terminal transitions: one UPDATE, then one Redis pipeline with the events and the
+        # stream acks, for every job that finished while the previous batch was written.
+        self.finisher: GroupCommit[_Ending, Any] = GroupCommit(self._write_endings, "finisher")
         self.autocommit = autocommit
 
     # -- events ------------------------------------------------------------------------------
@@ -363,14 +324,15 @@ class Runtime:
         error: JobError | None = None,
         message: str = "",
     ) -> None:
-        row = await self.finisher.end(
-            c, status, result, error, message or (error.detail if error else "")
+        row = await self.finisher.submit(
+            _Ending(c, status, result, error, message or (error.detail if error else ""))
         )
         if row is None:
             log.info("job %s: not ours any more, %s not recorded", c.id, status)
 
-    async def _write_endings(self, batch: list[_Ending]) -> dict[uuid.UUID, Any]:
-        """One UPDATE for the batch, then its events and acks in one Redis round trip."""
+    async def _write_endings(self, batch: list[_Ending]) -> list[Any]:
+        """One UPDATE for the batch, then its events and acks in one Redis round trip; the
+        stored rows in batch order (None for a job that was no longer ours)."""
         items = [
             {
                 "id": uuid.UUID(e.claimed.id),
@@ -399,11 +361,11 @@ class Runtime:
                         error=e.error,
                         attempt=row.attempts,
                     )
-                    await self.publisher.add_to(pipe, type_[e.status], data, topics)
+                    self.publisher.add_to(pipe, type_[e.status], data, topics)
                 if self.add_acks is not None:
                     self.add_acks(pipe, [e.claimed for e in batch])
                 await pipe.execute()
         except Exception as exc:
             # Postgres has the outcome; unacked entries are re-delivered and dropped at claim.
             log.warning("events/acks for %d finished job(s) not sent: %s", len(batch), exc)
-        return rows
+        return [rows.get(uuid.UUID(e.claimed.id)) for e in batch]

@@ -1,0 +1,76 @@
+"""Group commit: many small writes that arrive together go out as one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger("switchyard.batching")
+
+
+class GroupCommit(Generic[T, R]):
+    """Whatever is submitted while the previous batch is being written goes out together in
+    one `write(batch)` call. A lone item is written at once, so batching adds no latency; under
+    load it turns N round trips into one.
+
+    `write` returns one result per item, in order; if it raises, every waiting item of that
+    batch gets the exception (items added with `defer` only get a log line).
+    """
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[list[R]]], name: str) -> None:
+        self._write = write
+        self._name = name
+        self._queue: list[tuple[T, asyncio.Future[R] | None]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def _enqueue(self, item: T, fut: asyncio.Future[R] | None) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self._name)
+        self._queue.append((item, fut))
+        self._idle.clear()
+        self._wake.set()
+
+    async def submit(self, item: T) -> R:
+        """Write `item` with the next batch and return its result."""
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._enqueue(item, fut)
+        return await asyncio.shield(fut)
+
+    def defer(self, item: T) -> None:
+        """Write `item` with the next batch without waiting for it."""
+        self._enqueue(item, None)
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far has been written (or has failed)."""
+        await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if not batch:
+                self._idle.set()
+                continue
+            try:
+                results = await self._write([item for item, _ in batch])
+            except Exception as exc:
+                if all(fut is None for _, fut in batch):
+                    log.warning("%s: %d deferred write(s) failed: %s", self._name, len(batch), exc)
+                for _, fut in batch:
+                    if fut is not None and not fut.done():
+                        fut.set_exception(exc)
+            else:
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if fut is not None and not fut.done():
+                        fut.set_result(result)
+            if not self._queue:
+                self._idle.set()
