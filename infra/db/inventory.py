@@ -37,7 +37,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,6 +44,7 @@ from domain.inventory.enumeration import DATASET_FORMATS, REPOSITORY_LANGUAGES, 
 from domain.inventory.error import DuplicateNameError
 from domain.inventory.rule import MAX_NAME, MAX_URL, MAX_VERSION, ListQuery, SortField
 from infra.db.base import Base
+from infra.db.driver import compile_for_asyncpg
 from infra.db.engine import async_url
 
 UNIQUE_VIOLATION = "23505"
@@ -127,8 +127,6 @@ _PUBLIC = {r: [c for c in t.c if c.name != "owner_id"] for r, t in TABLES.items(
 # once per statement shape from the Core statements below: a SQLAlchemy checkout costs several
 # times the query itself (pre-ping round trips, greenlet hops, result processing).
 
-_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
-
 
 def pool_dsn(database_url: str) -> str:
     """The libpq-style URL asyncpg takes, from any URL the settings accept."""
@@ -177,9 +175,7 @@ async def _read(pool: asyncpg.Pool, method: str, sql: str, args: list[Any]) -> A
     return await getattr(pool, method)(sql, *args)
 
 
-def _compile(stmt: Any) -> tuple[str, tuple[str, ...]]:
-    compiled = stmt.compile(dialect=_DIALECT)
-    return compiled.string, tuple(compiled.positiontup or ())
+_compile = compile_for_asyncpg
 
 
 @lru_cache(maxsize=1024)

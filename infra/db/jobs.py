@@ -11,6 +11,7 @@ from sqlalchemy import Row, Table, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from infra.db import driver
 from infra.db.models import Job, Outbox
 
 jobs = cast(Table, Job.__table__)
@@ -44,7 +45,7 @@ _INSERT = text(
 
 async def insert_jobs(
     conn: AsyncConnection, rows: Sequence[dict[str, Any]]
-) -> list[tuple[Row[Any], bool]]:
+) -> list[tuple[Any, bool]]:
     """Insert jobs and their outbox rows; returns (job, created) in the order given.
 
     One statement with array parameters: atomic even on an autocommit connection, one round
@@ -62,8 +63,8 @@ async def insert_jobs(
         "owners": [r["owner_id"] for r in rows],
         "keys": [r["idempotency_key"] for r in rows],
     }
-    created = {r.id: r for r in (await conn.execute(_INSERT, params)).all()}
-    out: list[tuple[Row[Any], bool]] = []
+    created = {r.id: r for r in await driver.fetch(conn, _INSERT, params)}
+    out: list[tuple[Any, bool]] = []
     for row in rows:
         if row["id"] in created:
             out.append((created[row["id"]], True))
@@ -85,7 +86,7 @@ _DELETE_OUTBOX = text("DELETE FROM outbox WHERE job_id = ANY(CAST(:ids AS uuid[]
 
 async def delete_outbox(conn: AsyncConnection, job_ids: Sequence[uuid.UUID]) -> None:
     if job_ids:
-        await conn.execute(_DELETE_OUTBOX, {"ids": list(job_ids)})
+        await driver.fetch(conn, _DELETE_OUTBOX, {"ids": list(job_ids)})
 
 
 async def get_job(
@@ -187,7 +188,7 @@ _CLAIM = text(
 
 async def claim(
     conn: AsyncConnection, ids: Sequence[uuid.UUID], worker_id: str, stale_s: float
-) -> list[Row[Any]]:
+) -> list[driver.AttrRecord]:
     """Move pending jobs (or running ones whose worker went silent) to running for us.
 
     The row lock plus the status condition make this the single point where a job is given to
@@ -196,8 +197,9 @@ async def claim(
     """
     if not ids:
         return []
-    res = await conn.execute(_CLAIM, {"ids": list(ids), "worker": worker_id, "stale_s": stale_s})
-    return list(res.all())
+    return await driver.fetch(
+        conn, _CLAIM, {"ids": list(ids), "worker": worker_id, "stale_s": stale_s}
+    )
 
 
 async def set_progress(
@@ -268,13 +270,14 @@ _FINISH_MANY = text(
 
 async def finish_many(
     conn: AsyncConnection, worker_id: str, items: Sequence[dict[str, Any]]
-) -> dict[uuid.UUID, Row[Any]]:
+) -> dict[uuid.UUID, driver.AttrRecord]:
     """Terminal transitions for many jobs in one statement (group commit of finishing jobs).
 
     Items carry id, status, result/error as JSON text (or None) and message. Only jobs still
     running on this worker change; the rows that did come back, by id.
     """
-    res = await conn.execute(
+    res = await driver.fetch(
+        conn,
         _FINISH_MANY,
         {
             "ids": [i["id"] for i in items],
