@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put, route
+from litestar.di import NamedDependency
 from litestar.enums import HttpMethod
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
@@ -259,7 +260,7 @@ class RepositoryController(Controller):
 
     @get("/", before_request=readable, summary="List repositories", responses=READ_ERRORS)
     async def list_repositories(
-        self, request: Request[Any, Any, Any], page: ListParams
+        self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> RepositoryPage:
         items, total, q = await REPOSITORIES.page(request, page)
         return RepositoryPage(items=items, total=total, limit=q.limit, offset=q.offset)
@@ -296,7 +297,9 @@ class DatasetController(Controller):
     tags = ["inventory: datasets"]
 
     @get("/", before_request=readable, summary="List datasets", responses=READ_ERRORS)
-    async def list_datasets(self, request: Request[Any, Any, Any], page: ListParams) -> DatasetPage:
+    async def list_datasets(
+        self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
+    ) -> DatasetPage:
         items, total, q = await DATASETS.page(request, page)
         return DatasetPage(items=items, total=total, limit=q.limit, offset=q.offset)
 
@@ -332,7 +335,9 @@ class PackageController(Controller):
     tags = ["inventory: packages"]
 
     @get("/", before_request=readable, summary="List packages", responses=READ_ERRORS)
-    async def list_packages(self, request: Request[Any, Any, Any], page: ListParams) -> PackagePage:
+    async def list_packages(
+        self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
+    ) -> PackagePage:
         items, total, q = await PACKAGES.page(request, page)
         return PackagePage(items=items, total=total, limit=q.limit, offset=q.offset)
 
@@ -369,7 +374,7 @@ class ScenarioController(Controller):
 
     @get("/", before_request=readable, summary="List scenarios", responses=READ_ERRORS)
     async def list_scenarios(
-        self, request: Request[Any, Any, Any], page: ListParams
+        self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> ScenarioPage:
         items, total, q = await SCENARIOS.page(request, page)
         return ScenarioPage(items=items, total=total, limit=q.limit, offset=q.offset)
@@ -407,7 +412,7 @@ class SimulatorController(Controller):
 
     @get("/", before_request=readable, summary="List simulators", responses=READ_ERRORS)
     async def list_simulators(
-        self, request: Request[Any, Any, Any], page: ListParams
+        self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> SimulatorPage:
         items, total, q = await SIMULATORS.page(request, page)
         return SimulatorPage(items=items, total=total, limit=q.limit, offset=q.offset)
