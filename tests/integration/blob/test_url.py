@@ -55,7 +55,8 @@ def _with_query(url: str, **changes: str) -> str:
 
 
 def _flip(sig: str) -> str:
-    return ("1" if sig[-1] != "1" else "2") + sig[1:]
+    """The signature with its first character changed (always to a different one)."""
+    return ("1" if sig[0] != "1" else "2") + sig[1:]
 
 
 async def test_a_download_url_serves_the_object_and_its_ranges(served: StoreBase) -> None:
