@@ -175,9 +175,6 @@ async def _read(pool: asyncpg.Pool, method: str, sql: str, args: list[Any]) -> A
     return await getattr(pool, method)(sql, *args)
 
 
-_compile = compile_for_asyncpg
-
-
 @lru_cache(maxsize=1024)
 def _list_sql(
     resource: Resource,
@@ -205,7 +202,7 @@ def _list_sql(
         )
     count = select(func.count()).select_from(table).where(*conds)
     if not with_rows:
-        return _compile(count)
+        return compile_for_asyncpg(count)
     column = table.c[sort]
     order = [column.desc() if descending else column.asc()]
     if sort not in ("id", "name"):  # both unique already
@@ -220,7 +217,7 @@ def _list_sql(
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )
-    return _compile(stmt)
+    return compile_for_asyncpg(stmt)
 
 
 def _like(text_: str) -> str:
@@ -260,7 +257,7 @@ async def list_records(
 @lru_cache(maxsize=8)
 def _get_sql(resource: Resource) -> tuple[str, tuple[str, ...]]:
     table = TABLES[resource]
-    return _compile(select(*_PUBLIC[resource]).where(table.c.id == bindparam("id")))
+    return compile_for_asyncpg(select(*_PUBLIC[resource]).where(table.c.id == bindparam("id")))
 
 
 async def get_record(
@@ -280,7 +277,7 @@ def _insert_sql(resource: Resource, columns: tuple[str, ...]) -> tuple[str, tupl
         .on_conflict_do_nothing(index_elements=[table.c.name])
         .returning(*_PUBLIC[resource])
     )
-    return _compile(stmt)
+    return compile_for_asyncpg(stmt)
 
 
 async def create_record(
