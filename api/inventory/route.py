@@ -3,7 +3,6 @@ plus the contract's health check and the fallbacks that keep 404/405 in the cont
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put, route
 from litestar.di import NamedDependency
@@ -66,6 +64,7 @@ from domain.inventory.rule import (
     list_query,
 )
 from infra.db import inventory as repo
+from infra.db.statements import StatementPool
 from infra.security import Principal
 
 log = logging.getLogger("switchyard.api.inventory")
@@ -129,26 +128,21 @@ async def list_params(
 
 
 _POOL = "inventory.pool"
-_POOL_LOCK = "inventory.pool_lock"
 
 
-async def _pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
-    """The process's pool for single statements (list, get, create), opened on first use and
-    closed with the app's engine, which the app lifespan disposes of on shutdown."""
+def _pool(request: Request[Any, Any, Any]) -> StatementPool:
+    """The process's pool for single statements (list, get, create): made on first use (its
+    connections open as statements need them) and closed with the app's engine, which the app
+    lifespan disposes of on shutdown."""
     res = from_request(request)
-    pool: asyncpg.Pool | None = res.extra.get(_POOL)
-    if pool is not None:
-        return pool
-    async with res.extra.setdefault(_POOL_LOCK, asyncio.Lock()):
-        pool = res.extra.get(_POOL)
-        if pool is None:
-            pool = await repo.open_pool(res.settings.db.url, res.settings.db.pool_size)
-            event.listen(res.engine.sync_engine, "engine_disposed", _closer(pool))
-            res.extra[_POOL] = pool
+    pool: StatementPool | None = res.extra.get(_POOL)
+    if pool is None:
+        pool = res.extra[_POOL] = repo.open_pool(res.settings.db.url, res.settings.db.pool_size)
+        event.listen(res.engine.sync_engine, "engine_disposed", _closer(pool))
     return pool
 
 
-def _closer(pool: asyncpg.Pool) -> Callable[[Any], None]:
+def _closer(pool: StatementPool) -> Callable[[Any], None]:
     def close(_: Any) -> None:
         pool.terminate()
 
@@ -189,11 +183,11 @@ class Records(Generic[V]):
         self, request: Request[Any, Any, Any], params: ListParams
     ) -> tuple[list[V], int, ListQuery]:
         query = list_query(self.resource, **msgspec.structs.asdict(params))
-        rows, total = await repo.list_records(await _pool(request), self.resource, query)
+        rows, total = await repo.list_records(_pool(request), self.resource, query)
         return [self._view(dict(r)) for r in rows], total, query
 
     async def one(self, request: Request[Any, Any, Any], record_id: int) -> V:
-        row = await repo.get_record(await _pool(request), self.resource, record_id)
+        row = await repo.get_record(_pool(request), self.resource, record_id)
         if row is None:
             raise RecordNotFoundError(self.resource, record_id)
         return self._view(dict(row))
@@ -203,7 +197,7 @@ class Records(Generic[V]):
     ) -> V:
         values = written_fields(body)
         check_fields(self.resource, values)
-        pool = await _pool(request)
+        pool = _pool(request)
         row = await repo.create_record(pool, self.resource, values, uuid.UUID(caller.id))
         return self._view(dict(row))
 

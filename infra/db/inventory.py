@@ -46,6 +46,7 @@ from domain.inventory.rule import MAX_NAME, MAX_URL, MAX_VERSION, ListQuery, Sor
 from infra.db.base import Base
 from infra.db.driver import compile_for_asyncpg
 from infra.db.engine import async_url
+from infra.db.statements import StatementPool
 
 UNIQUE_VIOLATION = "23505"
 
@@ -133,22 +134,15 @@ def pool_dsn(database_url: str) -> str:
     return async_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """Release hook: these connections only run single statements in autocommit, so there is
-    no session state to reset (asyncpg still rolls back a transaction left open); skipping
-    asyncpg's default reset query saves a round trip per request."""
-
-
 APPLICATION_NAME = "switchyard-inventory"
 
 
-async def open_pool(database_url: str, size: int) -> asyncpg.Pool:
-    """The pool list_records, get_record and create_record run on; the caller closes it."""
-    return await asyncpg.create_pool(
+def open_pool(database_url: str, size: int) -> StatementPool:
+    """The pool list_records, get_record and create_record run on; the caller closes it.
+    Connections open on first use."""
+    return StatementPool(
         pool_dsn(database_url),
-        min_size=1,
-        max_size=size,
-        reset=_keep_session,
+        size,
         # Named, so an operator can tell these connections apart in pg_stat_activity.
         server_settings={"application_name": APPLICATION_NAME},
     )
@@ -166,7 +160,7 @@ _DROPPED = (
 _READ_ATTEMPTS = 3
 
 
-async def _read(pool: asyncpg.Pool, method: str, sql: str, args: list[Any]) -> Any:
+async def _read(pool: StatementPool, method: str, sql: str, args: list[Any]) -> Any:
     for _ in range(_READ_ATTEMPTS - 1):
         try:
             return await getattr(pool, method)(sql, *args)
@@ -227,7 +221,7 @@ def _like(text_: str) -> str:
 
 
 async def list_records(
-    pool: asyncpg.Pool, resource: Resource, query: ListQuery
+    pool: StatementPool, resource: Resource, query: ListQuery
 ) -> tuple[list[asyncpg.Record], int]:
     """One page of records in the query's order, and how many records match its filters."""
     values: dict[str, Any] = {
@@ -261,7 +255,7 @@ def _get_sql(resource: Resource) -> tuple[str, tuple[str, ...]]:
 
 
 async def get_record(
-    pool: asyncpg.Pool, resource: Resource, record_id: int
+    pool: StatementPool, resource: Resource, record_id: int
 ) -> asyncpg.Record | None:
     sql, _ = _get_sql(resource)
     row: asyncpg.Record | None = await _read(pool, "fetchrow", sql, [record_id])
@@ -281,7 +275,7 @@ def _insert_sql(resource: Resource, columns: tuple[str, ...]) -> tuple[str, tupl
 
 
 async def create_record(
-    pool: asyncpg.Pool,
+    pool: StatementPool,
     resource: Resource,
     values: Mapping[str, Any],
     owner_id: uuid.UUID | None,
