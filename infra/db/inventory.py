@@ -1,6 +1,6 @@
 """Inventory tables (one per resource) and every query on them.
 
-Single statements (list, get, create) run on a plain asyncpg pool in autocommit; changes that
+Single statements (list, get, create) run in autocommit on a StatementPool (plain asyncpg connections); changes that
 need a check first (update, delete) take a SQLAlchemy connection whose transaction the caller
 owns.
 """
@@ -124,7 +124,7 @@ _PUBLIC = {r: [c for c in t.c if c.name != "owner_id"] for r, t in TABLES.items(
 
 # --- single statements: plain asyncpg -------------------------------------------------------
 #
-# Lists, gets and creates are the hot path. They run on a plain asyncpg pool with SQL compiled
+# Lists, gets and creates are the hot path. They run on a StatementPool with SQL compiled
 # once per statement shape from the Core statements below: a SQLAlchemy checkout costs several
 # times the query itself (pre-ping round trips, greenlet hops, result processing).
 
