@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import AuthController, current_principal
 from api.errors import EXCEPTION_HANDLERS
+from api.inventory import PREFIX as INVENTORY_PREFIX
 from api.jobs import JobController
 from api.ops import admin_pools, health, metrics, ready
 from api.services import SERVICE_ROUTERS
@@ -63,6 +65,56 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             logs.request_id.reset(token)
+
+    return middleware
+
+
+def preflight_errors(app: ASGIApp) -> ASGIApp:
+    """Give a refused CORS preflight a JSON error body.
+
+    Litestar's CORS middleware refuses a preflight (an origin, method or header not allowed)
+    with a plain-text 400 of its own, outside every exception handler. Clients of these
+    contracts parse errors as JSON: under /inventory the contract's `{"error", "code"}`,
+    elsewhere the platform's `{"detail", "code"}`. The status and the refusal are unchanged.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            await app(scope, receive, send)
+            return
+        held: Message | None = None
+
+        async def reshape(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                held = message  # decided on seeing the body
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            start, held = held, None
+            text = bytes(message.get("body", b""))
+            if not text.startswith(b"Disallowed CORS "):
+                await send(start)
+                await send(message)
+                return
+            refused = text.removeprefix(b"Disallowed CORS ").decode().lower()
+            detail = f"CORS preflight refused: {refused} not allowed"
+            key = "error" if scope["path"].startswith(INVENTORY_PREFIX + "/") else "detail"
+            body = msgspec.json.encode({key: detail, "code": "BAD_REQUEST"})
+            headers = [
+                (name, value)
+                for name, value in start.get("headers", [])
+                if name.lower() not in (b"content-type", b"content-length")
+            ]
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await app(scope, receive, reshape)
 
     return middleware
 
@@ -132,7 +184,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await autocommit.dispose()
             await lazy_commit.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AuthController,
             JobController,
@@ -171,3 +223,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    # Outside Litestar's CORS middleware, which sits above every middleware a route can have.
+    app.asgi_handler = preflight_errors(app.asgi_handler)
+    return app

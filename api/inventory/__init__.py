@@ -15,8 +15,10 @@ from api.inventory.route import (
     unknown_route,
 )
 
+PREFIX = "/inventory"
+
 router = Router(
-    path="/inventory",
+    path=PREFIX,
     route_handlers=[*CONTROLLERS, health, collection_method, item_method, unknown_route],
     dependencies={"page": Provide(list_params)},
     exception_handlers=EXCEPTION_HANDLERS,

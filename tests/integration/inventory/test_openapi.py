@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.inventory.sample import BASE, RESOURCES
+from tests.integration.inventory.sample import BASE, RESOURCES, assert_error
 
 VIEWS = {
     "repositories": "Repository",
@@ -76,12 +76,30 @@ async def test_cors_preflight_allows_the_configured_frontend(client: httpx.Async
     assert {"GET", "POST", "PUT", "DELETE", "OPTIONS"} <= methods
     allowed = r.headers["access-control-allow-headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed
-    # Another origin gets no grant.
+    # Another origin gets no grant, and the refusal is an error in the contract's shape.
     r = await client.options(
         f"{BASE}/repositories",
         headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"},
     )
     assert "access-control-allow-origin" not in r.headers
+    assert "origin not allowed" in assert_error(r, 400, "BAD_REQUEST")["error"]
+
+
+async def test_cors_refuses_a_method_or_header_not_configured(client: httpx.AsyncClient) -> None:
+    origin = {"Origin": "http://localhost:3000"}
+    r = await client.options(
+        f"{BASE}/repositories", headers={**origin, "Access-Control-Request-Method": "PATCH"}
+    )
+    assert "method not allowed" in assert_error(r, 400, "BAD_REQUEST")["error"]
+    r = await client.options(
+        f"{BASE}/repositories",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "X-Secret",
+        },
+    )
+    assert "headers not allowed" in assert_error(r, 400, "BAD_REQUEST")["error"]
 
 
 async def test_cors_origins_are_a_setting(client: httpx.AsyncClient, live_settings: Any) -> None:

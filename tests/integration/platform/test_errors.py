@@ -54,3 +54,16 @@ async def test_request_id_is_echoed(http) -> None:
     r = await http.get("/health", headers={"X-Request-Id": "trace-123"})
     assert r.headers["x-request-id"] == "trace-123"
     assert len((await http.get("/health")).headers["x-request-id"]) == 32
+
+
+async def test_a_refused_cors_preflight_is_a_json_error(http) -> None:
+    r = await http.options(
+        "/jobs",
+        headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {
+        "detail": "CORS preflight refused: origin not allowed",
+        "code": "BAD_REQUEST",
+    }
