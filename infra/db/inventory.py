@@ -1,8 +1,8 @@
 """Inventory tables (one per resource) and every query on them.
 
-Single statements (list, get, create) run in autocommit on a StatementPool (plain asyncpg connections); changes that
-need a check first (update, delete) take a SQLAlchemy connection whose transaction the caller
-owns.
+Single statements (list, get, create) run in autocommit on a StatementPool of plain asyncpg
+connections; changes that need a check first (update, delete) take a SQLAlchemy connection
+whose transaction the caller owns.
 """
 
 from __future__ import annotations

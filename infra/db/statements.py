@@ -4,8 +4,9 @@ creates).
 asyncpg's own `Pool` makes every statement pay for what a transaction pool needs: a shielded
 task and a timeout around each release, a reset hook, an idle timer set and cancelled per use.
 On the inventory's hot path that was 40-90 µs of CPU per statement, as much as the statement
-itself (`python -m bench.inventory` prints the list statement on both). Here a statement borrows an idle connection, runs, and gives it back;
-nothing outlives a statement on a connection, so there is nothing to reset.
+itself (`python -m bench.inventory` prints the list statement on both). Here a statement
+borrows an idle connection, runs, and gives it back; nothing outlives a statement on a
+connection, so there is nothing to reset.
 
 A connection goes back to the pool only when its statement ended cleanly or with an error
 Postgres reported (the connection is then idle and sane). After anything else (a cancelled
