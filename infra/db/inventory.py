@@ -149,7 +149,7 @@ def open_pool(database_url: str, size: int) -> StatementPool:
 
 
 # Postgres dropped the connection (restart, failover, an operator's pg_terminate_backend).
-# asyncpg discards such a connection, so a read retried on the pool gets a live one.
+# The StatementPool closes such a connection, so a read retried on it gets a live one.
 _DROPPED = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.AdminShutdownError,
