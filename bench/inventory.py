@@ -2,7 +2,11 @@
 
 Starts one API process (`python -m infra api`) on a scratch database it migrates and seeds,
 drives it from a separate process (wrk, or a Python loader when wrk is missing), prints
-requests/s with p50/p99, and drops the database at the end.
+requests/s with p50/p99 and the CPU the API and Postgres spent per request, and drops the
+database at the end.
+
+Then the floor under the list figure: the same list statement with no HTTP at all, from this
+process, on the inventory's StatementPool and on asyncpg's own Pool (the one it replaced).
 
     python -m bench.inventory [--duration 10] [--connections 8]
 
@@ -30,7 +34,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from infra.db.inventory import APPLICATION_NAME
 from infra.db.migrate import scratch_database
+from infra.db.statements import StatementPool
 from infra.embedded import free_port
 
 LIST_PATH = "/inventory/api/v1/repositories?limit=10"
@@ -103,6 +109,42 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(all, stolen) CPU ticks of the machine so far (Linux): time the hypervisor gave to other
+    guests shows up as steal, and figures taken while it is high say little."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[0] == before[0]:
+        return None
+    return (after[1] - before[1]) / (after[0] - before[0])
+
+
+def cpu_of(pids: list[int]) -> float | None:
+    """CPU seconds used so far by these processes (those that have exited count as zero)."""
+    times = [cpu_seconds(pid) for pid in pids]
+    return None if not pids or all(t is None for t in times) else sum(t or 0.0 for t in times)
+
+
+async def _backend_pids(url: str, application_name: str) -> list[int]:
+    """Postgres backends serving connections with this application name (same machine only)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", application_name
+        )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
 
 
 @contextmanager
@@ -257,12 +299,83 @@ def run_python(
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+async def statement_floor(
+    db_url: str, seconds: float, callers: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """The list statement of `LIST_PATH` run back to back by `callers` tasks, with no HTTP:
+    what Postgres and the client library cost on their own, on the inventory's StatementPool
+    and on asyncpg's Pool as the inventory used to configure it."""
+    import asyncpg
+
+    from domain.inventory.rule import list_query
+    from infra.db import inventory as repo
+
+    query = list_query("repositories", limit=10, offset=0, type=None, tag=None, q=None, sort=None)
+    app_name = f"bench-floor-{secrets.token_hex(3)}"
+    server = {"application_name": app_name}
+
+    async def no_reset(_: asyncpg.Connection) -> None:
+        pass
+
+    async def measure(pool: Any) -> dict[str, Any]:
+        await asyncio.gather(*(repo.list_records(pool, "repositories", query) for _ in range(64)))
+        pg_pids = await _backend_pids(db_url, app_name)
+        latencies: list[float] = []
+        stop = time.perf_counter() + seconds
+
+        async def caller() -> None:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                await repo.list_records(pool, "repositories", query)
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        ticks0, pg0 = cpu_ticks(), cpu_of(pg_pids)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        elapsed, cpu1, pg1 = time.perf_counter() - t0, time.process_time(), cpu_of(pg_pids)
+        qs = statistics.quantiles(latencies, n=100)
+        figures: dict[str, Any] = {
+            "rps": len(latencies) / elapsed,
+            "p50": qs[49],
+            "p99": qs[98],
+            "requests": len(latencies),
+            "non_2xx": 0,
+            "socket_errors": "",
+            "cpu_us": (cpu1 - cpu0) / len(latencies) * 1e6,
+            "cpu_of": "client",
+            "steal": steal_share(ticks0, cpu_ticks()),
+        }
+        if pg0 is not None and pg1 is not None:
+            figures["pg_cpu_us"] = (pg1 - pg0) / len(latencies) * 1e6
+        return figures
+
+    dsn = repo.pool_dsn(db_url)
+    results = []
+    ours = StatementPool(dsn, callers, server_settings=server)
+    try:
+        results.append(("  on StatementPool (the inventory's)", await measure(ours)))
+    finally:
+        await ours.close()
+    theirs = await asyncpg.create_pool(
+        dsn, min_size=callers, max_size=callers, reset=no_reset, server_settings=server
+    )
+    try:
+        results.append(("  on asyncpg.Pool (reset hook a no-op)", await measure(theirs)))
+    finally:
+        await theirs.close()
+    return results
+
+
 def report(label: str, figures: dict[str, Any]) -> None:
     extra = ""
     if figures["non_2xx"]:
         extra += f"  non-2xx={figures['non_2xx']}"
     if "cpu_us" in figures:
-        extra += f"  API CPU {figures['cpu_us']:.0f} us/request"
+        extra += f"  CPU/request: {figures.get('cpu_of', 'API')} {figures['cpu_us']:.0f} us"
+    if "pg_cpu_us" in figures:
+        extra += f", Postgres {figures['pg_cpu_us']:.0f} us"
+    if figures.get("steal") is not None:
+        extra += f"  (steal {figures['steal']:.0%})"
     if figures["socket_errors"]:
         extra += f"  {figures['socket_errors']}"
     print(
@@ -333,7 +446,11 @@ def main(argv: list[str] | None = None) -> int:
                 if wrk:
                     warm = min(2.0, args.duration)
                     run_wrk(wrk, url + path, script("w"), warm, args.connections)
+                # The API's own pool connections, opened by the warm-up (empty without wrk).
+                pg_pids = asyncio.run(_backend_pids(db_url, APPLICATION_NAME))
+                pg0 = cpu_of(pg_pids)
                 cpu0 = cpu_seconds(pid)
+                ticks0 = cpu_ticks()
                 if wrk:
                     figures = run_wrk(wrk, url + path, script("m"), args.duration, args.connections)
                 else:
@@ -341,9 +458,20 @@ def main(argv: list[str] | None = None) -> int:
                         url, method, path, token, args.duration, args.connections, run
                     )
                 cpu1 = cpu_seconds(pid)
+                pg1 = cpu_of(pg_pids)
+                figures["steal"] = steal_share(ticks0, cpu_ticks())
                 if cpu0 is not None and cpu1 is not None and figures["requests"]:
                     figures["cpu_us"] = (cpu1 - cpu0) / figures["requests"] * 1e6
+                if pg0 is not None and pg1 is not None and figures["requests"]:
+                    figures["pg_cpu_us"] = (pg1 - pg0) / figures["requests"] * 1e6
                 report(label, figures)
+        print(
+            f"the list statement alone (no HTTP), {args.connections} callers in this process,"
+            f" {args.duration:g} s each:",
+            flush=True,
+        )
+        for label, figures in asyncio.run(statement_floor(db_url, args.duration, args.connections)):
+            report(label, figures)
     return 0
 
 
