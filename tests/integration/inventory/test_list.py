@@ -82,3 +82,56 @@ async def test_sorts_are_stable_across_pages(client: httpx.AsyncClient, member: 
     await client.put(f"{BASE}/repositories/{alpha['id']}", json={"tags": ["x"]}, headers=h)
     assert (await names(client, h, "sort=updated_at"))[0][-1] == "alpha"
     assert (await names(client, h, "sort=-updated_at"))[0][0] == "alpha"
+
+
+async def test_the_unfiltered_total_follows_creates_deletes_and_bulk_writes(
+    client: httpx.AsyncClient, member: Any, database_url: str
+) -> None:
+    """Unfiltered totals come from trigger-kept counts (migration 0003): they must match the
+    table after concurrent creates, deletes, an operator's bulk SQL and a rolled-back insert."""
+    import asyncio
+
+    import asyncpg
+
+    from infra.db.inventory import pool_dsn
+
+    alice = await member("alice")
+    h = alice["headers"]
+
+    async def total(resource: str = "datasets", query: str = "") -> int:
+        r = await client.get(f"{BASE}/{resource}?limit=1{query}", headers=h)
+        assert r.status_code == 200, r.text
+        return int(r.json()["total"])
+
+    made = await asyncio.gather(
+        *(create(client, h, "datasets", name=f"set-{i}") for i in range(12))
+    )
+    assert await total() == 12
+    for record in made[:2]:
+        r = await client.delete(f"{BASE}/datasets/{record['id']}", headers=h)
+        assert r.status_code == 204
+    assert await total() == 10
+    assert await total(query="&type=lidar") == 10  # counted the filtered way: the same
+    assert await total("packages") == 0  # each resource has its own count
+
+    conn = await asyncpg.connect(pool_dsn(database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO inventory_datasets (name, type)"
+            " SELECT 'bulk-' || i, 'image' FROM generate_series(1, 500) AS i"
+        )
+        assert await total() == 510
+        await conn.execute("DELETE FROM inventory_datasets WHERE name LIKE 'bulk-%' AND id % 2 = 0")
+        remaining = await conn.fetchval("SELECT count(*) FROM inventory_datasets")
+        assert await total() == remaining
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("INSERT INTO inventory_datasets (name, type) VALUES ('undone', 'test')")
+        await tx.rollback()
+        assert await total() == remaining
+        await conn.execute("TRUNCATE inventory_datasets")
+        assert await total() == 0
+    finally:
+        await conn.close()
+    await create(client, h, "datasets", name="after-truncate")
+    assert await total() == 1
