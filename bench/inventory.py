@@ -5,8 +5,9 @@ drives it from a separate process (wrk, or a Python loader when wrk is missing),
 requests/s with p50/p99 and the CPU the API and Postgres spent per request, and drops the
 database at the end.
 
-Then the floor under the list figure: the same list statement with no HTTP at all, from this
-process, on the inventory's StatementPool and on asyncpg's own Pool (the one it replaced).
+Right after the list run, the floor under its figure: the same list statement with no HTTP
+at all, from this process, on the inventory's StatementPool and on asyncpg's own Pool (the
+one it replaced). After the creates, the list runs again on the grown table.
 
     python -m bench.inventory [--duration 10] [--connections 8]
 
@@ -131,6 +132,16 @@ def cpu_of(pids: list[int]) -> float | None:
     """CPU seconds used so far by these processes (those that have exited count as zero)."""
     times = [cpu_seconds(pid) for pid in pids]
     return None if not pids or all(t is None for t in times) else sum(t or 0.0 for t in times)
+
+
+async def _count(url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM inventory_repositories"))
+    finally:
+        await conn.close()
 
 
 async def _backend_pids(url: str, application_name: str) -> list[int]:
@@ -437,12 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                 # A new name prefix per wrk run: the warm-up's names must not collide later.
                 return headers + LUA_CREATE.format(run=f"{run}{phase}", path=CREATE_PATH)
 
-            for label, method, path, script in (
-                (f"GET {LIST_PATH}", "GET", LIST_PATH, list_script),
-                (f"POST {CREATE_PATH}", "POST", CREATE_PATH, create_script),
-                # The floor: the platform's liveness route, no auth and no database.
-                ("GET /health (reference: no auth, no DB)", "GET", "/health", list_script),
-            ):
+            def measure(label: str, method: str, path: str, script: Any) -> None:
                 if wrk:
                     warm = min(2.0, args.duration)
                     run_wrk(wrk, url + path, script("w"), warm, args.connections)
@@ -465,13 +471,24 @@ def main(argv: list[str] | None = None) -> int:
                 if pg0 is not None and pg1 is not None and figures["requests"]:
                     figures["pg_cpu_us"] = (pg1 - pg0) / figures["requests"] * 1e6
                 report(label, figures)
-        print(
-            f"the list statement alone (no HTTP), {args.connections} callers in this process,"
-            f" {args.duration:g} s each:",
-            flush=True,
-        )
-        for label, figures in asyncio.run(statement_floor(db_url, args.duration, args.connections)):
-            report(label, figures)
+
+            measure(f"GET {LIST_PATH}", "GET", LIST_PATH, list_script)
+            print(
+                f"the same list statement alone (no HTTP), {args.connections} callers in this"
+                f" process, {args.duration:g} s each:",
+                flush=True,
+            )
+            import uvloop  # the API's event loop, so the figures compare
+
+            floor = uvloop.run(statement_floor(db_url, args.duration, args.connections))
+            for label, figures in floor:
+                report(label, figures)
+            measure(f"POST {CREATE_PATH}", "POST", CREATE_PATH, create_script)
+            # The creates grew the table: an unfiltered list's cost must not grow with it.
+            rows = asyncio.run(_count(db_url))
+            measure(f"GET {LIST_PATH} ({rows:,} rows)", "GET", LIST_PATH, list_script)
+            # The floor: the platform's liveness route, no auth and no database.
+            measure("GET /health (reference: no auth, no DB)", "GET", "/health", list_script)
     return 0
 
 
