@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -24,6 +25,15 @@ async def make_pool(database_url: str) -> AsyncIterator[Callable[[int], Statemen
     yield make
     for pool in pools:
         await pool.close()
+
+
+async def busy_with_a_waiter(pool: StatementPool) -> tuple[asyncio.Task[Any], asyncio.Task[Any]]:
+    """A one-connection pool's statement under way, and a caller queued behind it."""
+    busy = asyncio.create_task(pool.fetchval("SELECT pg_sleep(0.2)"))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(pool.fetchval("SELECT 1"))
+    await asyncio.sleep(0.05)
+    return busy, waiting
 
 
 async def test_never_opens_more_than_its_size(make_pool: Callable[[int], StatementPool]) -> None:
@@ -84,10 +94,7 @@ async def test_a_cancelled_waiter_does_not_take_a_slot(
     make_pool: Callable[[int], StatementPool],
 ) -> None:
     pool = make_pool(1)
-    busy = asyncio.create_task(pool.fetchval("SELECT pg_sleep(0.2)"))
-    await asyncio.sleep(0.05)
-    waiting = asyncio.create_task(pool.fetchval("SELECT 1"))
-    await asyncio.sleep(0.05)
+    busy, waiting = await busy_with_a_waiter(pool)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -120,10 +127,7 @@ async def test_a_closed_pool_refuses_statements_and_its_waiters(
     make_pool: Callable[[int], StatementPool],
 ) -> None:
     pool = make_pool(1)
-    busy = asyncio.create_task(pool.fetchval("SELECT pg_sleep(0.2)"))
-    await asyncio.sleep(0.05)
-    waiting = asyncio.create_task(pool.fetchval("SELECT 1"))
-    await asyncio.sleep(0.05)
+    busy, waiting = await busy_with_a_waiter(pool)
     await pool.close()
     with pytest.raises(PoolClosedError):
         await waiting
