@@ -119,7 +119,7 @@ class StatementPool:
                 else:
                     self._busy.add(handed)
                     self._release(handed)
-            else:
+            elif waiter in self._waiters:  # a release may have dropped it already
                 self._waiters.remove(waiter)
             raise
         if handed is None:
@@ -172,8 +172,18 @@ class StatementPool:
 
     async def close(self) -> None:
         """Close idle connections politely and busy ones at once; later statements fail."""
+        idle = self._shut()
+        await asyncio.gather(*(c.close(timeout=5) for c in idle), return_exceptions=True)
+
+    def terminate(self) -> None:
+        """Close every connection at once (no goodbye to the server)."""
+        for conn in self._shut():
+            conn.terminate()
+
+    def _shut(self) -> list[asyncpg.Connection]:
+        """Refuse new statements, fail the waiting ones, cut the busy connections; the idle
+        connections are the caller's to close."""
         self._closed = True
-        idle, self._idle = self._idle, []
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(PoolClosedError("the statement pool is closed"))
@@ -181,16 +191,5 @@ class StatementPool:
         for conn in self._busy:
             conn.terminate()
         self._busy.clear()
-        await asyncio.gather(*(c.close(timeout=5) for c in idle), return_exceptions=True)
-
-    def terminate(self) -> None:
-        """Close every connection at once (no goodbye to the server)."""
-        self._closed = True
-        for conn in [*self._idle, *self._busy]:
-            conn.terminate()
-        self._idle.clear()
-        self._busy.clear()
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_exception(PoolClosedError("the statement pool is closed"))
-        self._waiters.clear()
+        idle, self._idle = self._idle, []
+        return idle
