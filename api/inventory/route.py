@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -174,23 +174,23 @@ class Records(Generic[V]):
 
     resource: Resource
     view: type[V]
+    _view: Callable[[Sequence[Any]], V] = field(init=False)
 
-    def _view(self, row: Any) -> V:
-        """A response Struct from a mapping (asyncpg) or a row with attributes (SQLAlchemy)."""
-        return msgspec.convert(row, self.view, from_attributes=not isinstance(row, dict))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_view", repo.row_reader(self.resource, self.view))
 
     async def page(
         self, request: Request[Any, Any, Any], params: ListParams
     ) -> tuple[list[V], int, ListQuery]:
         query = list_query(self.resource, **msgspec.structs.asdict(params))
         rows, total = await repo.list_records(_pool(request), self.resource, query)
-        return [self._view(dict(r)) for r in rows], total, query
+        return [self._view(r) for r in rows], total, query
 
     async def one(self, request: Request[Any, Any, Any], record_id: int) -> V:
         row = await repo.get_record(_pool(request), self.resource, record_id)
         if row is None:
             raise RecordNotFoundError(self.resource, record_id)
-        return self._view(dict(row))
+        return self._view(row)
 
     async def create(
         self, request: Request[Any, Any, Any], body: msgspec.Struct, caller: Principal
@@ -199,7 +199,7 @@ class Records(Generic[V]):
         check_fields(self.resource, values)
         pool = _pool(request)
         row = await repo.create_record(pool, self.resource, values, uuid.UUID(caller.id))
-        return self._view(dict(row))
+        return self._view(row)
 
     async def update(
         self,

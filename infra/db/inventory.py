@@ -8,11 +8,12 @@ whose transaction the caller owns.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+import msgspec
 from sqlalchemy import (
     BigInteger,
     BindParameter,
@@ -51,6 +52,7 @@ from infra.db.engine import async_url
 from infra.db.statements import StatementPool
 
 UNIQUE_VIOLATION = "23505"
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -131,8 +133,28 @@ TABLES: dict[Resource, Table] = {
     "scenarios": scenarios,
     "simulators": simulators,
 }
-# What a client sees of a record: everything but the creator.
+# What a client sees of a record: everything but the creator. Every statement below returns
+# these columns first, in this order.
 _PUBLIC = {r: [c for c in t.c if c.name != "owner_id"] for r, t in TABLES.items()}
+
+
+def row_reader(resource: Resource, view: type[S]) -> Callable[[Sequence[Any]], S]:
+    """A function that builds `view` from a row of this resource's public columns.
+
+    Generated once per resource, the way dataclasses generate `__init__`: `view(id=row[0],
+    name=row[1], ...)`. On a list of ten it costs a sixth of `msgspec.convert(dict(row))`,
+    which was a tenth of the API's CPU per list request. Values are not validated again: the
+    columns' types and CHECK constraints already hold them to the view's types.
+    """
+    names = [c.name for c in _PUBLIC[resource]]
+    fields = view.__struct_fields__
+    if set(fields) != set(names):
+        raise TypeError(f"{view.__name__} fields {fields} are not the columns {names}")
+    args = ", ".join(f"{name}=row[{i}]" for i, name in enumerate(names))
+    namespace: dict[str, Any] = {"view": view}
+    exec(f"def read(row):\n    return view({args})\n", namespace)  # names: our own columns
+    read: Callable[[Sequence[Any]], S] = namespace["read"]
+    return read
 
 
 # --- single statements: plain asyncpg -------------------------------------------------------
