@@ -134,28 +134,26 @@ def cpu_of(pids: list[int]) -> float | None:
     return None if not pids or all(t is None for t in times) else sum(t or 0.0 for t in times)
 
 
-async def _count(url: str) -> int:
+async def _fetch(url: str, sql: str, *args: Any) -> list[Any]:
+    """One query on a connection of its own (the bench's asides, off the measured path)."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM inventory_repositories"))
+        return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
+
+
+async def _count(url: str) -> int:
+    rows = await _fetch(url, "SELECT count(*) FROM inventory_repositories")
+    return int(rows[0][0])
 
 
 async def _backend_pids(url: str, application_name: str) -> list[int]:
     """Postgres backends serving connections with this application name (same machine only)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1", application_name
-        )
-    finally:
-        await conn.close()
-    return [r["pid"] for r in rows]
+    sql = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+    return [r["pid"] for r in await _fetch(url, sql, application_name)]
 
 
 @contextmanager

@@ -117,7 +117,6 @@ class StatementPool:
                 if handed is None:
                     self._free_slot()
                 else:
-                    self._busy.add(handed)
                     self._release(handed)
             elif waiter in self._waiters:  # a release may have dropped it already
                 self._waiters.remove(waiter)
