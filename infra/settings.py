@@ -50,6 +50,8 @@ class ApiSettings(msgspec.Struct, frozen=True):
     max_body_bytes: int = 1024 * 1024
     # Events queued per WebSocket before the client counts as too slow and is disconnected.
     ws_queue: int = 10_000
+    # Networks the `networks` access policy lets in (CIDR, comma separated in the env).
+    open_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
 
 class JobSettings(msgspec.Struct, frozen=True):
