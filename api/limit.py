@@ -35,6 +35,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
+from api.access import client_address
 from api.auth import current_principal
 from api.error import RateLimited
 from api.state import from_request
@@ -66,15 +67,9 @@ _WARN_EVERY_S: Final = 10.0
 _last_warning = 0.0
 
 
-def client_host(request: Request[Any, Any, Any]) -> str | None:
-    """The peer address of the connection as the ASGI server saw it."""
-    client = request.scope.get("client")
-    return client[0] if client else None
-
-
 def per_client(request: Request[Any, Any, Any]) -> str | None:
-    """Count per client address (the ASGI peer, so a proxy in front counts as one client)."""
-    return f"client:{client_host(request) or 'unknown'}"
+    """Count per client address, as `api.access.client_address` finds it."""
+    return f"client:{client_address(request) or 'unknown'}"
 
 
 async def per_user(request: Request[Any, Any, Any]) -> str | None:

@@ -1,0 +1,131 @@
+"""A small Litestar app whose routes use `api.limit` and `api.access`, for the tests of both.
+
+Run in the test's loop with `LiveApp`, or as its own process:
+`python -m uvicorn --factory tests.integration.platform.limit_app:create_app` (settings from
+the environment, as `switchyard api` reads them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.params import FromPath, FromQuery
+from redis.asyncio import Redis
+
+from api.access import bearer, networks, signed, signed_url
+from api.error import EXCEPTION_HANDLERS, NotFound
+from api.limit import RateLimit, per_session
+from events.stream import StreamKeys
+from infra.embedded import free_port
+from infra.redis import make_redis, stream_keys
+from infra.settings import Settings, load_settings
+
+
+@dataclass
+class AppResources:
+    """The part of `api.state.Resources` that limits and access policies read."""
+
+    settings: Settings
+    redis: Redis
+    keys: StreamKeys
+
+
+@get("/limited/{session:str}", middleware=[RateLimit(10, per="hour", key=per_session())])
+async def limited(session: FromPath[str], fail: FromQuery[bool] = False) -> dict[str, str]:
+    if fail:
+        raise NotFound(f"no session {session}")
+    return {"session": session}
+
+
+@get("/brief", middleware=[RateLimit.parse("2 per 1 second per session")])
+async def brief(session: FromQuery[str]) -> dict[str, str]:
+    return {"session": session}
+
+
+@get("/open", guards=[networks()])
+async def open_route() -> dict[str, bool]:
+    return {"open": True}
+
+
+@get("/mine", guards=[bearer])
+async def mine() -> dict[str, bool]:
+    return {"mine": True}
+
+
+@get("/link/{name:str}")
+async def link(
+    request: Request[Any, Any, Any], name: FromPath[str], ttl_s: FromQuery[int] = 60
+) -> dict[str, str]:
+    return {"url": signed_url(request, f"/download/{name}", {"as": "text"}, ttl_s=ttl_s)}
+
+
+@get("/download/{name:str}", guards=[signed], security=[{}])
+async def download(name: FromPath[str]) -> dict[str, str]:
+    return {"name": name}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The test app on `settings` (default: from the environment)."""
+    s = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        redis = make_redis(s.redis)
+        app.state.resources = AppResources(settings=s, redis=redis, keys=stream_keys(s.redis))
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    return Litestar(
+        route_handlers=[limited, brief, open_route, mine, link, download],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+
+
+class LiveApp:
+    """The test app served by a real uvicorn in this event loop."""
+
+    def __init__(self, settings: Settings, **server: Any) -> None:
+        self.settings = settings
+        # uvicorn.Config options, e.g. which proxies' X-Forwarded-For to trust.
+        self.server = server
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self._task: asyncio.Task[Any] | None = None
+
+    async def __aenter__(self) -> LiveApp:
+        import uvicorn
+
+        config = uvicorn.Config(
+            create_app(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            **self.server,
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(3000):
+            if self._server.started:
+                return self
+            if self._task.done():
+                raise RuntimeError("test app stopped during startup")
+            await asyncio.sleep(0.01)
+        raise RuntimeError("test app did not start")
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 10)
