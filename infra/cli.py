@@ -19,27 +19,148 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
-from infra.settings import POOLS, Settings, load_settings
+from infra.settings import POOLS, Settings, get_settings, load_settings
 
-API_FACTORY = "api.app:create_app"
+# uvicorn imports this in every API process; it builds the app named by APP_FACTORY.
+API_FACTORY = "infra.cli:api_app"
+APP_FACTORY = "api.app:create_app"
+DEBUG_ENV = "SWITCHYARD_DEBUG"
+# Errors raised by the servers' drivers and by the migration tool are about the environment (a
+# server that does not answer, a wrong password, a revision that does not apply), not bugs.
+SERVER_LIBRARIES = frozenset({"asyncpg", "redis", "sqlalchemy", "alembic"})
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    if getattr(args, "data_dir", None):
-        os.environ["SWITCHYARD_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    return load_settings()
+class CliError(Exception):
+    """An expected failure: printed as one line; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- defaults ------------------------------------------------------------------------------
+
+
+def cores() -> int:
+    """CPUs this process may run on (a container's or taskset's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity API
+        return os.cpu_count() or 1
+
+
+def default_api_workers() -> int:
+    """API processes `api` and `up` run unless told: one per core, at most 4."""
+    return max(1, min(4, cores()))
+
+
+def default_concurrency(pool: str) -> int:
+    """Jobs at a time one worker of the pool runs unless `--concurrency` says otherwise."""
+    # media and indexing jobs mostly wait (Replicate, object-store and file reads), so many
+    # share one process; rigging's are CPU-bound, one per core; gpu keeps a couple in flight
+    # so one job's preparation overlaps another's batch on the device.
+    return {"gpu": 2, "rigging": cores(), "media": 32, "indexing": 32}[pool]
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+def data_dir_of(args: argparse.Namespace) -> Path:
+    """`--data-dir`, else SWITCHYARD_DATA_DIR, else ./.data (absolute)."""
+    raw = getattr(args, "data_dir", None) or os.environ.get("SWITCHYARD_DATA_DIR") or ".data"
+    return Path(raw).resolve()
+
+
+def _settings(args: argparse.Namespace, *, redis: bool, signs: bool) -> Settings:
+    """Settings whose servers answer: DATABASE_URL / REDIS_URL, else those of the `switchyard
+    up` running on the data dir. `signs`: the command issues tokens or links."""
+    from infra.embedded import read_instance
+
+    data_dir = data_dir_of(args)
+    # Processes this one starts (uvicorn's) read the same data dir from the environment.
+    os.environ["SWITCHYARD_DATA_DIR"] = str(data_dir)
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        instance = read_instance(data_dir)
+        if instance is not None:
+            os.environ.setdefault("DATABASE_URL", instance.database_url)
+            os.environ.setdefault("REDIS_URL", instance.redis_url)
+    start_up = f"start `switchyard up` (data dir {data_dir})"
+    if not os.environ.get("DATABASE_URL"):
+        raise CliError(f"no database configured: set DATABASE_URL or {start_up}", 2)
+    if redis and not os.environ.get("REDIS_URL"):
+        raise CliError(f"no Redis configured: set REDIS_URL or {start_up}", 2)
+    env: dict[str, str] = dict(os.environ)
+    if not signs:
+        # Loading settings creates the data dir's secrets when missing: a command that signs
+        # nothing, run away from any instance, must not leave a stray `.data/secrets` behind.
+        env.setdefault("SWITCHYARD_AUTH_JWT_SECRET", "unused")
+        env.setdefault("SWITCHYARD_BLOB_SIGNING_SECRET", "unused")
+    settings = load_settings(env)
+    asyncio.run(_check_servers(settings, redis=redis))
+    return settings
+
+
+async def _check_servers(settings: Settings, *, redis: bool) -> None:
+    """Fail with one line naming the server when Postgres (or Redis) does not answer."""
+    import asyncpg
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from infra.db.engine import plain_dsn
+
+    try:
+        conn = await asyncpg.connect(plain_dsn(settings.db.url), timeout=10)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        where = redact(settings.db.url)
+        raise CliError(f"cannot connect to Postgres at {where}: {one_line(exc)}") from exc
+    await conn.close()
+    if not redis:
+        return
+    client = Redis.from_url(settings.redis.url, socket_connect_timeout=10, socket_timeout=10)
+    try:
+        await client.ping()
+    except (OSError, RedisError) as exc:
+        where = redact(settings.redis.url)
+        raise CliError(f"cannot connect to Redis at {where}: {one_line(exc)}") from exc
+    finally:
+        await client.aclose()
+
+
+def redact(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
+    # SQLAlchemy wraps the driver's error in several lines of its own.
+    orig = getattr(exc, "orig", None)
+    text = str(orig if isinstance(orig, BaseException) else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _migrate(database_url: str) -> None:
+    from infra.db.migrate import upgrade
+
+    try:
+        upgrade(database_url)
+    except Exception as exc:
+        raise CliError(f"migration failed: {one_line(exc)}") from exc
 
 
 # -- migrate / users -----------------------------------------------------------------------
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from infra.db.migrate import upgrade
-
-    settings = _settings(args)
-    upgrade(settings.db.url)
+    settings = _settings(args, redis=False, signs=False)
+    _migrate(settings.db.url)
     print("database is at the latest revision")
     return 0
 
@@ -48,20 +169,20 @@ async def ensure_user(
     settings: Settings, username: str, password: str, roles: list[str], *, update: bool = False
 ) -> bool:
     """Create a user (True), or leave (or, with update, reset) an existing one (False)."""
-    from infra.db import users
+    from infra.db import user as user_repo
     from infra.db.engine import make_engine, make_sessionmaker
     from infra.security import hash_password
 
     engine = make_engine(settings.db)
     try:
         async with make_sessionmaker(engine).begin() as session:
-            existing = await users.get_by_username(session, username)
+            existing = await user_repo.get_by_username(session, username)
             if existing is not None:
                 if update:
-                    await users.set_password(session, existing, hash_password(password))
+                    await user_repo.set_password(session, existing, hash_password(password))
                     existing.roles = roles
                 return False
-            await users.create_user(session, username, hash_password(password), roles)
+            await user_repo.create_user(session, username, hash_password(password), roles)
             return True
     finally:
         await engine.dispose()
@@ -70,18 +191,16 @@ async def ensure_user(
 def cmd_user_create(args: argparse.Namespace) -> int:
     from infra.security import ROLES
 
-    settings = _settings(args)
     roles = args.role or ["user"]
     bad = [r for r in roles if r not in ROLES]
     if bad:
-        print(f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}", file=sys.stderr)
-        return 2
+        raise CliError(f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}", 2)
+    settings = _settings(args, redis=False, signs=False)
     password = args.password or os.environ.get("SWITCHYARD_NEW_USER_PASSWORD")
     if not password:
         password = getpass.getpass(f"password for {args.username}: ")
     if len(password) < 8:
-        print("password must have at least 8 characters", file=sys.stderr)
-        return 2
+        raise CliError("password must have at least 8 characters", 2)
     created = asyncio.run(ensure_user(settings, args.username, password, roles, update=True))
     print(("created" if created else "updated") + f" user {args.username} ({', '.join(roles)})")
     return 0
@@ -90,18 +209,39 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 # -- api / worker / pools ------------------------------------------------------------------
 
 
+def api_app() -> Any:
+    """The API app, built in each server process once that process's logging is set up."""
+    import infra.log
+
+    settings = get_settings()
+    infra.log.configure(settings.api.log_level)
+    module, _, name = APP_FACTORY.partition(":")
+    return getattr(importlib.import_module(module), name)(settings)
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from infra import logs
+    import infra.log
 
-    settings = _settings(args)
-    logs.configure(settings.api.log_level)
+    settings = _settings(args, redis=True, signs=True)
+    host = args.host or settings.api.host
+    port = args.port or settings.api.port
+    # Every server process reads its settings again: signed links must name this address.
+    os.environ["SWITCHYARD_API_HOST"] = host
+    os.environ["SWITCHYARD_API_PORT"] = str(port)
+    infra.log.configure(settings.api.log_level)
+    # A broken app fails here with one line, not with a traceback from every server process.
+    importlib.import_module(APP_FACTORY.partition(":")[0])
+    # With workers > 1 uvicorn binds the port once and starts that many processes (spawned, so
+    # each imports API_FACTORY and runs the app's lifespan: its own pools and WebSocket hub);
+    # SIGINT / SIGTERM to this process stops them all.
     uvicorn.run(
         API_FACTORY,
         factory=True,
-        host=args.host or settings.api.host,
-        port=args.port or settings.api.port,
+        workers=args.workers or default_api_workers(),
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         ws_ping_interval=20,
@@ -116,28 +256,28 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from infra import logs
+    import infra.log
 
-    settings = _settings(args)
-    logs.configure(settings.api.log_level)
+    settings = _settings(args, redis=True, signs=True)
+    infra.log.configure(settings.api.log_level)
     pool_module: Any = importlib.import_module("workers.pool")
     try:
         pool_module.check_pool(args.pool)
     except pool_module.PoolUnavailable as exc:
-        print(f"switchyard worker: {exc}", file=sys.stderr)
-        return 3
+        raise CliError(str(exc), 3) from exc
     import uvloop
 
-    uvloop.run(pool_module.serve(settings, args.pool, args.concurrency))
+    concurrency = args.concurrency or default_concurrency(args.pool)
+    uvloop.run(pool_module.serve(settings, args.pool, concurrency))
     return 0
 
 
 def cmd_pools(args: argparse.Namespace) -> int:
     from infra.db.engine import make_engine
-    from infra.pools import overview, render_table
+    from infra.pool import overview, render_table
     from infra.redis import make_redis, stream_keys
 
-    settings = _settings(args)
+    settings = _settings(args, redis=True, signs=False)
 
     async def run() -> str:
         engine, redis = make_engine(settings.db), make_redis(settings.redis)
@@ -159,43 +299,100 @@ def cmd_robodata_show(args: argparse.Namespace) -> int:
 # -- up ------------------------------------------------------------------------------------
 
 
-def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout_s: float = 90) -> None:
+class StopFlag:
+    """Raised by SIGINT / SIGTERM. A plain attribute: a lock taken in a signal handler can
+    deadlock the very thread the handler interrupted."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep unless a stop was requested; whether one was."""
+        if not self.requested:
+            time.sleep(seconds)
+        return self.requested
+
+
+def _check_alive(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for name, p in procs.items():
+        if p.poll() is not None:
+            raise CliError(f"the {name} exited with {p.returncode}")
+
+
+def _wait_ready(
+    url: str, procs: dict[str, subprocess.Popen[bytes]], stop: StopFlag, timeout_s: float = 180
+) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(f"{' '.join(map(str, p.args))} exited with {p.returncode}")
+    while not stop.requested:
+        _check_alive(procs)
         try:
             with urllib.request.urlopen(url + "/ready", timeout=1) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the API did not become ready at {url} within {timeout_s:.0f} s")
+        if time.monotonic() > deadline:
+            raise CliError(f"the API did not become ready at {url} within {timeout_s:.0f} s")
+        stop.wait(0.2)
+
+
+def _stop(api: subprocess.Popen[bytes] | None, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every child, then SIGKILL to what is left after 20 s."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + 20
+    for p in procs.values():
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if api is not None:
+        # The API's server processes are its parent's to stop; should the parent have died
+        # first, its process group still holds them.
+        try:
+            os.killpg(api.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything in one command: servers (embedded when not configured), migrations, the API
     and a worker per pool; Ctrl-C or SIGTERM stops it all."""
-    from infra.db.migrate import upgrade
-    from infra.embedded import EmbeddedPostgres, EmbeddedRedis
+    from infra.embedded import (
+        EmbeddedPostgres,
+        EmbeddedRedis,
+        Instance,
+        read_instance,
+        remove_instance,
+        write_instance,
+    )
 
-    data_dir = Path(args.data_dir or os.environ.get("SWITCHYARD_DATA_DIR") or ".data").resolve()
+    data_dir = data_dir_of(args)
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["SWITCHYARD_DATA_DIR"] = str(data_dir)
+    running = read_instance(data_dir)
+    if running is not None:
+        raise CliError(
+            f"already running on {data_dir} (pid {running.pid}, API {running.api_url})", 2
+        )
     host, port = args.host, args.port
-    stopping = False
+    os.environ["SWITCHYARD_DATA_DIR"] = str(data_dir)
+    # The children read their settings from the environment: signed links name this address.
+    os.environ["SWITCHYARD_API_HOST"] = host
+    os.environ["SWITCHYARD_API_PORT"] = str(port)
+    stop = StopFlag()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
+        stop.requested = True
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    url = f"http://{host}:{port}"
     embedded: list[Any] = []
-    procs: list[subprocess.Popen[bytes]] = []
+    api: subprocess.Popen[bytes] | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         if not os.environ.get("DATABASE_URL"):
             pg = EmbeddedPostgres(data_dir)
@@ -208,48 +405,44 @@ def cmd_up(args: argparse.Namespace) -> int:
             os.environ["REDIS_URL"] = rd.start()
             print(f"embedded Redis: {rd.path} (port {rd.port})", flush=True)
         settings = load_settings()
-        upgrade(settings.db.url)
+        _migrate(settings.db.url)
         admin_password = os.environ.get("SWITCHYARD_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         created = asyncio.run(ensure_user(settings, "admin", admin_password, ["admin"]))
+        write_instance(
+            data_dir,
+            Instance(settings.db.url, settings.redis.url, url, os.getpid()),
+        )
+        if stop.requested:
+            return 0
         exe = [sys.executable, "-m", "infra"]
-        env = {**os.environ}
-        procs.append(subprocess.Popen([*exe, "api", "--host", host, "--port", str(port)], env=env))
+        workers = str(args.api_workers or default_api_workers())
+        # A process group of its own: see _stop.
+        api = subprocess.Popen(
+            [*exe, "api", "--host", host, "--port", str(port), "--workers", workers],
+            process_group=0,
+        )
+        procs["API"] = api
         for pool in POOLS:
-            procs.append(
-                subprocess.Popen(
-                    [*exe, "worker", "--pool", pool, "--concurrency", str(args.concurrency)],
-                    env=env,
-                )
-            )
-        url = f"http://{host}:{port}"
-        _wait_ready(url, procs)
+            concurrency = ["--concurrency", str(args.concurrency)] if args.concurrency else []
+            worker = subprocess.Popen([*exe, "worker", "--pool", pool, *concurrency])
+            procs[f"{pool} worker"] = worker
+        _wait_ready(url, procs, stop)
+        if stop.requested:
+            return 0
         print(f"Switchyard API: {url}", flush=True)
         print(f"API docs: {url}/docs", flush=True)
         if created:
             print(f"Log in as admin with password: {admin_password}  (shown once)", flush=True)
         else:
             print("Log in as admin (password set on first start or with `switchyard user create`)")
-        while not stopping:
-            for p in procs:
-                if p.poll() is not None:
-                    print(f"a process exited ({p.returncode}): {' '.join(map(str, p.args))}")
-                    stopping = True
-            time.sleep(0.2)
+        print(f"API processes: {workers}; operator commands find this instance by its data dir")
+        while not stop.wait(0.2):
+            _check_alive(procs)
         return 0
-    except RuntimeError as exc:
-        print(f"switchyard up: {exc}", file=sys.stderr)
-        return 1
     finally:
         print("stopping…", flush=True)
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        deadline = time.monotonic() + 20
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
+        remove_instance(data_dir, os.getpid())
+        _stop(api, procs)
         for server in reversed(embedded):
             server.stop()
         print("stopped", flush=True)
@@ -268,40 +461,64 @@ def _stable_port(data_dir: Path) -> int:
     return port
 
 
-# -- parser --------------------------------------------------------------------------------
+# -- parser / main -------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad arguments end in one line naming the command, like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchyard", description=__doc__.splitlines()[0])
+    parser = Parser(prog="switchyard", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    data = Parser(add_help=False)
+    data.add_argument(
+        "--data-dir", help="embedded servers, secrets, blobs ($SWITCHYARD_DATA_DIR, else .data)"
+    )
+    api_workers = f"API processes (default: one per core, at most 4; here {default_api_workers()})"
 
-    up = sub.add_parser("up", help="run everything (embedded Postgres/Redis when not configured)")
+    up = sub.add_parser(
+        "up", parents=[data], help="run everything (embedded Postgres/Redis when not configured)"
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--data-dir")
-    up.add_argument("--concurrency", type=int, default=4, help="jobs at a time per pool")
+    up.add_argument("--api-workers", type=int, help=api_workers)
+    up.add_argument(
+        "--concurrency",
+        type=int,
+        help="jobs at a time per worker of every pool (default: per pool)",
+    )
     up.set_defaults(func=cmd_up)
 
-    api = sub.add_parser("api", help="run the API server")
+    api = sub.add_parser("api", parents=[data], help="run the API server")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, help=api_workers)
     api.set_defaults(func=cmd_api)
 
-    worker = sub.add_parser("worker", help="run one worker of a pool")
+    worker = sub.add_parser("worker", parents=[data], help="run one worker of a pool")
     worker.add_argument("--pool", required=True, choices=POOLS)
-    worker.add_argument("--concurrency", type=int, default=4)
+    defaults = ", ".join(f"{p} {default_concurrency(p)}" for p in POOLS)
+    worker.add_argument("--concurrency", type=int, help=f"jobs at a time (default: {defaults})")
     worker.set_defaults(func=cmd_worker)
 
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    migrate = sub.add_parser("migrate", parents=[data], help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
-    create = user.add_parser("create", help="create a user (or reset its password and roles)")
+    create = user.add_parser(
+        "create", parents=[data], help="create a user (or reset its password and roles)"
+    )
     create.add_argument("username")
     create.add_argument("--role", action="append", help="admin, operator or user (repeatable)")
     create.add_argument("--password", help="prompted for when not given")
     create.set_defaults(func=cmd_user_create)
 
-    sub.add_parser("pools", help="print the worker pools table").set_defaults(func=cmd_pools)
+    pools = sub.add_parser("pools", parents=[data], help="print the worker pools table")
+    pools.set_defaults(func=cmd_pools)
 
     robodata = sub.add_parser("robodata", help="robot dataset tools").add_subparsers(
         dest="action", required=True
@@ -312,6 +529,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe(exc: Exception) -> tuple[int, str]:
+    """Exit status and the one line printed for a failure."""
+    from infra.embedded import EmbeddedUnavailable
+
+    if isinstance(exc, CliError):
+        return exc.code, str(exc)
+    library = type(exc).__module__.partition(".")[0]
+    if isinstance(exc, OSError | EmbeddedUnavailable) or library in SERVER_LIBRARIES:
+        return 1, one_line(exc)
+    return 1, (
+        f"unexpected error: {type(exc).__name__}: {one_line(exc)}"
+        f" (run with {DEBUG_ENV}=1 for the traceback)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    command = " ".join(w for w in ("switchyard", args.command, getattr(args, "action", None)) if w)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        code, message = describe(exc)
+        print(f"{command}: {message}", file=sys.stderr)
+        return code

