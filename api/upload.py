@@ -133,8 +133,9 @@ async def receive_uploads(
     try:
         events = _events(PushMultipartParser(boundary), request.stream())
         async for segment in events:
-            if segment is None or isinstance(segment, bytes):  # the parser's order makes this
-                raise BadRequest("malformed multipart body: data outside a part")
+            if segment is None or isinstance(segment, bytes):
+                # Unreachable while each part's body is read to its end before the next one.
+                raise RuntimeError("multipart events out of order")
             name = str(segment.name or "")
             if segment.filename is None:
                 if len(fields) >= policy.max_fields:
@@ -249,10 +250,7 @@ async def _read_field(
     async for chunk in body:
         data += chunk
         if used + len(data) > policy.max_fields_bytes:
-            raise TooLarge(
-                f"form fields exceed {policy.max_fields_bytes} bytes (at {name!r})",
-                code="FIELDS_TOO_LARGE",
-            )
+            raise TooLarge(f"form fields exceed {policy.max_fields_bytes} bytes (at {name!r})")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -278,10 +276,7 @@ async def _store_file(
     content_type = base_type(sniff_content_type(head[:SNIFF_WINDOW]))
     if policy.accept is not None and content_type not in policy.accept:
         found = "an empty file" if not head else content_type
-        raise UnsupportedMediaType(
-            f"{display!r} is {found}; accepted: {_names(policy.accept)}",
-            code="UNSUPPORTED_FILE_TYPE",
-        )
+        raise UnsupportedMediaType(f"{display!r} is {found}; accepted: {_names(policy.accept)}")
     digest = hashlib.sha256()
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -295,9 +290,7 @@ async def _store_file(
     try:
         meta = await store.put(key, chunks(), content_type=content_type, max_bytes=policy.max_bytes)
     except BlobTooLarge as exc:
-        raise TooLarge(
-            f"{display!r} exceeds the limit of {policy.max_bytes} bytes", code="FILE_TOO_LARGE"
-        ) from exc
+        raise TooLarge(f"{display!r} exceeds the limit of {policy.max_bytes} bytes") from exc
     return StoredUpload(
         field=field,
         key=meta.key,
