@@ -1,4 +1,4 @@
-"""The Litestar app factory: platform routes, service routers, resources and error mapping."""
+"""The Litestar app factory: platform routes, every declared service, resources and errors."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import functools
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import msgspec
 from litestar import Litestar, Request, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
@@ -20,21 +19,23 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import infra.log
 from api.auth import AuthController, current_principal
-from api.errors import EXCEPTION_HANDLERS
-from api.inventory import PREFIX as INVENTORY_PREFIX
-from api.jobs import JobController
-from api.ops import admin_pools, health, metrics, ready
-from api.services import SERVICE_ROUTERS
+from api.blob import blob_router
+from api.cors import CorsPolicy, cors_middleware
+from api.error import EXCEPTION_HANDLERS, PLATFORM_ERRORS
+from api.job import JobController
+from api.operation import admin_pools, health, metrics, ready
+from api.registry import SERVICES
+from api.service import Service
 from api.state import Resources
 from api.ws import events_socket
 from events.hub import Hub
 from events.stream import EventPublisher
-from infra import logs
 from infra.batching import GroupCommit
 from infra.blob.factory import make_blob_store
 from infra.db.engine import make_autocommit_engine, make_engine, make_sessionmaker
-from infra.db.jobs import delete_outbox
+from infra.db.job import delete_outbox
 from infra.redis import make_redis, stream_keys
 from infra.settings import Settings, get_settings
 
@@ -56,7 +57,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         # 128 random bits, as uuid4 has; without a getrandom syscall per request (an id for
         # logs, not a secret).
         rid = rid or f"{random.getrandbits(128):032x}"
-        token = logs.request_id.set(rid)
+        token = infra.log.request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -67,57 +68,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            logs.request_id.reset(token)
-
-    return middleware
-
-
-def preflight_errors(app: ASGIApp) -> ASGIApp:
-    """Give a refused CORS preflight a JSON error body.
-
-    Litestar's CORS middleware refuses a preflight (an origin, method or header not allowed)
-    with a plain-text 400 of its own, outside every exception handler. Clients of these
-    contracts parse errors as JSON: under /inventory the contract's `{"error", "code"}`,
-    elsewhere the platform's `{"detail", "code"}`. The status and the refusal are unchanged.
-    """
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "OPTIONS":
-            await app(scope, receive, send)
-            return
-        held: Message | None = None
-
-        async def reshape(message: Message) -> None:
-            nonlocal held
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                held = message  # decided on seeing the body
-                return
-            if held is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            start, held = held, None
-            text = bytes(message.get("body", b""))
-            if not text.startswith(b"Disallowed CORS "):
-                await send(start)
-                await send(message)
-                return
-            refused = text.removeprefix(b"Disallowed CORS ").decode().lower()
-            detail = f"CORS preflight refused: {refused} not allowed"
-            key = "error" if scope["path"].startswith(INVENTORY_PREFIX + "/") else "detail"
-            body = msgspec.json.encode({key: detail, "code": "BAD_REQUEST"})
-            headers = [
-                (name, value)
-                for name, value in start.get("headers", [])
-                if name.lower() not in (b"content-type", b"content-length")
-            ]
-            headers += [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ]
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await app(scope, receive, reshape)
+            infra.log.request_id.reset(token)
 
     return middleware
 
@@ -135,9 +86,12 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, services: Sequence[Service[Any]] = SERVICES
+) -> Litestar:
     """Build the API; resources are opened in the lifespan so importing this is cheap."""
     settings = settings or get_settings()
+    services = list(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -164,24 +118,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             hub=hub,
             outbox=GroupCommit(functools.partial(_delete_outbox, lazy_commit), "outbox-cleanup"),
+            blob=make_blob_store(settings),
+            topic_authorizers={
+                scope: check for service in services for scope, check in service.topics.items()
+            },
         )
-        # One blob store per process, shared by every route that keeps files. An unreachable
-        # S3 must not keep the API (jobs, auth, other services) down: routes open it later.
-        blob = make_blob_store(settings)
+        # An unreachable blob store must not keep the API (jobs, auth, other services) down:
+        # routes that keep files open it on first use.
         try:
-            await blob.open()
-            res.extra["blob"] = blob
+            await res.blobs()
         except Exception as exc:
-            log.warning("blob store not available at startup (%s); opened on first use", exc)
+            log.warning("%s", exc)
         app.state.resources = res
         await hub.start()
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for service in services:
+                    res.service_state[service.name] = await stack.enter_async_context(
+                        service.lifespan(res)
+                    )
+                yield
         finally:
             await res.outbox.drain()
             await hub.stop()
-            if "blob" in res.extra:
-                await blob.close()
+            await res.close_blob()
             await redis.aclose()
             await engine.dispose()
             await autocommit.dispose()
@@ -197,19 +157,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             admin_pools,
             events_socket,
             openapi_json,
-            *SERVICE_ROUTERS,
+            blob_router,
+            *(service.router() for service in services),
         ],
         dependencies={"principal": Provide(current_principal)},
         lifespan=[lifespan],
         middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
-        # CORS is app-wide in Litestar; the inventory contract's values are the defaults.
-        cors_config=CORSConfig(
-            allow_origins=list(settings.inventory.cors_origins),
-            allow_methods=list(settings.inventory.cors_methods),  # type: ignore[arg-type]
-            allow_headers=list(settings.inventory.cors_headers),
-        ),
         openapi_config=OpenAPIConfig(
             title="Switchyard",
             version="0.1.0",
@@ -226,6 +181,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
-    # Outside Litestar's CORS middleware, which sits above every middleware a route can have.
-    app.asgi_handler = preflight_errors(app.asgi_handler)
+    policies = [
+        CorsPolicy(service.prefix, config, service.errors)
+        for service in services
+        if (config := service.cors(settings)) is not None
+    ]
+    # The platform's own routes: every path no service policy owns.
+    platform = CORSConfig(
+        allow_origins=list(settings.api.cors_origins),
+        allow_methods=list(settings.api.cors_methods),  # type: ignore[arg-type]
+        allow_headers=list(settings.api.cors_headers),
+    )
+    policies.append(CorsPolicy("", platform, PLATFORM_ERRORS))
+    app.asgi_handler = cors_middleware(app.asgi_handler, policies)
     return app

@@ -11,10 +11,10 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, SkipValidation
 
-from api.errors import ApiError, Unauthorized
+from api.error import ApiError, Unauthorized
 from api.state import from_request
-from infra.db import users as users_repo
-from infra.db.models import User
+from infra.db import user as users_repo
+from infra.db.model import User
 from infra.security import (
     InvalidToken,
     Principal,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from events.hub import Hub
 from events.stream import EventPublisher, StreamKeys
 from infra.batching import GroupCommit
+from infra.blob.error import BackendUnavailable
+from infra.blob.store import BlobStore
+from infra.security import Principal
 from infra.settings import Settings
+
+# May this caller read the topic `<scope>:<ident>`? One per scope a service owns ("session").
+TopicAuthorizer = Callable[["Resources", Principal, str], Awaitable[bool]]
 
 
 @dataclass
@@ -31,7 +39,32 @@ class Resources:
     hub: Hub
     # Outbox rows of commands already on their stream, deleted in batches off the request path.
     outbox: GroupCommit[uuid.UUID, None]
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The one blob store of this process; opened at start-up, or on first use when the
+    # backend was not reachable then (an S3 outage must not keep the API down).
+    blob: BlobStore
+    # Who may read each topic scope the services declare, beyond the platform's job/user.
+    topic_authorizers: Mapping[str, TopicAuthorizer] = field(default_factory=dict)
+    # What each service's own lifespan yielded, by service name; read it through
+    # `Service.state(request)`, which knows its type.
+    service_state: dict[str, Any] = field(default_factory=dict)
+    _blob_open: bool = False
+    _blob_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def blobs(self) -> BlobStore:
+        """The blob store, opened; BackendUnavailable (a 503) while it cannot be reached."""
+        async with self._blob_lock:
+            if not self._blob_open:
+                try:
+                    await self.blob.open()
+                except Exception as exc:
+                    raise BackendUnavailable(f"blob store not available: {exc}") from exc
+                self._blob_open = True
+        return self.blob
+
+    async def close_blob(self) -> None:
+        if self._blob_open:
+            await self.blob.close()
+            self._blob_open = False
 
 
 def resources(state: State) -> Resources:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -26,17 +25,13 @@ from litestar.exceptions import WebSocketDisconnect
 
 from api.state import Resources, resources
 from events.hub import Subscriber
-from infra.db import jobs as repo
+from infra.db import job as repo
 from infra.security import InvalidToken, Principal, decode_access_token
 
 log = logging.getLogger("switchyard.ws")
 
 PING_EVERY_S = 20.0
 MAX_TOPICS = 1000
-
-# Services with topics of their own (e.g. "session") register who may read them.
-TopicAuthorizer = Callable[[Resources, Principal, str], Awaitable[bool]]
-TOPIC_AUTHORIZERS: dict[str, TopicAuthorizer] = {}
 
 
 class ClientMessage(msgspec.Struct, kw_only=True):
@@ -66,12 +61,12 @@ async def authorize_topic(res: Resources, principal: Principal, topic: str) -> b
     if not ident:
         return False
     if principal.is_admin:
-        return scope in ("job", "user") or scope in TOPIC_AUTHORIZERS
+        return scope in ("job", "user") or scope in res.topic_authorizers
     if scope == "user":
         return ident == principal.id
     if scope == "job":
         return await _job_owner(res, principal, ident)
-    checker = TOPIC_AUTHORIZERS.get(scope)
+    checker = res.topic_authorizers.get(scope)
     return checker is not None and await checker(res, principal, ident)
 
 

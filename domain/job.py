@@ -19,6 +19,9 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL: Final = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+# The same as plain strings, for queries, constraints and request validation.
+STATUSES: Final = tuple(s.value for s in JobStatus)
+ACTIVE: Final = tuple(s.value for s in JobStatus if s not in TERMINAL)
 
 
 class JobError(Exception):

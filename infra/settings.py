@@ -50,6 +50,11 @@ class ApiSettings(msgspec.Struct, frozen=True):
     max_body_bytes: int = 1024 * 1024
     # Events queued per WebSocket before the client counts as too slow and is disconnected.
     ws_queue: int = 10_000
+    # Browser origins allowed to call the platform's own routes (/auth, /jobs, ...); none by
+    # default. Each service's prefix has its own policy.
+    cors_origins: tuple[str, ...] = ()
+    cors_methods: tuple[str, ...] = ("GET", "POST", "DELETE", "OPTIONS")
+    cors_headers: tuple[str, ...] = ("Content-Type", "Authorization", "Prefer", "X-Request-Id")
     # Networks the `networks` access policy lets in (CIDR, comma separated in the env).
     open_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 

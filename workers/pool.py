@@ -38,7 +38,7 @@ from events.model import JOB_FAILED, JOB_STARTED, job_event_data, job_topic, use
 from events.stream import EventPublisher, StreamKeys
 from infra.batching import GroupCommit
 from infra.blob.factory import make_blob_store
-from infra.db import jobs as repo
+from infra.db import job as repo
 from infra.db.engine import make_autocommit_engine, make_engine
 from infra.redis import make_redis, stream_keys
 from infra.settings import POOLS, Settings

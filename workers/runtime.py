@@ -28,9 +28,9 @@ from events.model import (
     user_topic,
 )
 from events.stream import EventPublisher
-from infra import logs
+import infra.log
 from infra.batching import GroupCommit
-from infra.db import jobs as repo
+from infra.db import job as repo
 from workers.catalog import CATALOG, JobKind
 from workers.context import JobContext, make_run_in_thread
 
@@ -204,14 +204,14 @@ class Runtime:
         kind = CATALOG.get(c.kind)
         run = Running(c, asyncio.current_task())
         self.running[c.id] = run
-        token = logs.job_id.set(c.id)
+        token = infra.log.job_id.set(c.id)
         try:
             await self._execute(c, kind, run)
         finally:
             if run.flush_handle is not None:
                 run.flush_handle.cancel()
             self.running.pop(c.id, None)
-            logs.job_id.reset(token)
+            infra.log.job_id.reset(token)
             if self.on_finished is not None:
                 await self.on_finished(c)
 

@@ -4,9 +4,6 @@ plus the contract's health check and the fallbacks that keep 404/405 in the cont
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -17,8 +14,7 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
-from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.inventory.access import reader
@@ -45,11 +41,10 @@ from api.inventory.schema import (
     SimulatorCreate,
     SimulatorPage,
     SimulatorUpdate,
-    written_fields,
 )
+from api.inventory.service import Records
 from api.state import from_request
-from domain.inventory.enumeration import RESOURCES, Resource
-from domain.inventory.error import RecordNotFoundError
+from domain.inventory.enumeration import RESOURCES
 from domain.inventory.rule import (
     DEFAULT_LIMIT,
     MAX_ID,
@@ -59,12 +54,8 @@ from domain.inventory.rule import (
     MAX_TAG,
     SORT_FIELDS,
     ListQuery,
-    check_fields,
-    check_may_change,
-    list_query,
 )
-from infra.db import inventory as repo
-from infra.db.statements import StatementPool
+from infra.db.engine import retrying
 from infra.security import Principal
 
 log = logging.getLogger("switchyard.api.inventory")
@@ -127,79 +118,31 @@ async def list_params(
     return ListParams(limit=limit, offset=offset, type=kind, tag=tag, q=q, sort=sort)
 
 
-_POOL = "inventory.pool"
+class RecordRoutes(Generic[V]):
+    """A resource's operations as its routes run them: on which engine, retried when safe."""
 
-
-def _pool(request: Request[Any, Any, Any]) -> StatementPool:
-    """The process's pool for single statements (list, get, create): made on first use (its
-    connections open as statements need them) and closed with the app's engine, which the app
-    lifespan disposes of on shutdown."""
-    res = from_request(request)
-    pool: StatementPool | None = res.extra.get(_POOL)
-    if pool is None:
-        pool = res.extra[_POOL] = repo.open_pool(res.settings.db.url, res.settings.db.pool_size)
-        event.listen(res.engine.sync_engine, "engine_disposed", _closer(pool))
-    return pool
-
-
-def _closer(pool: StatementPool) -> Callable[[Any], None]:
-    def close(_: Any) -> None:
-        pool.terminate()
-
-    return close
-
-
-async def _transaction(
-    request: Request[Any, Any, Any], work: Callable[[AsyncConnection], Awaitable[T]]
-) -> T:
-    """Run `work` in one transaction, once more if Postgres had dropped the connection.
-
-    The engine does not ping connections before use, so the first use after Postgres dropped
-    them fails; the work here is a PUT, a DELETE or a ping, all safe to repeat.
-    """
-    engine = from_request(request).engine
-    try:
-        async with engine.begin() as conn:
-            return await work(conn)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-    async with engine.begin() as conn:
-        return await work(conn)
-
-
-@dataclass(frozen=True, slots=True)
-class Records(Generic[V]):
-    """The five operations of one resource, shared by its routes."""
-
-    resource: Resource
-    view: type[V]
-    _view: Callable[[Sequence[Any]], V] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_view", repo.row_reader(self.resource, self.view))
+    def __init__(self, records: Records[V]) -> None:
+        self.records = records
 
     async def page(
         self, request: Request[Any, Any, Any], params: ListParams
     ) -> tuple[list[V], int, ListQuery]:
-        query = list_query(self.resource, **msgspec.structs.asdict(params))
-        rows, total = await repo.list_records(_pool(request), self.resource, query)
-        return [self._view(r) for r in rows], total, query
+        args = msgspec.structs.asdict(params)
+        return await retrying(
+            from_request(request).autocommit, lambda c: self.records.page(c, args)
+        )
 
     async def one(self, request: Request[Any, Any, Any], record_id: int) -> V:
-        row = await repo.get_record(_pool(request), self.resource, record_id)
-        if row is None:
-            raise RecordNotFoundError(self.resource, record_id)
-        return self._view(row)
+        return await retrying(
+            from_request(request).autocommit, lambda c: self.records.one(c, record_id)
+        )
 
     async def create(
         self, request: Request[Any, Any, Any], body: msgspec.Struct, caller: Principal
     ) -> V:
-        values = written_fields(body)
-        check_fields(self.resource, values)
-        pool = _pool(request)
-        row = await repo.create_record(pool, self.resource, values, uuid.UUID(caller.id))
-        return self._view(row)
+        # Not retried: the insert may have committed before a dropped connection said so.
+        async with from_request(request).autocommit.connect() as conn:
+            return await self.records.create(conn, body, caller)
 
     async def update(
         self,
@@ -208,40 +151,27 @@ class Records(Generic[V]):
         body: msgspec.Struct,
         caller: Principal,
     ) -> V:
-        values = written_fields(body)
-        check_fields(self.resource, values)
-
-        async def change(conn: AsyncConnection) -> Any:
-            await self._check_owner(conn, record_id, caller)
-            return await repo.update_record(conn, self.resource, record_id, values)
-
-        row = await _transaction(request, change)
-        if row is None:
-            raise RecordNotFoundError(self.resource, record_id)
-        return self._view(row)
+        return await retrying(
+            from_request(request).engine,
+            lambda c: self.records.update(c, record_id, body, caller),
+            transaction=True,
+        )
 
     async def delete(
         self, request: Request[Any, Any, Any], record_id: int, caller: Principal
     ) -> None:
-
-        async def remove(conn: AsyncConnection) -> bool:
-            await self._check_owner(conn, record_id, caller)
-            return await repo.delete_record(conn, self.resource, record_id)
-
-        await _transaction(request, remove)
-
-    async def _check_owner(self, conn: AsyncConnection, record_id: int, caller: Principal) -> None:
-        exists, owner = await repo.lock_owner(conn, self.resource, record_id)
-        if not exists:
-            raise RecordNotFoundError(self.resource, record_id)
-        check_may_change(str(owner) if owner else None, caller.id, caller.is_admin)
+        await retrying(
+            from_request(request).engine,
+            lambda c: self.records.delete(c, record_id, caller),
+            transaction=True,
+        )
 
 
-REPOSITORIES = Records("repositories", Repository)
-DATASETS = Records("datasets", Dataset)
-PACKAGES = Records("packages", Package)
-SCENARIOS = Records("scenarios", Scenario)
-SIMULATORS = Records("simulators", Simulator)
+REPOSITORIES = RecordRoutes(Records("repositories", Repository))
+DATASETS = RecordRoutes(Records("datasets", Dataset))
+PACKAGES = RecordRoutes(Records("packages", Package))
+SCENARIOS = RecordRoutes(Records("scenarios", Scenario))
+SIMULATORS = RecordRoutes(Records("simulators", Simulator))
 
 # `str` in the path, `int` in the handler: a non-numeric id then fails validation inside the
 # router (a 400 in the contract's shape) instead of failing route matching (the platform's 404).
@@ -455,7 +385,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         await conn.execute(text("SELECT 1"))
 
     try:
-        await _transaction(request, ping)
+        await retrying(from_request(request).engine, ping)
     except Exception as exc:
         log.warning("inventory health: database unreachable: %s", exc)
         return Response(Health(status="unhealthy", timestamp=now), status_code=503)

@@ -1,15 +1,16 @@
 """Hot-path statements straight on asyncpg, under SQLAlchemy's pool and transactions.
 
-SQLAlchemy's async layer costs ~0.35 ms of CPU per statement (greenlet hop, cursor adaptation,
-result rows); on a job's path from submit to completed that is about a millisecond. The few
-statements every job runs (submit, claim, finish) are compiled once by SQLAlchemy and then
-executed on the connection's own asyncpg driver, inside whatever transaction the SQLAlchemy
+The one way besides SQLAlchemy sessions for any service to reach Postgres. SQLAlchemy's async
+execution layer (greenlet hop, cursor adaptation, result rows) costs several times what a
+small statement costs asyncpg, so hot statements (a job's submit, claim and finish; the
+inventory's list, get and create) are built with SQLAlchemy Core, compiled once, and run on
+the checked-out connection's own asyncpg driver, inside whatever transaction that SQLAlchemy
 connection is in. Everything else stays plain SQLAlchemy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -45,5 +46,10 @@ async def fetch(
 ) -> list[AttrRecord]:
     """Run a compiled-once statement on the connection's asyncpg driver; rows as AttrRecords."""
     sql, names = _compiled(stmt)
+    return await fetch_sql(conn, sql, [params[n] for n in names])
+
+
+async def fetch_sql(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> list[AttrRecord]:
+    """Run SQL compiled by `compile_for_asyncpg` with its positional arguments."""
     driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-    return await driver.fetch(sql, *(params[n] for n in names), record_class=AttrRecord)  # type: ignore[no-any-return]
+    return await driver.fetch(sql, *args, record_class=AttrRecord)  # type: ignore[no-any-return]

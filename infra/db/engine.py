@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -11,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from infra.settings import DatabaseSettings
+
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -23,22 +32,88 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(settings: DatabaseSettings) -> AsyncEngine:
-    """An engine with a bounded pool.
+def plain_dsn(database_url: str) -> str:
+    """The libpq-style URL asyncpg itself takes, from any URL the settings accept."""
+    return async_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
-    No `pool_pre_ping`: it costs a round trip per checkout on the jobs hot path. Connections
-    broken by a Postgres restart are invalidated when first used, and the callers retry.
-    """
+
+def _skip_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """At checkout, hand out no connection whose server already said goodbye.
+
+    Instead of `pool_pre_ping` (a round trip per checkout, on every hot path): asyncpg reads
+    the server's termination notice as soon as it arrives and marks the connection closed, so
+    after a Postgres restart or an operator's pg_terminate_backend this check, which costs no
+    round trip, makes the pool open fresh connections. A connection that dies mid-statement
+    is what `retrying` below is for."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+def _watched(engine: AsyncEngine) -> AsyncEngine:
+    event.listen(engine.sync_engine, "checkout", _skip_closed)
+    return engine
+
+
+# Postgres dropped the connection under a statement (restart, failover, an operator's
+# pg_terminate_backend): asyncpg's own errors on the compile-once path, and the server's
+# goodbye arriving unasked, which leaves the protocol mid-state.
+_DROPPED = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _dropped(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, _DROPPED)
+    return isinstance(exc, _DROPPED)
+
+
+async def retrying(
+    engine: AsyncEngine,
+    work: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    transaction: bool = False,
+    attempts: int = 3,
+) -> T:
+    """Run `work` on a connection (in one transaction if asked); when Postgres had dropped
+    that connection, run it again on a fresh one. Only for work that is safe to repeat: a
+    read, or a transaction that either committed or did nothing (never a bare INSERT)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.connect() as conn:
+                try:
+                    if not transaction:
+                        return await work(conn)
+                    async with conn.begin():
+                        return await work(conn)
+                except BaseException as exc:
+                    if _dropped(exc) and not conn.invalidated:
+                        await conn.invalidate()
+                    raise
+        except Exception as exc:
+            if attempt == attempts or not _dropped(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def make_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """An engine with a bounded pool that hands out only live connections."""
     if not settings.url:
         raise RuntimeError(
             "DATABASE_URL is not set (switchyard up sets it for the embedded server)"
         )
-    return create_async_engine(
-        async_url(settings.url),
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
-        pool_recycle=1800,
-        echo=settings.echo,
+    return _watched(
+        create_async_engine(
+            async_url(settings.url),
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size,
+            pool_recycle=1800,
+            echo=settings.echo,
+        )
     )
 
 
@@ -52,14 +127,16 @@ def make_autocommit_engine(settings: DatabaseSettings, *, durable: bool = True) 
     from (the job is reaped and runs again), never for accepting a job.
     """
     server_settings = {} if durable else {"synchronous_commit": "off"}
-    return create_async_engine(
-        async_url(settings.url),
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
-        pool_recycle=1800,
-        isolation_level="AUTOCOMMIT",
-        echo=settings.echo,
-        connect_args={"server_settings": server_settings},
+    return _watched(
+        create_async_engine(
+            async_url(settings.url),
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size,
+            pool_recycle=1800,
+            isolation_level="AUTOCOMMIT",
+            echo=settings.echo,
+            connect_args={"server_settings": server_settings},
+        )
     )
 
 

@@ -1,8 +1,8 @@
 """Inventory tables (one per resource) and every query on them.
 
-Single statements (list, get, create) run in autocommit on a StatementPool of plain asyncpg
-connections; changes that need a check first (update, delete) take a SQLAlchemy connection
-whose transaction the caller owns.
+Single statements (list, get, create) are compiled once and run on the connection's asyncpg
+driver (`infra.db.driver`); changes that need a check first (update, delete) are plain
+SQLAlchemy Core. Callers own the connection and its transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
-import asyncpg
 import msgspec
 from sqlalchemy import (
     BigInteger,
@@ -47,9 +46,7 @@ from domain.inventory.enumeration import DATASET_FORMATS, REPOSITORY_LANGUAGES, 
 from domain.inventory.error import DuplicateNameError
 from domain.inventory.rule import MAX_NAME, MAX_URL, MAX_VERSION, ListQuery, SortField
 from infra.db.base import Base
-from infra.db.driver import compile_for_asyncpg
-from infra.db.engine import async_url
-from infra.db.statements import StatementPool
+from infra.db.driver import AttrRecord, compile_for_asyncpg, fetch_sql
 
 UNIQUE_VIOLATION = "23505"
 S = TypeVar("S", bound=msgspec.Struct)
@@ -157,51 +154,10 @@ def row_reader(resource: Resource, view: type[S]) -> Callable[[Sequence[Any]], S
     return read
 
 
-# --- single statements: plain asyncpg -------------------------------------------------------
+# --- single statements: compiled once, run on asyncpg -----------------------------------
 #
-# Lists, gets and creates are the hot path. They run on a StatementPool with SQL compiled
-# once per statement shape from the Core statements below: a SQLAlchemy checkout costs several
-# times the query itself (pre-ping round trips, greenlet hops, result processing).
-
-
-def pool_dsn(database_url: str) -> str:
-    """The libpq-style URL asyncpg takes, from any URL the settings accept."""
-    return async_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-APPLICATION_NAME = "switchyard-inventory"
-
-
-def open_pool(database_url: str, size: int) -> StatementPool:
-    """The pool list_records, get_record and create_record run on; the caller closes it.
-    Connections open on first use."""
-    return StatementPool(
-        pool_dsn(database_url),
-        size,
-        # Named, so an operator can tell these connections apart in pg_stat_activity.
-        server_settings={"application_name": APPLICATION_NAME},
-    )
-
-
-# Postgres dropped the connection (restart, failover, an operator's pg_terminate_backend).
-# The StatementPool closes such a connection, so a read retried on it gets a live one.
-_DROPPED = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    # The server's goodbye arrived unasked and left the protocol mid-state.
-    asyncpg.InternalClientError,
-    OSError,
-)
-_READ_ATTEMPTS = 3
-
-
-async def _read(pool: StatementPool, method: str, sql: str, args: list[Any]) -> Any:
-    for _ in range(_READ_ATTEMPTS - 1):
-        try:
-            return await getattr(pool, method)(sql, *args)
-        except _DROPPED:
-            continue
-    return await getattr(pool, method)(sql, *args)
+# Lists, gets and creates are the hot path: SQL compiled once per statement shape from the Core
+# statements below, run through `driver.fetch_sql` on an autocommit connection.
 
 
 @lru_cache(maxsize=1024)
@@ -262,8 +218,8 @@ def _like(text_: str) -> str:
 
 
 async def list_records(
-    pool: StatementPool, resource: Resource, query: ListQuery
-) -> tuple[list[asyncpg.Record], int]:
+    conn: AsyncConnection, resource: Resource, query: ListQuery
+) -> tuple[list[AttrRecord], int]:
     """One page of records in the query's order, and how many records match its filters."""
     values: dict[str, Any] = {
         "type": query.type,
@@ -281,12 +237,13 @@ async def list_records(
         query.q is not None,
     )
     sql, names = _list_sql(*shape, with_rows=True)
-    rows: list[asyncpg.Record] = await _read(pool, "fetch", sql, [values[n] for n in names])
+    rows = await fetch_sql(conn, sql, [values[n] for n in names])
     if rows:
         return rows, int(rows[0]["total"])
     # An empty page (past the end, or limit=0) has no row to carry the total: count on its own.
     sql, names = _list_sql(*shape, with_rows=False)
-    return rows, int(await _read(pool, "fetchval", sql, [values[n] for n in names]))
+    (count,) = await fetch_sql(conn, sql, [values[n] for n in names])
+    return rows, int(count[0])
 
 
 @lru_cache(maxsize=8)
@@ -296,11 +253,11 @@ def _get_sql(resource: Resource) -> tuple[str, tuple[str, ...]]:
 
 
 async def get_record(
-    pool: StatementPool, resource: Resource, record_id: int
-) -> asyncpg.Record | None:
+    conn: AsyncConnection, resource: Resource, record_id: int
+) -> AttrRecord | None:
     sql, _ = _get_sql(resource)
-    row: asyncpg.Record | None = await _read(pool, "fetchrow", sql, [record_id])
-    return row
+    rows = await fetch_sql(conn, sql, [record_id])
+    return rows[0] if rows else None
 
 
 @lru_cache(maxsize=256)
@@ -316,21 +273,21 @@ def _insert_sql(resource: Resource, columns: tuple[str, ...]) -> tuple[str, tupl
 
 
 async def create_record(
-    pool: StatementPool,
+    conn: AsyncConnection,
     resource: Resource,
     values: Mapping[str, Any],
     owner_id: uuid.UUID | None,
-) -> asyncpg.Record:
+) -> AttrRecord:
     """Insert a record; DuplicateNameError when the name is taken (also by a concurrent insert).
 
-    Not retried on a dropped connection: the insert may have committed before the drop.
+    Not to be retried on a dropped connection: the insert may have committed before the drop.
     """
     row = {**values, "owner_id": owner_id}
     sql, names = _insert_sql(resource, tuple(sorted(row)))
-    created = await pool.fetchrow(sql, *(row[n] for n in names))
-    if created is None:
+    created = await fetch_sql(conn, sql, [row[n] for n in names])
+    if not created:
         raise DuplicateNameError(resource, str(values["name"]))
-    return created
+    return created[0]
 
 
 # --- checked changes: SQLAlchemy, in the caller's transaction -----------------------------

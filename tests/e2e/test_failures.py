@@ -14,7 +14,7 @@ import pytest
 from infra.db.engine import async_url
 from infra.embedded import EmbeddedRedis
 from tests.e2e.conftest import settings_env
-from tests.integration.platform.helpers import submit, wait_status
+from tests.integration.platform.helper import submit, wait_status
 
 pytestmark = pytest.mark.timeout(300)
 

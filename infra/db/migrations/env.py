@@ -9,7 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import infra.db.tables  # noqa: F401  (registers every table on Base.metadata)
+import infra.db.table  # noqa: F401  (registers every table on Base.metadata)
 from infra.db.base import Base
 
 config = context.config

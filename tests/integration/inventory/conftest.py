@@ -41,14 +41,14 @@ async def client(inventory_api: LiveApi, database_url: str) -> AsyncIterator[htt
 
 async def add_member(settings: Settings, username: str, roles: list[str]) -> dict[str, Any]:
     """A user row and a real access token for it: {"id", "headers"}."""
-    from infra.db import users
+    from infra.db import user as user_repo
     from infra.db.engine import make_engine, make_sessionmaker
     from infra.security import Principal, issue_access_token
 
     engine = make_engine(settings.db)
     try:
         async with make_sessionmaker(engine).begin() as session:
-            user = await users.create_user(session, username, "!no-password-login", roles)
+            user = await user_repo.create_user(session, username, "!no-password-login", roles)
     finally:
         await engine.dispose()
     token = issue_access_token(settings.auth, Principal(str(user.id), username, tuple(roles)))

@@ -275,7 +275,7 @@ async def test_every_route_survives_postgres_dropping_its_connections(
 ) -> None:
     import asyncpg
 
-    from infra.db.inventory import pool_dsn
+    from infra.db.engine import plain_dsn
 
     alice = await member("alice")
     h = alice["headers"]
@@ -286,7 +286,7 @@ async def test_every_route_survives_postgres_dropping_its_connections(
         *(client.get(f"{BASE}/datasets", headers=h) for _ in range(4)),
         *(client.put(f"{BASE}/datasets/{kept['id']}", json={}, headers=h) for _ in range(3)),
     )
-    admin = await asyncpg.connect(pool_dsn(database_url))
+    admin = await asyncpg.connect(plain_dsn(database_url))
     try:
         dropped = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"

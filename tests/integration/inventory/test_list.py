@@ -93,7 +93,7 @@ async def test_the_unfiltered_total_follows_creates_deletes_and_bulk_writes(
 
     import asyncpg
 
-    from infra.db.inventory import pool_dsn
+    from infra.db.engine import plain_dsn
 
     alice = await member("alice")
     h = alice["headers"]
@@ -114,7 +114,7 @@ async def test_the_unfiltered_total_follows_creates_deletes_and_bulk_writes(
     assert await total(query="&type=lidar") == 10  # counted the filtered way: the same
     assert await total("packages") == 0  # each resource has its own count
 
-    conn = await asyncpg.connect(pool_dsn(database_url))
+    conn = await asyncpg.connect(plain_dsn(database_url))
     try:
         await conn.execute(
             "INSERT INTO inventory_datasets (name, type)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.platform.helpers import submit, wait_status
+from tests.integration.platform.helper import submit, wait_status
 from tests.wsclient import WsClient
 
 

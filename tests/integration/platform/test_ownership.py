@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.platform.helpers import submit
+from tests.integration.platform.helper import submit
 from tests.wsclient import WsClient
 
 

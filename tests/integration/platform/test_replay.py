@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.platform.helpers import submit, wait_status
+from tests.integration.platform.helper import submit, wait_status
 from tests.wsclient import WsClient
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.blobs import parse_range
+from api.blob import parse_range
 from infra.blob import InvalidRange
 
 

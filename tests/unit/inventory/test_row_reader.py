@@ -13,7 +13,7 @@ from api.inventory.schema import Dataset, Repository
 from domain.inventory.enumeration import TYPES
 from infra.db.inventory import _PUBLIC, row_reader
 
-ALL = [REPOSITORIES, DATASETS, PACKAGES, SCENARIOS, SIMULATORS]
+ALL = [r.records for r in (REPOSITORIES, DATASETS, PACKAGES, SCENARIOS, SIMULATORS)]
 WHEN = datetime(2026, 11, 22, 6, 30, 1, 250000, tzinfo=UTC)
 FULL: dict[str, Any] = {
     "url": "https://example.org/r.git",

@@ -8,7 +8,8 @@ import pytest
 from domain.job import PermanentError, TransientError, backoff_s, classify
 from events.model import stream_id_key
 from infra.settings import load_settings
-from workers.catalog import CATALOG, SleepPayload, kinds_for_pool
+from workers.catalog import CATALOG, kinds_for_pool
+from workers.catalog.platform import SleepPayload
 
 
 @pytest.mark.parametrize(
@@ -90,10 +91,18 @@ def test_sleep_payload_validation() -> None:
 
 
 def test_blob_errors_map_to_http() -> None:
-    from api.errors import blob_error_status
+    from api.error import PLATFORM_ERRORS
     from infra.blob.error import BlobNotFound, BlobTooLarge, InvalidKey, SignatureExpired
 
-    assert blob_error_status(BlobNotFound("a/b")) == (404, "NOT_FOUND")
-    assert blob_error_status(InvalidKey("..")) == (400, "INVALID_KEY")
-    assert blob_error_status(BlobTooLarge(10)) == (413, "TOO_LARGE")
-    assert blob_error_status(SignatureExpired("old")) == (403, "BAD_SIGNATURE")
+    handlers = PLATFORM_ERRORS.handlers()
+
+    def answer(exc: Exception) -> tuple[int, str]:
+        # As Litestar picks a handler: the nearest class in the exception's MRO.
+        handler = next(handlers[c] for c in type(exc).__mro__ if c in handlers)
+        response = handler(None, exc)  # type: ignore[arg-type]
+        return response.status_code, response.content["code"]
+
+    assert answer(BlobNotFound("a/b")) == (404, "NOT_FOUND")
+    assert answer(InvalidKey("..")) == (400, "INVALID_KEY")
+    assert answer(BlobTooLarge(10)) == (413, "TOO_LARGE")
+    assert answer(SignatureExpired("old")) == (403, "BAD_SIGNATURE")

@@ -12,10 +12,10 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from api.errors import Forbidden
+from api.error import Forbidden
 from api.state import Resources, from_request
-from infra.db import jobs as repo
-from infra.pools import PoolsOverview, live_workers, overview, queue_depth
+from infra.db import job as repo
+from infra.pool import PoolsOverview, live_workers, overview, queue_depth
 from infra.security import Principal
 from infra.settings import POOLS
 

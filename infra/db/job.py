@@ -11,13 +11,12 @@ from sqlalchemy import Row, Table, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.job import ACTIVE
 from infra.db import driver
-from infra.db.models import Job, Outbox
+from infra.db.model import Job, Outbox
 
 jobs = cast(Table, Job.__table__)
 outbox = cast(Table, Outbox.__table__)
-
-ACTIVE = ("pending", "running")
 
 
 _INSERT = text(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.db.models import RefreshToken, User
+from infra.db.model import RefreshToken, User
 
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:

@@ -13,17 +13,16 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 from sqlalchemy import Row
 
-from api.errors import BadRequest, Conflict, NotFound
+from api.error import BadRequest, Conflict, NotFound
 from api.state import Resources, from_request
+from domain.job import STATUSES
 from events.model import JOB_CANCELLED, JOB_CREATED, job_event_data, job_topic, user_topic
-from infra.db import jobs as repo
+from infra.db import job as repo
 from infra.security import Principal
 from infra.settings import POOLS
 from workers.catalog import CATALOG, JobKind
 
-log = logging.getLogger("switchyard.api.jobs")
-
-STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+log = logging.getLogger("switchyard.api.job")
 
 
 class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -16,7 +16,7 @@ from litestar import Request, Response, Router, get, head, put
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
-from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from api.error import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.state import resources
 from infra.blob import (
     BlobMeta,
@@ -28,12 +28,10 @@ from infra.blob import (
     KeyConflict,
     LocalBlobStore,
     SignatureExpired,
-    make_blob_store,
 )
 from infra.blob.store import content_disposition
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-_STATE_KEY = "blob_store"
 # OpenAPI's "no authentication" is one empty requirement; the signature is the credential.
 _NO_AUTH: list[dict[str, list[str]]] = [{}]
 
@@ -68,14 +66,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 async def blob_store(request: Request[Any, Any, Any]) -> LocalBlobStore | None:
-    """The local store this route serves (built once per app), or None under S3."""
+    """The local store this route serves, or None under S3."""
     res = resources(request.app.state)
-    store = res.extra.get("blob") or request.app.state.get(_STATE_KEY)
-    if store is None and res.settings.blob.backend == "local":
-        # Building a local store twice in a race is harmless: it holds no connections.
-        store = make_blob_store(res.settings)
-        await store.open()
-        request.app.state[_STATE_KEY] = store
+    if res.settings.blob.backend != "local":
+        return None
+    store = await res.blobs()
     return store if isinstance(store, LocalBlobStore) else None
 
 

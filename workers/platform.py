@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from domain.job import PermanentError, TransientError
-from workers.catalog import NoopPayload, SleepPayload
+from workers.catalog.platform import NoopPayload, SleepPayload
 from workers.context import JobContext, check_cancelled
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import logging
 
-from infra import logs
+import infra.log
 
 
 def test_json_lines_carry_request_and_job_ids() -> None:
-    fmt = logs.JsonFormatter()
+    fmt = infra.log.JsonFormatter()
     record = logging.LogRecord(
         "switchyard.test", logging.INFO, __file__, 1, "hello %s", ("x",), None
     )
-    rt, jt = logs.request_id.set("req-1"), logs.job_id.set("job-9")
+    rt, jt = infra.log.request_id.set("req-1"), infra.log.job_id.set("job-9")
     try:
         line = json.loads(fmt.format(record))
     finally:
-        logs.request_id.reset(rt)
-        logs.job_id.reset(jt)
+        infra.log.request_id.reset(rt)
+        infra.log.job_id.reset(jt)
     assert line["msg"] == "hello x" and line["level"] == "info"
     assert line["request_id"] == "req-1" and line["job_id"] == "job-9"
     assert line["ts"].endswith("Z")

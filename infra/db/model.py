@@ -24,9 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from domain.job import STATUSES
 from infra.db.base import Base
-
-JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
 class User(Base):
@@ -60,7 +59,7 @@ class RefreshToken(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         UniqueConstraint("owner_id", "idempotency_key", name="uq_jobs_owner_idempotency"),
         Index("ix_jobs_owner_created", "owner_id", text("created_at DESC")),

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.stream import StreamKeys
-from infra.db import jobs as repo
+from infra.db import job as repo
 from infra.settings import POOLS
 
 
