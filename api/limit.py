@@ -179,7 +179,8 @@ class RateLimit(ASGIMiddleware):
             return
 
         # Litestar places an exception handler between route middleware and the handler, so
-        # error responses of the route come through this `send` too and get the headers.
+        # the route's error responses come through this `send` too and get the headers
+        # (test_error_responses_of_a_limited_route_carry_the_headers notices if that changes).
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = MutableScopeHeaders.from_message(message)
@@ -205,4 +206,6 @@ def _warn_open(exc: BaseException) -> None:
     # One line per outage interval is enough; a line per request would flood the log.
     if now - _last_warning >= _WARN_EVERY_S:
         _last_warning = now
-        log.warning("rate limits not enforced: Redis unavailable (%s)", exc or type(exc).__name__)
+        log.warning(
+            "rate limits not enforced: Redis unavailable (%s)", str(exc) or type(exc).__name__
+        )

@@ -85,7 +85,7 @@ async def test_the_window_resets(app: httpx.AsyncClient) -> None:
     assert again.headers["x-ratelimit-remaining"] == "1"
 
 
-async def test_redis_down_fails_open(settings: Settings) -> None:
+async def test_redis_down_fails_open(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     gone = msgspec.structs.replace(
         settings,
         redis=msgspec.structs.replace(settings.redis, url=f"redis://127.0.0.1:{free_port()}/0"),
@@ -94,6 +94,7 @@ async def test_redis_down_fails_open(settings: Settings) -> None:
         responses = [await c.get(f"/limited/{session()}") for _ in range(12)]
     assert [r.status_code for r in responses] == [200] * 12
     assert not any(h in r.headers for r in responses for h in RATE_HEADERS)
+    assert "rate limits not enforced: Redis unavailable" in caplog.text
 
 
 def _env(s: Settings) -> dict[str, str]:
