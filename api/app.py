@@ -10,12 +10,9 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from litestar import Litestar, Request, get
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +20,7 @@ import infra.log
 from api.auth import AuthController, current_principal
 from api.blob import blob_router
 from api.cors import CorsPolicy, cors_middleware
+from api.docs import docs_routes, openapi_config
 from api.error import EXCEPTION_HANDLERS, PLATFORM_ERRORS
 from api.job import JobController
 from api.operation import admin_pools, health, metrics, ready
@@ -79,11 +77,6 @@ async def _delete_outbox(engine: AsyncEngine, job_ids: list[uuid.UUID]) -> list[
     async with engine.connect() as conn:
         await delete_outbox(conn, job_ids)
     return [None] * len(job_ids)
-
-
-@get("/openapi.json", include_in_schema=False)
-async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return request.app.openapi_schema.to_schema()
 
 
 def create_app(
@@ -156,8 +149,8 @@ def create_app(
             metrics,
             admin_pools,
             events_socket,
-            openapi_json,
             blob_router,
+            *docs_routes(services),
             *(service.router() for service in services),
         ],
         dependencies={"principal": Provide(current_principal)},
@@ -165,20 +158,7 @@ def create_app(
         middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="Switchyard",
-            version="0.1.0",
-            description="One job platform for the robodata, inventory, inspection, rigging "
-            "and studio services.",
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            security=[{"bearer": []}],
-        ),
+        openapi_config=openapi_config(),
         debug=False,
     )
     policies = [

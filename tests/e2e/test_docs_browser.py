@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from infra.embedded import free_port
-from tests.integration.platform.test_docs import docs_app
+from tests.conftest import LiveApi
 
 pytestmark = pytest.mark.slow
 
@@ -24,32 +21,10 @@ CHROMIUM = next(
 CDN_SCRIPT = "https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """`app` on a real uvicorn server in this event loop; yields its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "server stopped during startup"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 @pytest.fixture
-async def base_url() -> AsyncIterator[str]:
-    # TODO(app wiring): with api/app.py serving docs_routes, take the `api` fixture and yield
-    # `api.url` instead, to browse the real platform app.
-    async with serve(docs_app()) as url:
-        yield url
+def base_url(api: LiveApi) -> str:
+    """The real platform app, with every declared service, on a real uvicorn server."""
+    return api.url
 
 
 async def dump_dom(url: str, profile: Path) -> str:
