@@ -210,13 +210,16 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
 
 def api_app() -> Any:
-    """The API app, built in each server process once that process's logging is set up."""
+    """The API app, built in each server process, whose logs then go through infra.log."""
     import infra.log
 
     settings = get_settings()
-    infra.log.configure(settings.api.log_level)
     module, _, name = APP_FACTORY.partition(":")
-    return getattr(importlib.import_module(module), name)(settings)
+    app = getattr(importlib.import_module(module), name)(settings)
+    # After the app: Litestar's default logging config, applied as the app is built, would
+    # otherwise replace the root handler in every server process spawned for --workers.
+    infra.log.configure(settings.api.log_level)
+    return app
 
 
 def cmd_api(args: argparse.Namespace) -> int:
