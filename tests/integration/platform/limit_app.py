@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[limited, brief, open_route, mine, link, download],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Litestar's default logging config replaces the root handlers, pytest's among them.
+        logging_config=None,
     )
 
 
