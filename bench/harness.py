@@ -23,6 +23,7 @@ __all__ = [
     "free_port",
     "machine",
     "percentile",
+    "process_tree",
     "scratch_database",
     "servers",
 ]
@@ -41,6 +42,22 @@ def machine() -> str:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {kb / 1024**2:.0f} GiB RAM"
     return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (Linux /proc; just the process elsewhere): the API's
+    uvicorn parent and the server processes it started."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [pid], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        tree += kids
+        todo += kids
+    return tree
 
 
 def _answers(url: str, port: int) -> bool:
@@ -97,10 +114,12 @@ class Fleet:
         self.procs.append(proc)
         return proc
 
-    def api(self, port: int) -> subprocess.Popen[bytes]:
+    def api(self, port: int, workers: int | None = None) -> subprocess.Popen[bytes]:
+        """`switchyard api` on the port: its default process count unless `workers` is given."""
         import urllib.request
 
-        proc = self.spawn("api", "api", "--host", "127.0.0.1", "--port", str(port))
+        count = ["--workers", str(workers)] if workers else []
+        proc = self.spawn("api", "api", "--host", "127.0.0.1", "--port", str(port), *count)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -1,15 +1,16 @@
 """Inventory API throughput and latency: list (`?limit=10` over 1,000 repositories) and creates.
 
-Starts one API process (`python -m infra api`) on a scratch database it migrates and seeds,
-drives it from a separate process (wrk, or a Python loader when wrk is missing), prints
-requests/s with p50/p99 and the CPU the API and Postgres spent per request, and drops the
-database at the end.
+Starts the API as `switchyard api` does by default (`python -m infra api --workers N`, N = one
+per core, at most 4) on a scratch database it migrates and seeds, drives it from a separate
+process (wrk, or a Python loader when wrk is missing), prints requests/s with p50/p99 and the
+CPU the API (all its processes) and Postgres spent per request, and drops the database at the
+end.
 
 Right after the list run, the floor under its figure: the same list statement with no HTTP
-at all, from this process, on the inventory's StatementPool and on asyncpg's own Pool (the
-one it replaced). After the creates, the list runs again on the grown table.
+at all, from this process, the way the routes run it. After the creates, the list runs again
+on the grown table.
 
-    python -m bench.inventory [--duration 10] [--connections 8]
+    python -m bench.inventory [--duration 10] [--connections 8] [--api-workers N]
 
 Postgres and Redis: SWITCHYARD_BENCH_DATABASE_URL (admin URL, default the local server) and
 REDIS_URL (default redis://127.0.0.1:6379/0).
@@ -35,9 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from infra.db.inventory import APPLICATION_NAME
+from bench.harness import process_tree
+from infra.cli import default_api_workers
 from infra.db.migrate import scratch_database
-from infra.db.statements import StatementPool
 from infra.embedded import free_port
 
 LIST_PATH = "/inventory/api/v1/repositories?limit=10"
@@ -150,24 +151,53 @@ async def _count(url: str) -> int:
     return int(rows[0][0])
 
 
-async def _backend_pids(url: str, application_name: str) -> list[int]:
-    """Postgres backends serving connections with this application name (same machine only)."""
-    sql = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
-    return [r["pid"] for r in await _fetch(url, sql, application_name)]
+async def _backend_pids(url: str) -> list[int]:
+    """Postgres backends connected to the bench's scratch database, but for the one asking
+    (same machine only): nothing else uses that database."""
+    sql = (
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return [r["pid"] for r in await _fetch(url, sql)]
+
+
+def wait_settled(pids: list[int], deadline: float) -> None:
+    """Until these processes stop using CPU: every API process has finished starting, not
+    only the one that answered /ready first."""
+    before = cpu_of(pids) or 0.0
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_of(pids) or 0.0
+        if now - before < 0.02:
+            return
+        before = now
+    raise RuntimeError("the API processes did not settle after starting")
 
 
 @contextmanager
-def api_process(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
-    """One API process on the port; yields its base URL and pid once /ready answers."""
+def api_process(env: dict[str, str], port: int, workers: int) -> Iterator[tuple[str, int]]:
+    """`switchyard api --workers N` on the port; yields its base URL and the uvicorn parent's
+    pid (its server processes are that pid's children) once they all have started."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra", "api", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "infra",
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
@@ -179,8 +209,14 @@ def api_process(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the API did not become ready in 60 s")
+                raise RuntimeError("the API did not become ready in 120 s")
             time.sleep(0.2)
+        # One process serves alone; with more, uvicorn's parent, one process per worker and
+        # multiprocessing's resource tracker.
+        expected = 1 if workers == 1 else 2 + workers
+        while len(process_tree(proc.pid)) < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        wait_settled(process_tree(proc.pid), deadline)
         yield url, proc.pid
     finally:
         proc.terminate()
@@ -312,67 +348,53 @@ async def statement_floor(
     db_url: str, seconds: float, callers: int
 ) -> list[tuple[str, dict[str, Any]]]:
     """The list statement of `LIST_PATH` run back to back by `callers` tasks, with no HTTP:
-    what Postgres and the client library cost on their own, on the inventory's StatementPool
-    and on asyncpg's Pool as the inventory used to configure it."""
-    import asyncpg
-
+    what Postgres and the client library cost on their own, on an autocommit engine as the
+    inventory's routes use it (a connection checked out per call)."""
     from domain.inventory.rule import list_query
     from infra.db import inventory as repo
+    from infra.db.engine import make_autocommit_engine
+    from infra.settings import DatabaseSettings
 
     query = list_query("repositories", limit=10, offset=0, type=None, tag=None, q=None, sort=None)
-    app_name = f"bench-floor-{secrets.token_hex(3)}"
-    server = {"application_name": app_name}
+    engine = make_autocommit_engine(DatabaseSettings(url=db_url, pool_size=callers))
 
-    async def no_reset(_: asyncpg.Connection) -> None:
-        pass
+    async def once() -> None:
+        async with engine.connect() as conn:
+            await repo.list_records(conn, "repositories", query)
 
-    async def measure(pool: Any) -> dict[str, Any]:
-        await asyncio.gather(*(repo.list_records(pool, "repositories", query) for _ in range(64)))
-        pg_pids = await _backend_pids(db_url, app_name)
+    try:
+        await asyncio.gather(*(once() for _ in range(64)))
+        pg_pids = await _backend_pids(db_url)
         latencies: list[float] = []
         stop = time.perf_counter() + seconds
 
         async def caller() -> None:
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
-                await repo.list_records(pool, "repositories", query)
+                await once()
                 latencies.append((time.perf_counter() - t0) * 1000)
 
         ticks0, pg0 = cpu_ticks(), cpu_of(pg_pids)
         cpu0, t0 = time.process_time(), time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(callers)))
         elapsed, cpu1, pg1 = time.perf_counter() - t0, time.process_time(), cpu_of(pg_pids)
-        qs = statistics.quantiles(latencies, n=100)
-        figures: dict[str, Any] = {
-            "rps": len(latencies) / elapsed,
-            "p50": qs[49],
-            "p99": qs[98],
-            "requests": len(latencies),
-            "non_2xx": 0,
-            "socket_errors": "",
-            "cpu_us": (cpu1 - cpu0) / len(latencies) * 1e6,
-            "cpu_of": "client",
-            "steal": steal_share(ticks0, cpu_ticks()),
-        }
-        if pg0 is not None and pg1 is not None:
-            figures["pg_cpu_us"] = (pg1 - pg0) / len(latencies) * 1e6
-        return figures
-
-    dsn = repo.pool_dsn(db_url)
-    results = []
-    ours = StatementPool(dsn, callers, server_settings=server)
-    try:
-        results.append(("  on StatementPool (the inventory's)", await measure(ours)))
     finally:
-        await ours.close()
-    theirs = await asyncpg.create_pool(
-        dsn, min_size=callers, max_size=callers, reset=no_reset, server_settings=server
-    )
-    try:
-        results.append(("  on asyncpg.Pool (reset hook a no-op)", await measure(theirs)))
-    finally:
-        await theirs.close()
-    return results
+        await engine.dispose()
+    qs = statistics.quantiles(latencies, n=100)
+    figures: dict[str, Any] = {
+        "rps": len(latencies) / elapsed,
+        "p50": qs[49],
+        "p99": qs[98],
+        "requests": len(latencies),
+        "non_2xx": 0,
+        "socket_errors": "",
+        "cpu_us": (cpu1 - cpu0) / len(latencies) * 1e6,
+        "cpu_of": "client",
+        "steal": steal_share(ticks0, cpu_ticks()),
+    }
+    if pg0 is not None and pg1 is not None:
+        figures["pg_cpu_us"] = (pg1 - pg0) / len(latencies) * 1e6
+    return [("  on an autocommit engine (the routes' path)", figures)]
 
 
 def report(label: str, figures: dict[str, Any]) -> None:
@@ -398,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=default_api_workers(),
+        help="API processes (default: as `switchyard api`, one per core, at most 4)",
+    )
     parser.add_argument("--loader", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loader:
@@ -429,10 +457,13 @@ def main(argv: list[str] | None = None) -> int:
 
         password = secrets.token_urlsafe(12)
         asyncio.run(ensure_user(load_settings(env), "bench", password, ["user"]))
-        with api_process(env, free_port()) as (url, pid):
+        with api_process(env, free_port(), args.api_workers) as (url, pid):
             token = login(url, "bench", password)
+            api_pids = process_tree(pid)
             print(
-                f"one API process, {SEED_ROWS} repositories, {args.connections} connections, "
+                f"`switchyard api --workers {args.api_workers}` ({args.api_workers} API"
+                f" processes, {len(os.sched_getaffinity(0))} cores), {SEED_ROWS} repositories,"
+                f" {args.connections} connections, "
                 f"{args.duration:g} s per run, load from "
                 + ("wrk (separate process)" if wrk else "a Python loader (separate process)"),
                 flush=True,
@@ -451,9 +482,9 @@ def main(argv: list[str] | None = None) -> int:
                     warm = min(2.0, args.duration)
                     run_wrk(wrk, url + path, script("w"), warm, args.connections)
                 # The API's own pool connections, opened by the warm-up (empty without wrk).
-                pg_pids = asyncio.run(_backend_pids(db_url, APPLICATION_NAME))
+                pg_pids = asyncio.run(_backend_pids(db_url))
                 pg0 = cpu_of(pg_pids)
-                cpu0 = cpu_seconds(pid)
+                cpu0 = cpu_of(api_pids)
                 ticks0 = cpu_ticks()
                 if wrk:
                     figures = run_wrk(wrk, url + path, script("m"), args.duration, args.connections)
@@ -461,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
                     figures = run_python(
                         url, method, path, token, args.duration, args.connections, run
                     )
-                cpu1 = cpu_seconds(pid)
+                cpu1 = cpu_of(api_pids)
                 pg1 = cpu_of(pg_pids)
                 figures["steal"] = steal_share(ticks0, cpu_ticks())
                 if cpu0 is not None and cpu1 is not None and figures["requests"]:
