@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     SmallInteger,
@@ -30,9 +31,14 @@ from infra.db.base import Base
 
 class User(Base):
     __tablename__ = "users"
+    # Emails differing only in case name one mailbox, so they may belong to one user only.
+    __table_args__ = (Index("uq_users_email_lower", func.lower(text("email")), unique=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    # The integer id contracts show (robodata, studio); assigned by Postgres, never reused.
+    number: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(Text)
     roles: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)

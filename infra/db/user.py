@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.db.model import RefreshToken, User
@@ -21,16 +21,32 @@ async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def get_by_number(session: AsyncSession, number: int) -> User | None:
+    """The user a contract's integer id names."""
+    return (await session.execute(select(User).where(User.number == number))).scalar_one_or_none()
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user with this email, in any letter case (the unique index is on lower(email))."""
+    return (
+        await session.execute(select(User).where(func.lower(User.email) == func.lower(email)))
+    ).scalar_one_or_none()
+
+
 async def create_user(
     session: AsyncSession,
     username: str,
     password_hash: str,
     roles: list[str],
     display_name: str = "",
+    email: str | None = None,
 ) -> User:
+    """Add a user; an email another user has in any case raises IntegrityError at flush."""
     user = User(
         id=uuid.uuid4(),
         username=username,
+        # An empty email is no email: it must not block the next user without one.
+        email=email or None,
         password_hash=password_hash,
         roles=roles,
         display_name=display_name or username,
@@ -46,8 +62,6 @@ async def set_password(session: AsyncSession, user: User, password_hash: str) ->
 
 
 async def count_users(session: AsyncSession) -> int:
-    from sqlalchemy import func
-
     return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
 
 
