@@ -303,7 +303,7 @@ def cmd_robodata_show(args: argparse.Namespace) -> int:
 
 
 class StopFlag:
-    """Raised by SIGINT / SIGTERM. A plain attribute: a lock taken in a signal handler can
+    """Set by SIGINT / SIGTERM. A plain attribute: a lock taken in a signal handler can
     deadlock the very thread the handler interrupted."""
 
     def __init__(self) -> None:
