@@ -21,8 +21,9 @@ from infra.blob.store import BlobStore
 from infra.security import Principal
 from infra.settings import Settings
 
-# May this caller read the topic `<scope>:<ident>`? One per scope a service owns ("session").
-TopicAuthorizer = Callable[["Resources", Principal, str], Awaitable[bool]]
+# May this caller (None: no token) read the topic `<scope>:<ident>`? One per scope a service
+# owns ("session").
+TopicAuthorizer = Callable[["Resources", Principal | None, str], Awaitable[bool]]
 
 
 @dataclass

@@ -8,7 +8,12 @@ Protocol (JSON text frames):
   server → {"id", "topic", "type", "data"}          one event (type "job.progress", ...)
   server → {"type": "subscribed", "topics": [...], "gaps": [...]}
   server → {"type": "error", "code", "detail"} / {"type": "ping"} / {"type": "pong"}
-Close codes: 4401 bad or missing token, 4008 too slow to keep up (reconnect with `since`).
+Close codes: 4401 bad or missing token, 4403 a topic the caller may not read, 4008 too slow
+to keep up (reconnect with `since`).
+
+`serve_topics` serves a contract's own socket (e.g. `/rigging/ws?session=…`) on the same hub:
+the service names the topics, authorizes them through its topic authorizer, and translates
+each event into its contract's frame; replay, pings and the slow-consumer rule are the same.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -25,6 +31,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from api.state import Resources, resources
 from events.hub import Subscriber
+from events.model import Event
 from infra.db import job as repo
 from infra.security import InvalidToken, Principal, decode_access_token
 
@@ -55,11 +62,23 @@ async def _job_owner(res: Resources, principal: Principal, job_id: str) -> bool:
     return row is not None
 
 
-async def authorize_topic(res: Resources, principal: Principal, topic: str) -> bool:
-    """May this caller read this topic? Admins read everything."""
+# One event → the frame a client is sent; None skips the event.
+Frame = Callable[[Event], Any | None]
+
+
+def platform_frame(event: Event) -> dict[str, Any]:
+    return {"id": event.id, "topic": event.topic, "type": event.type, "data": event.data}
+
+
+async def authorize_topic(res: Resources, principal: Principal | None, topic: str) -> bool:
+    """May this caller (None: anonymous) read this topic? Admins read everything."""
     scope, _, ident = topic.partition(":")
     if not ident:
         return False
+    if principal is None:
+        # Only a service's own scopes can be open to callers without a token.
+        checker = res.topic_authorizers.get(scope)
+        return checker is not None and await checker(res, None, ident)
     if principal.is_admin:
         return scope in ("job", "user") or scope in res.topic_authorizers
     if scope == "user":
@@ -85,7 +104,7 @@ async def events_socket(socket: WebSocket[Any, Any, Any]) -> None:
         return
     hub = res.hub
     sub = hub.connect(principal.id)
-    sender = asyncio.create_task(_send_loop(socket, sub))
+    sender = asyncio.create_task(_send_loop(socket, sub, platform_frame))
     try:
         await _receive_loop(socket, res, principal, sub)
     except WebSocketDisconnect:
@@ -115,13 +134,16 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], res: Resources) -> Pri
         return None
 
 
+_CLOSE_CODES = {4400: "BAD_MESSAGE", 4401: "UNAUTHORIZED", 4403: "FORBIDDEN"}
+
+
 async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await socket.send_data(
             _encode(
                 {
                     "type": "error",
-                    "code": "UNAUTHORIZED" if code == 4401 else "CLOSED",
+                    "code": _CLOSE_CODES.get(code, "CLOSED"),
                     "detail": reason,
                 }
             ).decode(),
@@ -134,7 +156,7 @@ async def _send(socket: WebSocket[Any, Any, Any], message: Any) -> None:
     await socket.send_data(_encode(message).decode(), mode="text")
 
 
-async def _send_loop(socket: WebSocket[Any, Any, Any], sub: Subscriber) -> None:
+async def _send_loop(socket: WebSocket[Any, Any, Any], sub: Subscriber, frame: Frame) -> None:
     while True:
         if sub.overflowed.is_set():
             log.info("ws: closing slow consumer (user %s)", sub.user_id)
@@ -147,10 +169,9 @@ async def _send_loop(socket: WebSocket[Any, Any, Any], sub: Subscriber) -> None:
             except TimeoutError:
                 await _send(socket, {"type": "ping"})
             continue
-        event = sub.queue.get_nowait()
-        await _send(
-            socket, {"id": event.id, "topic": event.topic, "type": event.type, "data": event.data}
-        )
+        message = frame(sub.queue.get_nowait())
+        if message is not None:
+            await _send(socket, message)
 
 
 async def _receive_loop(
@@ -225,3 +246,54 @@ async def _subscribe(
         return
     gaps = await res.hub.subscribe(sub, msg.topics, msg.since)
     await _send(socket, {"type": "subscribed", "topics": msg.topics, "gaps": gaps})
+
+
+async def serve_topics(
+    socket: WebSocket[Any, Any, Any],
+    topics: list[str],
+    frame: Frame,
+    *,
+    since: str | None = None,
+    greeting: Any = None,
+) -> None:
+    """Serve a contract's socket: the caller (a `?token=` when it sends one, else anonymous)
+    may read `topics` (else close 4403), it is sent what came after `since` (an event id it
+    saw) and then every new event, each through `frame`, until it goes away."""
+    res = resources(socket.app.state)
+    await socket.accept()
+    principal = None
+    token = socket.query_params.get("token")
+    if token:
+        try:
+            principal = decode_access_token(res.settings.auth, token)
+        except InvalidToken as exc:
+            await _close(socket, 4401, str(exc))
+            return
+    if since is not None and not _valid_id(since):
+        await _close(socket, 4400, "since: not an event id")
+        return
+    denied = [t for t in topics if not await authorize_topic(res, principal, t)]
+    if denied:
+        await _close(socket, 4403, f"no such topic or not yours: {', '.join(denied)}")
+        return
+    sub = res.hub.connect(principal.id if principal else "anonymous")
+    sender: asyncio.Task[None] | None = None
+    try:
+        await res.hub.subscribe(sub, topics, {t: since for t in topics} if since else None)
+        if greeting is not None:
+            await _send(socket, greeting)
+        sender = asyncio.create_task(_send_loop(socket, sub, frame))
+        while True:
+            raw = await socket.receive_data(mode="text")
+            # Contract clients send nothing we must act on, except a keep-alive ping.
+            with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
+                if _decode(raw).type == "ping":
+                    await _send(socket, {"type": "pong"})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        res.hub.disconnect(sub)
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -86,6 +87,11 @@ def user_topic(user_id: str) -> str:
 
 def session_topic(session_id: str) -> str:
     return f"session:{session_id}"
+
+
+def job_topics(job_id: str, owner_id: str, extra: Sequence[str] = ()) -> list[str]:
+    """Every topic a job's events go to: its own, its owner's, and those it names (a session)."""
+    return [job_topic(job_id), user_topic(owner_id), *extra]
 
 
 def stream_id_key(entry_id: str) -> tuple[int, int]:

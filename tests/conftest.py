@@ -130,8 +130,10 @@ async def drop_prefix(s: Settings) -> None:
 class LiveApi:
     """A real uvicorn server running the app in this event loop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, services: Any = None) -> None:
         self.settings = settings
+        # The app's declared services, or these instead (a test's own service).
+        self.services = services
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -143,8 +145,10 @@ class LiveApi:
 
         from api.app import create_app
 
+        from api.registry import SERVICES
+
         config = uvicorn.Config(
-            create_app(self.settings),
+            create_app(self.settings, SERVICES if self.services is None else self.services),
             host="127.0.0.1",
             port=self.port,
             log_config=None,

@@ -34,7 +34,7 @@ from arq.worker import Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from events.model import JOB_FAILED, JOB_STARTED, job_event_data, job_topic, user_topic
+from events.model import JOB_FAILED, JOB_STARTED, job_event_data, job_topics
 from events.stream import EventPublisher, StreamKeys
 from infra.batching import GroupCommit
 from infra.blob.factory import make_blob_store
@@ -396,6 +396,7 @@ class PoolWorker:
                 timeout_s=r.timeout_s,
                 owner_id=str(r.owner_id),
                 entry_id=by_job[r.id],
+                topics=list(r.topics),
             )
             self.inflight[c.id] = c
             self.runtime.claimed[c.id] = c
@@ -558,7 +559,7 @@ class PoolWorker:
             if r.status == "failed":
                 data = job_event_data(r)
                 await self.publisher.publish(
-                    JOB_FAILED, data, [job_topic(str(r.id)), user_topic(str(r.owner_id))]
+                    JOB_FAILED, data, job_topics(str(r.id), str(r.owner_id), r.topics)
                 )
         if rows:
             log.info("reaper: %d job(s) of lost workers requeued or failed", len(rows))

@@ -24,8 +24,7 @@ from events.model import (
     JOB_RETRYING,
     JobError,
     JobEventData,
-    job_topic,
-    user_topic,
+    job_topics,
 )
 from events.stream import EventPublisher
 import infra.log
@@ -49,6 +48,8 @@ class Claimed(msgspec.Struct):
     timeout_s: float
     owner_id: str
     entry_id: str = ""
+    # Topics beyond the job's and its owner's that its events go to (a session).
+    topics: list[str] = msgspec.field(default_factory=list)
 
 
 class Running:
@@ -133,7 +134,7 @@ class Runtime:
             result=result,
             error=error,
         )
-        return data, [job_topic(c.id), user_topic(c.owner_id)]
+        return data, job_topics(c.id, c.owner_id, c.topics)
 
     async def _publish(self, type_: str, c: Claimed, status: str, progress: int, **kw: Any) -> None:
         data, topics = self._event(c, status, progress, **kw)

@@ -25,12 +25,16 @@ _INSERT = text(
         SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]),
                              CAST(:pools AS text[]), CAST(:payloads AS text[]),
                              CAST(:max_tries AS int[]), CAST(:timeouts AS float8[]),
-                             CAST(:owners AS uuid[]), CAST(:keys AS text[]))
-               AS v(id, kind, pool, payload, max_tries, timeout_s, owner_id, idempotency_key)
+                             CAST(:owners AS uuid[]), CAST(:keys AS text[]),
+                             CAST(:topics AS text[]))
+               AS v(id, kind, pool, payload, max_tries, timeout_s, owner_id, idempotency_key,
+                    topics)
     ), new_jobs AS (
         INSERT INTO jobs (id, kind, pool, payload, max_tries, timeout_s, owner_id,
-                          idempotency_key)
-        SELECT id, kind, pool, payload::jsonb, max_tries, timeout_s, owner_id, idempotency_key
+                          idempotency_key, topics)
+        -- Each job's extra topics travel as one JSON array (unnest cannot take ragged arrays).
+        SELECT id, kind, pool, payload::jsonb, max_tries, timeout_s, owner_id, idempotency_key,
+               ARRAY(SELECT jsonb_array_elements_text(topics::jsonb))
           FROM v
         ON CONFLICT ON CONSTRAINT uq_jobs_owner_idempotency DO NOTHING
         RETURNING *
@@ -61,6 +65,7 @@ async def insert_jobs(
         "timeouts": [float(r["timeout_s"]) for r in rows],
         "owners": [r["owner_id"] for r in rows],
         "keys": [r["idempotency_key"] for r in rows],
+        "topics": [msgspec.json.encode(r.get("topics", [])).decode() for r in rows],
     }
     created = {r.id: r for r in await driver.fetch(conn, _INSERT, params)}
     out: list[tuple[Any, bool]] = []
@@ -180,7 +185,8 @@ _CLAIM = text(
        AND (status = 'pending'
             OR (status = 'running' AND worker_id IS DISTINCT FROM :worker
                 AND heartbeat_at < now() - make_interval(secs => :stale_s)))
-    RETURNING id, kind, pool, payload, attempts, max_tries, timeout_s, owner_id, progress
+    RETURNING id, kind, pool, payload, attempts, max_tries, timeout_s, owner_id, progress,
+              topics
     """
 )
 

@@ -92,6 +92,8 @@ class Job(Base):
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # Topics beyond job:<id> and user:<owner> its events go to (e.g. session:<id>).
+    topics: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     worker_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
