@@ -24,7 +24,7 @@ up: setup  ## run Switchyard: embedded Postgres + Redis unless DATABASE_URL / RE
 test: setup  ## run the whole test suite (starts Postgres / Redis for the tests if none answer)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint:  ## ruff + mypy --strict on domain/, events/, workers/
+lint:  ## ruff + mypy --strict on domain/, events/, workers/, api/, infra/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

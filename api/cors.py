@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import msgspec
 from litestar.config.cors import CORSConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from api.error import ErrorShape
 
@@ -67,7 +68,7 @@ def cors_middleware(app: ASGIApp, policies: Sequence[CorsPolicy]) -> ASGIApp:
     an allowed origin get the policy's response headers. Paths with no policy pass through."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         policy = next((p for p in policies if p.owns(scope["path"])), None)
@@ -97,6 +98,7 @@ def cors_middleware(app: ASGIApp, policies: Sequence[CorsPolicy]) -> ASGIApp:
 async def _preflight(
     policy: CorsPolicy, origin: str, method: str, scope: Scope, send: Send
 ) -> None:
+    start: HTTPResponseStartEvent
     requested = [
         h.strip()
         for h in (_header(scope, b"access-control-request-headers") or "").split(",")
@@ -104,14 +106,16 @@ async def _preflight(
     ]
     refused = policy.refusals(origin, method, requested)
     if not refused:
-        await send({"type": "http.response.start", "status": 204, "headers": policy.grant(origin)})
-        await send({"type": "http.response.body", "body": b""})
+        start = {"type": "http.response.start", "status": 204, "headers": policy.grant(origin)}
+        await send(start)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     detail = f"CORS preflight refused: {', '.join(refused)} not allowed"
     body = msgspec.json.encode(policy.errors.body(detail, "BAD_REQUEST"))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 400, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start = {"type": "http.response.start", "status": 400, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -144,7 +144,6 @@ class LiveApi:
         import uvicorn
 
         from api.app import create_app
-
         from api.registry import SERVICES
 
         config = uvicorn.Config(

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import infra.log
 from domain.job import JobCancelled, backoff_s, classify
 from events.model import (
     JOB_CANCELLED,
@@ -27,7 +28,6 @@ from events.model import (
     job_topics,
 )
 from events.stream import EventPublisher
-import infra.log
 from infra.batching import GroupCommit
 from infra.db import job as repo
 from workers.catalog import CATALOG, JobKind
