@@ -161,6 +161,8 @@ def create_app(
         request_max_body_size=settings.api.max_body_bytes,
         openapi_config=openapi_config(),
         debug=False,
+        # Logging is ours (JSON lines, infra.log): Litestar must not replace the root handlers.
+        logging_config=None,
     )
     policies = [
         CorsPolicy(service.prefix, config, service.errors)

@@ -166,9 +166,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 async def ensure_user(
-    settings: Settings, username: str, password: str, roles: list[str], *, update: bool = False
+    settings: Settings,
+    username: str,
+    password: str,
+    roles: list[str],
+    *,
+    update: bool = False,
+    email: str | None = None,
 ) -> bool:
-    """Create a user (True), or leave (or, with update, reset) an existing one (False)."""
+    """Create a user (True), or leave (or, with update, reset) an existing one (False).
+
+    An email (optional; studio logs in by it) must not be another user's in any letter case."""
+    from sqlalchemy.exc import IntegrityError
+
     from infra.db import user as user_repo
     from infra.db.engine import make_engine, make_sessionmaker
     from infra.security import hash_password
@@ -181,9 +191,16 @@ async def ensure_user(
                 if update:
                     await user_repo.set_password(session, existing, hash_password(password))
                     existing.roles = roles
+                    if email:
+                        existing.email = email
+                        await session.flush()
                 return False
-            await user_repo.create_user(session, username, hash_password(password), roles)
+            await user_repo.create_user(
+                session, username, hash_password(password), roles, email=email
+            )
             return True
+    except IntegrityError as exc:
+        raise CliError(f"email {email} is already another user's", 2) from exc
     finally:
         await engine.dispose()
 
@@ -201,7 +218,9 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         password = getpass.getpass(f"password for {args.username}: ")
     if len(password) < 8:
         raise CliError("password must have at least 8 characters", 2)
-    created = asyncio.run(ensure_user(settings, args.username, password, roles, update=True))
+    created = asyncio.run(
+        ensure_user(settings, args.username, password, roles, update=True, email=args.email)
+    )
     print(("created" if created else "updated") + f" user {args.username} ({', '.join(roles)})")
     return 0
 
@@ -518,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     create.add_argument("--role", action="append", help="admin, operator or user (repeatable)")
     create.add_argument("--password", help="prompted for when not given")
+    create.add_argument(
+        "--email", help="optional, unique in any letter case (studio logs in by it)"
+    )
     create.set_defaults(func=cmd_user_create)
 
     pools = sub.add_parser("pools", parents=[data], help="print the worker pools table")

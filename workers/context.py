@@ -5,12 +5,29 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypedDict, TypeVar
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from domain.job import JobCancelled
+from infra.blob.store import BlobStore
+from infra.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass
+class WorkerResources:
+    """What every job of one worker process shares."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+    # None while the store cannot be reached: jobs that keep files then fail with a clear error.
+    blob: BlobStore | None = None
 
 
 class JobContext(TypedDict):
@@ -28,8 +45,8 @@ class JobContext(TypedDict):
     cancelled: threading.Event
     # Run blocking work in a thread; on cancel, waits for the thread to notice and stop.
     run_in_thread: Callable[..., Awaitable[Any]]
-    # Shared per-process resources (settings, engine, redis, blob store, ...).
-    resources: dict[str, Any]
+    # Shared per-process resources.
+    resources: WorkerResources
 
 
 def check_cancelled(flag: threading.Event) -> None:

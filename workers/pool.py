@@ -43,6 +43,7 @@ from infra.db.engine import make_autocommit_engine, make_engine
 from infra.redis import make_redis, stream_keys
 from infra.settings import POOLS, Settings
 from workers.catalog import CATALOG, kinds_for_pool
+from workers.context import WorkerResources
 from workers.runtime import Claimed, Runtime
 
 log = logging.getLogger("switchyard.worker")
@@ -169,7 +170,7 @@ class PoolWorker:
             worker_id=self.worker_id,
             pool=pool,
             progress_interval_s=settings.jobs.progress_min_interval_s,
-            resources={"settings": settings, "engine": self.engine, "redis": self.redis},
+            resources=WorkerResources(settings=settings, engine=self.engine, redis=self.redis),
         )
         self.runtime.on_finished = self._finished
         self.runtime.add_acks = self._add_acks
@@ -218,7 +219,7 @@ class PoolWorker:
         self.blob = make_blob_store(self.settings)
         try:
             await self.blob.open()
-            self.runtime.resources["blob"] = self.blob
+            self.runtime.resources.blob = self.blob
         except Exception as exc:
             # Jobs that keep no files still run; those that do fail with a clear error.
             log.warning("blob store not available (%s); jobs that need it will fail", exc)
@@ -263,7 +264,7 @@ class PoolWorker:
         await self.redis.aclose()
         await self.engine.dispose()
         await self.fast_engine.dispose()
-        if "blob" in self.runtime.resources:
+        if self.runtime.resources.blob is not None:
             await self.blob.close()
         log.info("worker %s stopped", self.worker_id)
 

@@ -31,7 +31,7 @@ from events.stream import EventPublisher
 from infra.batching import GroupCommit
 from infra.db import job as repo
 from workers.catalog import CATALOG, JobKind
-from workers.context import JobContext, make_run_in_thread
+from workers.context import JobContext, WorkerResources, make_run_in_thread
 
 log = logging.getLogger("switchyard.runtime")
 
@@ -92,14 +92,14 @@ class Runtime:
         worker_id: str,
         pool: str,
         progress_interval_s: float = 0.25,
-        resources: dict[str, Any] | None = None,
+        resources: WorkerResources,
     ) -> None:
         self.engine = engine
         self.publisher = publisher
         self.worker_id = worker_id
         self.pool = pool
         self.progress_interval_s = progress_interval_s
-        self.resources = resources or {}
+        self.resources = resources
         self.running: dict[str, Running] = {}
         self.claimed: dict[str, Claimed] = {}
         self.on_finished: Callable[[Claimed], Awaitable[None]] | None = None

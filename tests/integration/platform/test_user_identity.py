@@ -134,3 +134,19 @@ async def test_emails_are_unique_in_any_case(sessions: async_sessionmaker[AsyncS
         found = await users_repo.get_by_email(session, "ALICE@example.com")
         assert found is not None and found.id == alice.id
         assert await users_repo.get_by_email(session, "nobody@example.com") is None
+
+
+async def test_the_cli_sets_an_email_and_refuses_another_users(settings: Settings) -> None:
+    from infra.cli import CliError, ensure_user
+
+    assert await ensure_user(settings, "carol", "correct-horse", ["user"], email="C@Lab.org")
+    with pytest.raises(CliError, match="already another user's"):
+        await ensure_user(settings, "dave", "correct-horse", ["user"], email="c@lab.ORG")
+    engine = make_engine(settings.db)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            carol = await users_repo.get_by_email(session, "c@lab.org")
+            assert carol is not None and carol.username == "carol"
+            assert await users_repo.get_by_username(session, "dave") is None
+    finally:
+        await engine.dispose()
