@@ -269,7 +269,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         ws_ping_interval=20,
         ws_ping_timeout=20,
         # Events are small JSON messages: compressing each one costs both ends more CPU than
-        # the bytes it saves (it was a tenth of the API's time relaying events).
+        # the bytes it saves.
         ws_per_message_deflate=False,
         loop="uvloop",
         http="httptools",

@@ -227,7 +227,7 @@ class S3BlobStore(StoreBase):
             else:
                 res = await self._multipart(client, key, ctype, buf, pull, meter)
             meter.done(size)
-        # Built from the response: a HEAD right after a PUT costs SeaweedFS ~60 ms.
+        # Built from the response: a HEAD right after the PUT would cost another round trip.
         return BlobMeta(key, size, _etag(res["ETag"]), ctype, _response_date(res))
 
     async def _multipart(

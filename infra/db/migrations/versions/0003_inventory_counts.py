@@ -5,8 +5,8 @@ Revises: 0002
 Create Date: 2026-11-22 06:00:00
 
 Every list page carries `total`. Counting the table for it costs Postgres a scan of every
-row on every request (about 0.2 ms at 1,000 rows; at about 13,000 rows the whole list
-statement cost Postgres 1.8 ms on the dev VM), so an unfiltered list reads the count from
+row on every request, growing with the table (README, bench.inventory), so an unfiltered
+list reads the count from
 `inventory_counts` instead. Statement-level triggers add the rows each INSERT or DELETE
 changed, in the same transaction, so the count a list reads is exactly the one its snapshot
 of the table has. The count is spread over 16 shard rows per resource (chosen by backend
