@@ -140,8 +140,8 @@ def row_reader(resource: Resource, view: type[S]) -> Callable[[Sequence[Any]], S
 
     Generated once per resource, the way dataclasses generate `__init__`: `view(id=row[0],
     name=row[1], ...)`, which costs a fraction of `msgspec.convert(dict(row))` on the list
-    hot path. Values are not validated again: the
-    columns' types and CHECK constraints already hold them to the view's types.
+    hot path. Values are not validated again: the columns' types and CHECK constraints
+    already hold them to the view's types.
     """
     names = [c.name for c in _PUBLIC[resource]]
     fields = view.__struct_fields__
