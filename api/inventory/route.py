@@ -61,7 +61,6 @@ from infra.security import Principal
 log = logging.getLogger("switchyard.api.inventory")
 
 V = TypeVar("V", bound=msgspec.Struct)
-T = TypeVar("T")
 Caller = SkipValidation[Principal]
 RecordId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The record's id")]
 
