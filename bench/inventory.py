@@ -349,17 +349,18 @@ async def statement_floor(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The list statement of `LIST_PATH` run back to back by `callers` tasks, with no HTTP:
     what Postgres and the client library cost on their own, on an autocommit engine as the
-    inventory's routes use it (a connection checked out per call)."""
+    inventory's routes use it (`infra.db.engine.statement`: a connection checked out per
+    call)."""
     from domain.inventory.rule import list_query
     from infra.db import inventory as repo
-    from infra.db.engine import make_autocommit_engine
+    from infra.db.engine import make_autocommit_engine, statement
     from infra.settings import DatabaseSettings
 
     query = list_query("repositories", limit=10, offset=0, type=None, tag=None, q=None, sort=None)
     engine = make_autocommit_engine(DatabaseSettings(url=db_url, pool_size=callers))
 
     async def once() -> None:
-        async with engine.connect() as conn:
+        async with statement(engine) as conn:
             await repo.list_records(conn, "repositories", query)
 
     try:

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put, route
 from litestar.di import NamedDependency
@@ -14,8 +15,6 @@ from litestar.enums import HttpMethod
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.inventory.access import reader
 from api.inventory.schema import (
@@ -55,7 +54,7 @@ from domain.inventory.rule import (
     SORT_FIELDS,
     ListQuery,
 )
-from infra.db.engine import retrying
+from infra.db.engine import retrying, statement, transaction
 from infra.security import Principal
 
 log = logging.getLogger("switchyard.api.inventory")
@@ -128,19 +127,19 @@ class RecordRoutes(Generic[V]):
     ) -> tuple[list[V], int, ListQuery]:
         args = msgspec.structs.asdict(params)
         return await retrying(
-            from_request(request).autocommit, lambda c: self.records.page(c, args)
+            statement, from_request(request).autocommit, lambda c: self.records.page(c, args)
         )
 
     async def one(self, request: Request[Any, Any, Any], record_id: int) -> V:
         return await retrying(
-            from_request(request).autocommit, lambda c: self.records.one(c, record_id)
+            statement, from_request(request).autocommit, lambda c: self.records.one(c, record_id)
         )
 
     async def create(
         self, request: Request[Any, Any, Any], body: msgspec.Struct, caller: Principal
     ) -> V:
         # Not retried: the insert may have committed before a dropped connection said so.
-        async with from_request(request).autocommit.connect() as conn:
+        async with statement(from_request(request).autocommit) as conn:
             return await self.records.create(conn, body, caller)
 
     async def update(
@@ -151,18 +150,18 @@ class RecordRoutes(Generic[V]):
         caller: Principal,
     ) -> V:
         return await retrying(
+            transaction,
             from_request(request).engine,
             lambda c: self.records.update(c, record_id, body, caller),
-            transaction=True,
         )
 
     async def delete(
         self, request: Request[Any, Any, Any], record_id: int, caller: Principal
     ) -> None:
         await retrying(
+            transaction,
             from_request(request).engine,
             lambda c: self.records.delete(c, record_id, caller),
-            transaction=True,
         )
 
 
@@ -380,11 +379,11 @@ CONTROLLERS = [
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
-    async def ping(conn: AsyncConnection) -> None:
-        await conn.execute(text("SELECT 1"))
+    async def ping(conn: asyncpg.Connection) -> None:
+        await conn.fetchval("SELECT 1")
 
     try:
-        await retrying(from_request(request).engine, ping)
+        await retrying(statement, from_request(request).autocommit, ping)
     except Exception as exc:
         log.warning("inventory health: database unreachable: %s", exc)
         return Response(Health(status="unhealthy", timestamp=now), status_code=503)

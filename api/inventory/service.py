@@ -1,7 +1,8 @@
 """The inventory's operations on one resource: list, get, create, update and delete.
 
-Dependencies come as arguments (a connection whose transaction the caller owns); nothing here
-knows HTTP or commits.
+Dependencies come as arguments: single statements (list, get, create) take an autocommit
+asyncpg connection, checked changes (update, delete) a SQLAlchemy connection whose
+transaction the caller owns. Nothing here knows HTTP or commits.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,19 +38,19 @@ class Records(Generic[V]):
         object.__setattr__(self, "_view", repo.row_reader(self.resource, self.view))
 
     async def page(
-        self, conn: AsyncConnection, params: dict[str, Any]
+        self, conn: asyncpg.Connection, params: dict[str, Any]
     ) -> tuple[list[V], int, ListQuery]:
         query = list_query(self.resource, **params)
         rows, total = await repo.list_records(conn, self.resource, query)
         return [self._view(r) for r in rows], total, query
 
-    async def one(self, conn: AsyncConnection, record_id: int) -> V:
+    async def one(self, conn: asyncpg.Connection, record_id: int) -> V:
         row = await repo.get_record(conn, self.resource, record_id)
         if row is None:
             raise RecordNotFoundError(self.resource, record_id)
         return self._view(row)
 
-    async def create(self, conn: AsyncConnection, body: msgspec.Struct, caller: Principal) -> V:
+    async def create(self, conn: asyncpg.Connection, body: msgspec.Struct, caller: Principal) -> V:
         values = written_fields(body)
         check_fields(self.resource, values)
         row = await repo.create_record(conn, self.resource, values, uuid.UUID(caller.id))

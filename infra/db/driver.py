@@ -46,10 +46,11 @@ async def fetch(
 ) -> list[AttrRecord]:
     """Run a compiled-once statement on the connection's asyncpg driver; rows as AttrRecords."""
     sql, names = _compiled(stmt)
-    return await fetch_sql(conn, sql, [params[n] for n in names])
-
-
-async def fetch_sql(conn: AsyncConnection, sql: str, args: Sequence[Any]) -> list[AttrRecord]:
-    """Run SQL compiled by `compile_for_asyncpg` with its positional arguments."""
     driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-    return await driver.fetch(sql, *args, record_class=AttrRecord)  # type: ignore[no-any-return]
+    return await fetch_sql(driver, sql, [params[n] for n in names])
+
+
+async def fetch_sql(conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> list[AttrRecord]:
+    """Run SQL compiled by `compile_for_asyncpg` with its positional arguments (on a
+    connection from `infra.db.engine.statement`, or a SQLAlchemy connection's driver)."""
+    return await conn.fetch(sql, *args, record_class=AttrRecord)  # type: ignore[no-any-return]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from infra.settings import DatabaseSettings
 
@@ -44,7 +46,7 @@ def _skip_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     the server's termination notice as soon as it arrives and marks the connection closed, so
     after a Postgres restart or an operator's pg_terminate_backend this check, which costs no
     round trip, makes the pool open fresh connections. A connection that dies mid-statement
-    is what `retrying` below is for."""
+    is what `statement`, `transaction` and `retrying` below are for."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("connection closed by the server")
 
@@ -72,28 +74,58 @@ def _dropped(exc: BaseException) -> bool:
     return isinstance(exc, _DROPPED)
 
 
+@contextlib.asynccontextmanager
+async def statement(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection of an autocommit engine, as the asyncpg connection itself.
+
+    For single statements compiled once (`infra.db.driver.fetch_sql`): the pool's checkout
+    without SQLAlchemy's `Connection` around it (its events, its transaction state, a greenlet
+    hop per call), which costs more than the statement. A connection Postgres dropped under
+    the statement is invalidated, so the pool does not hand it out again."""
+    fairy = await engine.raw_connection()
+    try:
+        yield fairy.driver_connection
+    except BaseException as exc:
+        if _dropped(exc):
+            await greenlet_spawn(fairy.invalidate, exc)
+        raise
+    finally:
+        # Checking in may close an invalidated connection, which awaits: run it as
+        # SQLAlchemy's own async layer runs its sync pool code.
+        await greenlet_spawn(fairy.close)
+
+
+@contextlib.asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in one transaction, committed when the block ends without an error."""
+    async with engine.connect() as conn:
+        try:
+            async with conn.begin():
+                yield conn
+        except BaseException as exc:
+            if _dropped(exc) and not conn.invalidated:
+                await conn.invalidate()
+            raise
+
+
+C = TypeVar("C")
+
+
 async def retrying(
+    open_: Callable[[AsyncEngine], contextlib.AbstractAsyncContextManager[C]],
     engine: AsyncEngine,
-    work: Callable[[AsyncConnection], Awaitable[T]],
+    work: Callable[[C], Awaitable[T]],
     *,
-    transaction: bool = False,
     attempts: int = 3,
 ) -> T:
-    """Run `work` on a connection (in one transaction if asked); when Postgres had dropped
-    that connection, run it again on a fresh one. Only for work that is safe to repeat: a
-    read, or a transaction that either committed or did nothing (never a bare INSERT)."""
+    """Run `work` on a connection `open_` (`statement` or `transaction`) gives; when Postgres
+    had dropped that connection, run it again on a fresh one. Only for work that is safe to
+    repeat: a read, or a transaction that either committed or did nothing (never a bare
+    INSERT, which may have committed before the drop was noticed)."""
     for attempt in range(1, attempts + 1):
         try:
-            async with engine.connect() as conn:
-                try:
-                    if not transaction:
-                        return await work(conn)
-                    async with conn.begin():
-                        return await work(conn)
-                except BaseException as exc:
-                    if _dropped(exc) and not conn.invalidated:
-                        await conn.invalidate()
-                    raise
+            async with open_(engine) as conn:
+                return await work(conn)
         except Exception as exc:
             if attempt == attempts or not _dropped(exc):
                 raise
@@ -127,6 +159,7 @@ def make_autocommit_engine(settings: DatabaseSettings, *, durable: bool = True) 
     from (the job is reaped and runs again), never for accepting a job.
     """
     server_settings = {} if durable else {"synchronous_commit": "off"}
+    # No reset on check-in: an autocommit connection has no transaction to roll back.
     return _watched(
         create_async_engine(
             async_url(settings.url),
@@ -134,6 +167,7 @@ def make_autocommit_engine(settings: DatabaseSettings, *, durable: bool = True) 
             max_overflow=settings.pool_size,
             pool_recycle=1800,
             isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
             echo=settings.echo,
             connect_args={"server_settings": server_settings},
         )

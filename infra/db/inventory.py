@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import asyncpg
 import msgspec
 from sqlalchemy import (
     BigInteger,
@@ -157,7 +158,7 @@ def row_reader(resource: Resource, view: type[S]) -> Callable[[Sequence[Any]], S
 # --- single statements: compiled once, run on asyncpg -----------------------------------
 #
 # Lists, gets and creates are the hot path: SQL compiled once per statement shape from the Core
-# statements below, run through `driver.fetch_sql` on an autocommit connection.
+# statements below, run through `driver.fetch_sql` on a connection from `engine.statement`.
 
 
 @lru_cache(maxsize=1024)
@@ -218,7 +219,7 @@ def _like(text_: str) -> str:
 
 
 async def list_records(
-    conn: AsyncConnection, resource: Resource, query: ListQuery
+    conn: asyncpg.Connection, resource: Resource, query: ListQuery
 ) -> tuple[list[AttrRecord], int]:
     """One page of records in the query's order, and how many records match its filters."""
     values: dict[str, Any] = {
@@ -253,7 +254,7 @@ def _get_sql(resource: Resource) -> tuple[str, tuple[str, ...]]:
 
 
 async def get_record(
-    conn: AsyncConnection, resource: Resource, record_id: int
+    conn: asyncpg.Connection, resource: Resource, record_id: int
 ) -> AttrRecord | None:
     sql, _ = _get_sql(resource)
     rows = await fetch_sql(conn, sql, [record_id])
@@ -273,7 +274,7 @@ def _insert_sql(resource: Resource, columns: tuple[str, ...]) -> tuple[str, tupl
 
 
 async def create_record(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     resource: Resource,
     values: Mapping[str, Any],
     owner_id: uuid.UUID | None,
