@@ -34,6 +34,7 @@ from bench.harness import (
     free_port,
     machine,
     percentile,
+    process_tree,
     scratch_database,
     servers,
 )
@@ -284,6 +285,13 @@ async def arq_run(
         await pool.aclose()
 
 
+def serving_rss(api_pid: int) -> float:
+    """Resident MB of the largest API server process (uvicorn's parent only supervises)."""
+    tree = process_tree(api_pid)
+    servers = tree[1:] or tree
+    return max(psutil.Process(pid).memory_info().rss for pid in servers) / 1024**2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
@@ -291,6 +299,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--api-workers", type=int, default=None, help="API processes (default: as `switchyard api`)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -308,10 +319,10 @@ def main() -> None:
             fleet = Fleet(env, tmp)
             try:
                 port = free_port()
-                api = fleet.api(port)
+                api = fleet.api(port, args.api_workers)
                 url = f"http://127.0.0.1:{port}"
                 time.sleep(1)
-                idle_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
+                idle_rss = serving_rss(api.pid)
                 for i in range(args.workers):
                     fleet.spawn(
                         f"worker{i}",
@@ -323,14 +334,14 @@ def main() -> None:
                     )
                 time.sleep(3)
                 procs = {
-                    "api": [api.pid],
+                    "api": process_tree(api.pid),
                     "workers": [p.pid for p in fleet.procs if p is not api],
                     "client": [os.getpid()],
                 }
                 sy = asyncio.run(
                     switchyard_run(url, args.jobs, args.latency_jobs, args.batch, procs)
                 )
-                busy_rss = psutil.Process(api.pid).memory_info().rss / 1024**2
+                busy_rss = serving_rss(api.pid)
             finally:
                 fleet.stop()
             arq = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp))
@@ -350,7 +361,10 @@ def main() -> None:
             f"{name:<12} {r['completed']:>6.0f} {r['jobs_per_s']:>8.0f} "
             f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {'-':>14} {'-':>14}"
         )
-    print(f"API resident memory: {idle_rss:.0f} MB idle, {busy_rss:.0f} MB after the run")
+    print(
+        f"API resident memory per server process: {idle_rss:.0f} MB idle, "
+        f"{busy_rss:.0f} MB after the run"
+    )
     print(f"submit request alone (latency run): p50 {sy['submit_p50_ms']:.1f} ms")
     for name, r in (("switchyard", sy), ("arq, tuned", arq_tuned)):
         cpu = r["cpu_ms"]
