@@ -127,32 +127,33 @@ async def drop_prefix(s: Settings) -> None:
         await redis.aclose()
 
 
-class LiveApi:
-    """A real uvicorn server running the app in this event loop."""
+class LiveServer:
+    """An ASGI app on a real uvicorn server in this event loop (start/stop, or `async with`)."""
 
-    def __init__(self, settings: Settings, services: Any = None) -> None:
-        self.settings = settings
-        # The app's declared services, or these instead (a test's own service).
-        self.services = services
+    def __init__(self, app: Any, **config: Any) -> None:
+        self.app = app
+        # More uvicorn.Config options, e.g. which proxies' X-Forwarded-For to trust.
+        self.config = config
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self._server: Any = None
         self._task: asyncio.Task[Any] | None = None
 
+    def build(self) -> Any:
+        return self.app
+
     async def start(self) -> None:
         import uvicorn
 
-        from api.app import create_app
-        from api.registry import SERVICES
-
         config = uvicorn.Config(
-            create_app(self.settings, SERVICES if self.services is None else self.services),
+            self.build(),
             host="127.0.0.1",
             port=self.port,
             log_config=None,
             access_log=False,
             lifespan="on",
+            **self.config,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
@@ -164,10 +165,10 @@ class LiveApi:
                 try:
                     self._task.result()
                 except SystemExit as exc:
-                    raise RuntimeError(f"API startup failed (exit {exc.code})") from None
-                raise RuntimeError("API stopped during startup")
+                    raise RuntimeError(f"server startup failed (exit {exc.code})") from None
+                raise RuntimeError("server stopped during startup")
             await asyncio.sleep(0.01)
-        raise RuntimeError("API did not start")
+        raise RuntimeError("server did not start")
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -175,6 +176,28 @@ class LiveApi:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 10)
+
+    async def __aenter__(self) -> LiveServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+
+class LiveApi(LiveServer):
+    """The platform app (its declared services, or these instead) on a real uvicorn server."""
+
+    def __init__(self, settings: Settings, services: Any = None, **config: Any) -> None:
+        super().__init__(None, **config)
+        self.settings = settings
+        self.services = services
+
+    def build(self) -> Any:
+        from api.app import create_app
+        from api.registry import SERVICES
+
+        return create_app(self.settings, SERVICES if self.services is None else self.services)
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
 """A small Litestar app whose routes use `api.limit` and `api.access`, for the tests of both.
 
-Run in the test's loop with `LiveApp`, or as its own process:
+Run in the test's loop with `live_app`, or as its own process:
 `python -m uvicorn --factory tests.integration.platform.limit_app:create_app` (settings from
 the environment, as `switchyard api` reads them).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,9 +20,9 @@ from api.access import bearer, networks, signed, signed_url
 from api.error import EXCEPTION_HANDLERS, NotFound
 from api.limit import RateLimit, per_session
 from events.stream import StreamKeys
-from infra.embedded import free_port
 from infra.redis import make_redis, stream_keys
 from infra.settings import Settings, load_settings
+from tests.conftest import LiveServer
 
 
 @dataclass
@@ -92,42 +90,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-class LiveApp:
-    """The test app served by a real uvicorn in this event loop."""
-
-    def __init__(self, settings: Settings, **server: Any) -> None:
-        self.settings = settings
-        # uvicorn.Config options, e.g. which proxies' X-Forwarded-For to trust.
-        self.server = server
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: Any = None
-        self._task: asyncio.Task[Any] | None = None
-
-    async def __aenter__(self) -> LiveApp:
-        import uvicorn
-
-        config = uvicorn.Config(
-            create_app(self.settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            **self.server,
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        for _ in range(3000):
-            if self._server.started:
-                return self
-            if self._task.done():
-                raise RuntimeError("test app stopped during startup")
-            await asyncio.sleep(0.01)
-        raise RuntimeError("test app did not start")
-
-    async def __aexit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 10)
+def live_app(settings: Settings, **server: Any) -> LiveServer:
+    """The test app on a real uvicorn server in this event loop; `server`: uvicorn options."""
+    return LiveServer(create_app(settings), **server)

@@ -14,7 +14,7 @@ import pytest
 
 from infra.security import Principal, issue_access_token
 from infra.settings import Settings
-from tests.integration.platform.limit_app import LiveApp
+from tests.integration.platform.limit_app import live_app
 
 
 def with_networks(settings: Settings, *cidrs: str) -> Settings:
@@ -24,7 +24,7 @@ def with_networks(settings: Settings, *cidrs: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with LiveApp(settings) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as c:
+    async with live_app(settings) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as c:
         yield c
 
 
@@ -37,7 +37,7 @@ async def test_open_networks_let_loopback_in_by_default(app: httpx.AsyncClient) 
 async def test_a_caller_outside_the_open_networks_is_refused(settings: Settings) -> None:
     # No trusted proxy: the peer address is all that counts.
     async with (
-        LiveApp(with_networks(settings, "10.0.0.0/8"), proxy_headers=False) as live,
+        live_app(with_networks(settings, "10.0.0.0/8"), proxy_headers=False) as live,
         httpx.AsyncClient(base_url=live.url) as c,
     ):
         refused = await c.get("/open")
@@ -61,7 +61,7 @@ async def test_forwarded_for_counts_only_from_a_trusted_proxy(
     settings: Settings, trusted: str, forwarded: str, status: int
 ) -> None:
     async with (
-        LiveApp(with_networks(settings, "10.0.0.0/8"), forwarded_allow_ips=trusted) as live,
+        live_app(with_networks(settings, "10.0.0.0/8"), forwarded_allow_ips=trusted) as live,
         httpx.AsyncClient(base_url=live.url) as c,
     ):
         r = await c.get("/open", headers={"X-Forwarded-For": forwarded})

@@ -20,14 +20,14 @@ import pytest
 from infra.embedded import free_port
 from infra.settings import Settings
 from tests.conftest import ROOT
-from tests.integration.platform.limit_app import LiveApp
+from tests.integration.platform.limit_app import live_app
 
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with LiveApp(settings) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as c:
+    async with live_app(settings) as live, httpx.AsyncClient(base_url=live.url, timeout=30) as c:
         yield c
 
 
@@ -90,7 +90,7 @@ async def test_redis_down_fails_open(settings: Settings, caplog: pytest.LogCaptu
         settings,
         redis=msgspec.structs.replace(settings.redis, url=f"redis://127.0.0.1:{free_port()}/0"),
     )
-    async with LiveApp(gone) as live, httpx.AsyncClient(base_url=live.url) as c:
+    async with live_app(gone) as live, httpx.AsyncClient(base_url=live.url) as c:
         responses = [await c.get(f"/limited/{session()}") for _ in range(12)]
     assert [r.status_code for r in responses] == [200] * 12
     assert not any(h in r.headers for r in responses for h in RATE_HEADERS)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import uvicorn
 from litestar import Litestar, Request
 
 from api.error import PLATFORM_ERRORS
@@ -35,6 +34,7 @@ from api.upload import (
 from infra.blob.local import LocalBlobStore
 from infra.blob.store import BlobStore
 from infra.embedded import free_port
+from tests.conftest import LiveServer
 
 SMALL = UploadPolicy(
     prefix="small", max_bytes=64 * 1024, file_fields=frozenset({"file"}), max_files=2
@@ -89,25 +89,8 @@ def app_from_env() -> Litestar:
 @contextlib.asynccontextmanager
 async def serve(store: BlobStore) -> AsyncIterator[str]:
     """A real uvicorn server running the app in this event loop; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(store), host="127.0.0.1", port=port, log_config=None, access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(1000):
-            if server.started:
-                break
-            if task.done():
-                raise RuntimeError("upload test app stopped during startup")
-            await asyncio.sleep(0.01)
-        else:
-            raise RuntimeError("upload test app did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with LiveServer(create_app(store)) as live:
+        yield live.url
 
 
 def multipart_body(
