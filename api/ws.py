@@ -1,15 +1,18 @@
 """`GET /ws`: the platform's event stream for clients.
 
 Protocol (JSON text frames):
-  client → {"type": "auth", "token": T}            (first message, unless ?token=T was given)
+  client → {"type": "auth", "token": T}            (first message, unless ?token=T was given;
+                                                    later: a newer token renews the socket)
   client → {"type": "subscribe", "topics": [...], "since": {"<topic>": "<last id>"}}
   client → {"type": "unsubscribe", "topics": [...]}
   client → {"type": "ping"} / {"type": "pong"}
   server → {"id", "topic", "type", "data"}          one event (type "job.progress", ...)
   server → {"type": "subscribed", "topics": [...], "gaps": [...]}
+  server → {"type": "authenticated", "expires_at": <unix time>}   (a renewal was taken)
   server → {"type": "error", "code", "detail"} / {"type": "ping"} / {"type": "pong"}
-Close codes: 4401 bad or missing token, 4403 a topic the caller may not read, 4008 too slow
-to keep up (reconnect with `since`).
+Close codes: 4401 bad, missing or expired token (a socket closes when its token expires,
+unless renewed), 4403 a topic the caller may not read, 4008 too slow to keep up (reconnect
+with `since`).
 
 `serve_topics` serves a contract's own socket (e.g. `/rigging/ws?session=…`) on the same hub:
 the service names the topics, authorizes them through its topic authorizer, and translates
@@ -21,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import jwt
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -99,24 +104,72 @@ async def events_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """Relay job and session events to an authenticated client."""
     res = resources(socket.app.state)
     await socket.accept()
-    principal = await _authenticate(socket, res)
-    if principal is None:
+    login = await _authenticate(socket, res)
+    if login is None:
         return
+    principal = login.principal
     hub = res.hub
     sub = hub.connect(principal.id)
-    sender = asyncio.create_task(_send_loop(socket, sub, platform_frame))
+    tasks = [
+        asyncio.create_task(_send_loop(socket, sub, platform_frame)),
+        asyncio.create_task(_expire(socket, login)),
+    ]
     try:
-        await _receive_loop(socket, res, principal, sub)
+        await _receive_loop(socket, res, login, sub)
     except WebSocketDisconnect:
         pass
     finally:
         hub.disconnect(sub)
-        sender.cancel()
+        await _stop(tasks)
+
+
+class Login:
+    """Who is on a socket, and until when: its access token's expiry, renewed by an
+    `{"type": "auth", "token": ...}` message carrying a newer token of the same user."""
+
+    def __init__(self, principal: Principal, token: str) -> None:
+        self.principal = principal
+        self.expires_at = _expiry(token)
+        self.renewed = asyncio.Event()
+
+    def renew(self, res: Resources, token: str) -> str | None:
+        """Take a newer token; the reason it was refused, or None."""
+        try:
+            principal = decode_access_token(res.settings.auth, token)
+        except InvalidToken as exc:
+            return str(exc)
+        if principal.id != self.principal.id:
+            return "a token of another user"
+        self.principal, self.expires_at = principal, _expiry(token)
+        self.renewed.set()
+        return None
+
+
+def _expiry(token: str) -> float:
+    # Read after decode_access_token verified the signature and that `exp` is there.
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return float(claims["exp"])
+
+
+async def _expire(socket: WebSocket[Any, Any, Any], login: Login) -> None:
+    """Close the socket once its token expired (4401), unless a newer token renewed it: a
+    token is checked when it arrives, and events must not outlive it."""
+    while (left := login.expires_at - time.time()) > 0:
+        login.renewed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(login.renewed.wait(), left)
+    await _close(socket, 4401, "token expired; reconnect with a fresh token")
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+            await task
 
 
-async def _authenticate(socket: WebSocket[Any, Any, Any], res: Resources) -> Principal | None:
+async def _authenticate(socket: WebSocket[Any, Any, Any], res: Resources) -> Login | None:
     token = socket.query_params.get("token")
     if token is None:
         try:
@@ -128,7 +181,7 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], res: Resources) -> Pri
             return None
         token = first.token
     try:
-        return decode_access_token(res.settings.auth, token)
+        return Login(decode_access_token(res.settings.auth, token), token)
     except InvalidToken as exc:
         await _close(socket, 4401, str(exc))
         return None
@@ -175,7 +228,7 @@ async def _send_loop(socket: WebSocket[Any, Any, Any], sub: Subscriber, frame: F
 
 
 async def _receive_loop(
-    socket: WebSocket[Any, Any, Any], res: Resources, principal: Principal, sub: Subscriber
+    socket: WebSocket[Any, Any, Any], res: Resources, login: Login, sub: Subscriber
 ) -> None:
     while True:
         raw = await socket.receive_data(mode="text")
@@ -186,13 +239,19 @@ async def _receive_loop(
             continue
         if msg.type == "ping":
             await _send(socket, {"type": "pong"})
-        elif msg.type in ("pong", "auth"):
+        elif msg.type == "auth":
+            refused = login.renew(res, msg.token or "")
+            if refused is not None:
+                await _close(socket, 4401, refused)
+                return
+            await _send(socket, {"type": "authenticated", "expires_at": int(login.expires_at)})
+        elif msg.type == "pong":
             continue
         elif msg.type == "unsubscribe":
             res.hub.unsubscribe(sub, msg.topics)
             await _send(socket, {"type": "unsubscribed", "topics": msg.topics})
         elif msg.type == "subscribe":
-            await _subscribe(socket, res, principal, sub, msg)
+            await _subscribe(socket, res, login.principal, sub, msg)
         else:
             await _send(
                 socket,
@@ -261,14 +320,15 @@ async def serve_topics(
     saw) and then every new event, each through `frame`, until it goes away."""
     res = resources(socket.app.state)
     await socket.accept()
-    principal = None
+    login = None
     token = socket.query_params.get("token")
     if token:
         try:
-            principal = decode_access_token(res.settings.auth, token)
+            login = Login(decode_access_token(res.settings.auth, token), token)
         except InvalidToken as exc:
             await _close(socket, 4401, str(exc))
             return
+    principal = login.principal if login else None
     if since is not None and not _valid_id(since):
         await _close(socket, 4400, "since: not an event id")
         return
@@ -277,12 +337,15 @@ async def serve_topics(
         await _close(socket, 4403, f"no such topic or not yours: {', '.join(denied)}")
         return
     sub = res.hub.connect(principal.id if principal else "anonymous")
-    sender: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
         await res.hub.subscribe(sub, topics, {t: since for t in topics} if since else None)
         if greeting is not None:
             await _send(socket, greeting)
-        sender = asyncio.create_task(_send_loop(socket, sub, frame))
+        tasks.append(asyncio.create_task(_send_loop(socket, sub, frame)))
+        if login is not None:
+            # What the token let it read must not outlive the token.
+            tasks.append(asyncio.create_task(_expire(socket, login)))
         while True:
             raw = await socket.receive_data(mode="text")
             # Contract clients send nothing we must act on, except a keep-alive ping.
@@ -293,7 +356,4 @@ async def serve_topics(
         pass
     finally:
         res.hub.disconnect(sub)
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        await _stop(tasks)
