@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import jwt
 import msgspec
@@ -15,6 +19,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from infra.settings import AuthSettings
 
 _hasher = PasswordHasher()  # argon2id, 64 MiB, 3 passes: slow on purpose
+
+# Each hash takes 64 MiB and tens of milliseconds of CPU (argon2-cffi releases the GIL), so the
+# async callers hash on a few threads of their own, never the event loop, and bound the hashes
+# in flight (running or queued) so a burst of logins waits briefly or is refused (HashingBusy)
+# instead of piling up memory and latency.
+HASH_THREADS: Final = 2
+HASH_IN_FLIGHT: Final = 4 * HASH_THREADS
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -45,8 +58,50 @@ class InvalidToken(Exception):
     """The token is missing, malformed, expired or signed by someone else."""
 
 
+class HashingBusy(Exception):
+    """This process already has as many password hashes running or queued as it allows."""
+
+
+class _HashPool:
+    """A small thread pool that refuses work beyond `in_flight` running or queued calls."""
+
+    def __init__(self, threads: int, in_flight: int) -> None:
+        self.threads = threads
+        # A threading semaphore, not an asyncio one: it is released from the pool's thread when
+        # the hash really ends, so a caller that gives up (a client gone) does not free a slot
+        # whose hash is still running; it also serves any event loop (tests run several).
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if not self._slots.acquire(blocking=False):
+            raise HashingBusy("too many password hashes in flight")
+        try:
+            if self._executor is None:  # made on first use, so a forked server gets its own
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="argon2")
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.wrap_future(future)
+
+
+_pool = _HashPool(HASH_THREADS, HASH_IN_FLIGHT)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+async def hash_password_async(password: str) -> str:
+    """`hash_password` on the hashing threads; HashingBusy when too many are in flight."""
+    return await _pool.run(hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """`verify_password` on the hashing threads; HashingBusy when too many are in flight."""
+    return await _pool.run(verify_password, password_hash, password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
