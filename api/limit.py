@@ -148,23 +148,22 @@ class RateLimit(ASGIMiddleware):
         bucket = self.key(request)
         if inspect.isawaitable(bucket):
             bucket = await bucket
-        res = from_request(request)
         scope_name = self.name or f"{request.method}:{request.scope.get('path_template', '')}"
-        redis_key = res.keys.rate(f"{scope_name}:{bucket or per_client(request)}")
-        period_ms = str(math.ceil(self.period_s * 1000))
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                count, ttl_ms = await _count(res.redis, redis_key, period_ms)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _warn_open(exc)
+        counted = await count(
+            request,
+            f"{scope_name}:{bucket or per_client(request)}",
+            self.period_s,
+            timeout_s=self.timeout_s,
+        )
+        if counted is None:
             return None
-        reset_s = max(1, math.ceil(ttl_ms / 1000))
+        hits, reset_s = counted
         headers = {
             "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(0, self.limit - count)),
+            "X-RateLimit-Remaining": str(max(0, self.limit - hits)),
             "X-RateLimit-Reset": str(reset_s),
         }
-        if count > self.limit:
+        if hits > self.limit:
             raise RateLimited(
                 f"rate limit of {self.limit} per {self.period_s:g} s exceeded; "
                 f"retry in {reset_s} s",
@@ -189,6 +188,41 @@ class RateLimit(ASGIMiddleware):
             await send(message)
 
         await next_app(scope, receive, send_with_headers)
+
+
+async def count(
+    request: Request[Any, Any, Any], bucket: str, period_s: float, *, timeout_s: float = 1.0
+) -> tuple[int, int] | None:
+    """One hit on `bucket` in its fixed window: (hits in it so far, whole seconds until it ends).
+
+    None when Redis could not be asked in `timeout_s` (logged): callers fail open, as routes do.
+    """
+    res = from_request(request)
+    period_ms = str(math.ceil(period_s * 1000))
+    try:
+        async with asyncio.timeout(timeout_s):
+            hits, ttl_ms = await _count(res.redis, res.keys.rate(bucket), period_ms)
+    except (RedisError, OSError, TimeoutError) as exc:
+        _warn_open(exc)
+        return None
+    return hits, max(1, math.ceil(ttl_ms / 1000))
+
+
+async def uncount(
+    request: Request[Any, Any, Any], bucket: str, period_s: float, *, timeout_s: float = 1.0
+) -> None:
+    """Take back one hit `count` made on `bucket`, for a request that turned out not to count."""
+    res = from_request(request)
+    key = res.keys.rate(bucket)
+    try:
+        async with asyncio.timeout(timeout_s), res.redis.pipeline(transaction=True) as pipe:
+            # If the window ended in between, DECR makes a key without an expiry: NX gives it
+            # one (and leaves a live window's end alone), so no key outlives a period.
+            pipe.decr(key)
+            pipe.expire(key, math.ceil(period_s), nx=True)
+            await pipe.execute()
+    except (RedisError, OSError, TimeoutError) as exc:
+        _warn_open(exc)
 
 
 async def _count(redis: Redis, key: str, period_ms: str) -> tuple[int, int]:
