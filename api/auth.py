@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import jwt
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, SkipValidation
 
-from api.error import ApiError, Unauthorized
+from api.error import RateLimited, Unauthorized, Unavailable
 from api.state import from_request
 from infra.db import user as users_repo
 from infra.db.model import User
 from infra.security import (
+    HashingBusy,
     InvalidToken,
     Principal,
     decode_access_token,
     issue_access_token,
-    verify_password,
+    verify_password_async,
 )
 from infra.settings import AuthSettings
+
+# Login limits, counted in Redis so they hold across API processes. An address may have
+# ADDRESS_ATTEMPTS failed or unfinished logins per window, then 429 until the window ends.
+# An account may have ACCOUNT_FREE_ATTEMPTS from anywhere per window; each one after that waits
+# a delay doubling from ACCOUNT_FIRST_DELAY_S up to ACCOUNT_MAX_DELAY_S but is never refused,
+# so a stranger guessing an account's password cannot lock its owner out.
+ADDRESS_ATTEMPTS: Final = 10
+ADDRESS_WINDOW_S: Final = 300
+ACCOUNT_FREE_ATTEMPTS: Final = 5
+ACCOUNT_WINDOW_S: Final = 300
+ACCOUNT_FIRST_DELAY_S: Final = 0.25
+ACCOUNT_MAX_DELAY_S: Final = 2.0
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,10 +61,6 @@ class TokenResponse(msgspec.Struct):
     token_type: str
     expires_in: int
     user: UserView
-
-
-class TooManyAttempts(ApiError):
-    status_code, code = 429, "RATE_LIMITED"
 
 
 def user_view(user: User) -> UserView:
@@ -81,6 +91,14 @@ async def current_principal(request: Request[Any, Any, Any]) -> Principal:
         return decode_access_token(from_request(request).settings.auth, token)
     except InvalidToken as exc:
         raise Unauthorized(str(exc)) from exc
+
+
+def account_delay_s(attempts: int) -> float:
+    """How long the account's `attempts`-th login of the window waits before its password check."""
+    if attempts <= ACCOUNT_FREE_ATTEMPTS:
+        return 0.0
+    extra = min(attempts - ACCOUNT_FREE_ATTEMPTS - 1, 16)  # 2**16 is far past the cap already
+    return float(min(ACCOUNT_MAX_DELAY_S, ACCOUNT_FIRST_DELAY_S * 2**extra))
 
 
 def _refresh_jwt(settings: AuthSettings, token_id: uuid.UUID, family: uuid.UUID, user: str) -> str:
@@ -120,22 +138,43 @@ class AuthController(Controller):
     async def login(
         self, request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
     ) -> TokenResponse:
+        # api.limit imports this module (for per_user), so it cannot be imported at the top.
+        from api import limit
+
+        # Each attempt takes its slots before the password is checked, with one atomic
+        # increment-and-read per counter: parallel guesses can never slip more than the limit
+        # past a read that has not seen the others yet. A login that succeeds gives its slots
+        # back, so the counters hold failed (and unfinished) attempts only.
+        address = f"login:{limit.per_client(request)}"
+        taken: list[tuple[str, float]] = []
+        counted = await limit.count(request, address, ADDRESS_WINDOW_S)
+        if counted is not None:
+            attempts, reset_s = counted
+            if attempts > ADDRESS_ATTEMPTS:
+                raise RateLimited(
+                    f"too many failed logins from this address; retry in {reset_s} s",
+                    headers={"Retry-After": str(reset_s)},
+                )
+            taken.append((address, ADDRESS_WINDOW_S))
+        account = f"login:account:{data.username.lower()}"
+        counted = await limit.count(request, account, ACCOUNT_WINDOW_S)
+        if counted is not None:
+            taken.append((account, ACCOUNT_WINDOW_S))
+            # Slowed, never refused: a refusal here would let anyone lock the owner out.
+            await asyncio.sleep(account_delay_s(counted[0]))
         res = from_request(request)
-        # Failed attempts per username are counted in Redis so the limit holds across replicas.
-        key = res.keys.rate(f"login:{data.username.lower()}")
-        failures = int(await res.redis.get(key) or 0)
-        if failures >= 10:
-            raise TooManyAttempts("too many failed logins for this user; try again in 5 minutes")
         async with res.sessions() as session:
             user = await users_repo.get_by_username(session, data.username)
-        ok = verify_password(user.password_hash if user else None, data.password)
+        try:
+            ok = await verify_password_async(user.password_hash if user else None, data.password)
+        except HashingBusy as exc:
+            await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
+            raise Unavailable(
+                "too many logins at once; retry in a second", headers={"Retry-After": "1"}
+            ) from exc
         if not ok or user is None or user.disabled:
-            async with res.redis.pipeline() as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 300)
-                await pipe.execute()
             raise Unauthorized("invalid username or password", code="INVALID_CREDENTIALS")
-        await res.redis.delete(key)
+        await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
         return await _tokens(request, user, uuid.uuid4())
 
     @post("/refresh", status_code=200, summary="Rotate a refresh token")
