@@ -23,6 +23,7 @@ from api.blob import blob_router
 from api.cors import CorsPolicy, cors_middleware
 from api.docs import docs_routes, openapi_config
 from api.error import EXCEPTION_HANDLERS, PLATFORM_ERRORS
+from api.input import JsonRequest, input_middleware
 from api.job import JobController
 from api.operation import admin_pools, health, metrics, ready
 from api.registry import SERVICES
@@ -156,7 +157,8 @@ def create_app(
         ],
         dependencies={"principal": Provide(current_principal)},
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
+        middleware=[request_id_middleware, input_middleware],
+        request_class=JsonRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         openapi_config=openapi_config(),

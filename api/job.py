@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 
-from api.error import BadRequest, Conflict, NotFound
+from api.error import PLATFORM_ERRORS, BadRequest, Conflict, NotFound
+from api.input import MAX_BIGINT
 from api.state import from_request
 from api.submit import (
     JobRequest,
@@ -51,7 +53,12 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @post("/", status_code=202, summary="Submit a job")
+    @post(
+        "/",
+        status_code=202,
+        summary="Submit a job",
+        responses=PLATFORM_ERRORS.responses(400, 401, 409, 413),
+    )
     async def create(
         self, request: Request[Any, Any, Any], data: JSONBody[JobRequest], principal: PrincipalDep
     ) -> JobView:
@@ -59,7 +66,12 @@ class JobController(Controller):
         (row,) = await submit(res, uuid.UUID(principal.id), [data])
         return job_view(row)
 
-    @post("/batch", status_code=202, summary="Submit many jobs in one transaction")
+    @post(
+        "/batch",
+        status_code=202,
+        summary="Submit many jobs in one transaction",
+        responses=PLATFORM_ERRORS.responses(400, 401, 409, 413),
+    )
     async def create_batch(
         self, request: Request[Any, Any, Any], data: JSONBody[BatchRequest], principal: PrincipalDep
     ) -> BatchResponse:
@@ -67,7 +79,7 @@ class JobController(Controller):
         rows = await submit(res, uuid.UUID(principal.id), data.jobs)
         return BatchResponse(jobs=[job_view(r) for r in rows])
 
-    @get("/{job_id:str}", summary="One job")
+    @get("/{job_id:str}", summary="One job", responses=PLATFORM_ERRORS.responses(400, 401, 404))
     async def read(
         self, request: Request[Any, Any, Any], job_id: FromPath[str], principal: PrincipalDep
     ) -> JobView:
@@ -78,7 +90,11 @@ class JobController(Controller):
             raise NotFound(f"job {job_id} not found")
         return job_view(row)
 
-    @get("/", summary="List jobs (own jobs; every job for admins), newest first")
+    @get(
+        "/",
+        summary="List jobs (own jobs; every job for admins), newest first",
+        responses=PLATFORM_ERRORS.responses(400, 401),
+    )
     async def list_(
         self,
         request: Request[Any, Any, Any],
@@ -86,7 +102,7 @@ class JobController(Controller):
         status: FromQuery[str | None] = None,
         kind: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=MAX_BIGINT)] = 0,
     ) -> JobPage:
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status: must be one of {', '.join(STATUSES)}")
@@ -101,6 +117,15 @@ class JobController(Controller):
         "/{job_id:str}/cancel",
         status_code=200,
         summary="Cancel a pending (200) or running (202) job",
+        response_description="The job had not started: it is cancelled",
+        responses={
+            202: ResponseSpec(
+                JobView,
+                description="The job is running: cancel requested; the worker stops it",
+                generate_examples=False,
+            ),
+            **PLATFORM_ERRORS.responses(400, 401, 404, 409),
+        },
     )
     async def cancel(
         self, request: Request[Any, Any, Any], job_id: FromPath[str], principal: PrincipalDep
@@ -110,7 +135,12 @@ class JobController(Controller):
         )
         return Response(job_view(row), status_code=status)
 
-    @delete("/{job_id:str}", status_code=204, summary="Delete a finished job")
+    @delete(
+        "/{job_id:str}",
+        status_code=204,
+        summary="Delete a finished job",
+        responses=PLATFORM_ERRORS.responses(400, 401, 404, 409),
+    )
     async def remove(
         self, request: Request[Any, Any, Any], job_id: FromPath[str], principal: PrincipalDep
     ) -> None:
