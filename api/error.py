@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from infra.blob.error import (
     BackendUnavailable,
@@ -100,6 +103,11 @@ def validation_detail(exc: ValidationException) -> str:
         if isinstance(first, dict):
             msg = str(first.get("message", ""))
             key = first.get("key")
+            # `data` is the handler's name for the whole body; an empty body leaves it out and
+            # Litestar's message is then only the missing argument's quoted name.
+            if key == "data":
+                missing = msg == repr(key)
+                return f"request body: {'expected JSON, got an empty body' if missing else msg}"
             if key and key not in msg:
                 msg = f"{msg} ({key})" if msg else str(key)
             return msg or str(exc.detail)
@@ -133,6 +141,18 @@ class ErrorShape:
 
     def code_for(self, status: int) -> str:
         return self.codes.get(status, "HTTP_ERROR")
+
+    def responses(self, *statuses: int) -> dict[int, ResponseSpec]:
+        """OpenAPI responses for the error statuses a route answers, in this shape, and the 500
+        any route may answer (a route's own `responses` win over Litestar's generic 400)."""
+        return {
+            status: ResponseSpec(
+                data_container=self.schema,
+                description=HTTPStatus(status).phrase,
+                generate_examples=False,
+            )
+            for status in sorted({*statuses, 500})
+        }
 
     def response(
         self, detail: str, code: str, status: int, headers: Mapping[str, str] | None = None
@@ -180,6 +200,13 @@ class ErrorShape:
         return handlers
 
 
+class PlatformError(msgspec.Struct):
+    """The platform's error body, as `PLATFORM_ERRORS.body` writes it."""
+
+    detail: str
+    code: str
+
+
 PLATFORM_ERRORS = ErrorShape(
     body=lambda detail, code: {"detail": detail, "code": code},
     codes={
@@ -194,6 +221,7 @@ PLATFORM_ERRORS = ErrorShape(
         500: "INTERNAL",
         504: "TIMEOUT",
     },
+    schema=PlatformError,
 )
 
 EXCEPTION_HANDLERS = PLATFORM_ERRORS.handlers()
