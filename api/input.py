@@ -129,10 +129,11 @@ def input_middleware(app: ASGIApp) -> ASGIApp:
             return
         if "\x00" in scope["path"]:
             raise ValidationException("path: must not contain a NUL character")
-        query: list[tuple[str, str]] = []
-        if scope["query_string"]:
-            query = list(ASGIConnection[Any, Any, Any, Any](scope).query_params.multi_items())
         qs = scope["query_string"]
+        # Parsed once: Litestar keeps the parse in the scope for the handler's parameters.
+        query = (
+            list(ASGIConnection[Any, Any, Any, Any](scope).query_params.multi_items()) if qs else []
+        )
         if b"%00" in qs or b"\x00" in qs:
             for name, value in query:
                 if "\x00" in name or "\x00" in value:
