@@ -13,10 +13,11 @@ from email.utils import format_datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, head, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
-from api.error import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from api.error import PLATFORM_ERRORS, ApiError, BadRequest, Conflict, Forbidden, NotFound
 from api.state import resources
 from infra.blob import (
     BlobMeta,
@@ -34,6 +35,11 @@ from infra.blob.store import content_disposition
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 # OpenAPI's "no authentication" is one empty requirement; the signature is the credential.
 _NO_AUTH: list[dict[str, list[str]]] = [{}]
+# The object as stored, of whatever type it was stored with.
+_CONTENT = ResponseSpec(bytes, description="The blob", media_type="*/*", generate_examples=False)
+_NOT_MODIFIED = ResponseSpec(
+    None, description="If-None-Match matched: the client's copy is current"
+)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -147,7 +153,19 @@ def _unsatisfiable(size: int, headers: dict[str, str]) -> Response[Any]:
     )
 
 
-@get("/blobs/{key:path}", summary="Download a blob through a signed URL", security=_NO_AUTH)
+@get(
+    "/blobs/{key:path}",
+    summary="Download a blob through a signed URL",
+    security=_NO_AUTH,
+    responses={
+        200: _CONTENT,
+        206: ResponseSpec(
+            bytes, description="The range asked for", media_type="*/*", generate_examples=False
+        ),
+        304: _NOT_MODIFIED,
+        **PLATFORM_ERRORS.responses(400, 403, 404, 416, 503),
+    },
+)
 async def download_blob(
     request: Request[Any, Any, Any],
     key: FromPath[str],
@@ -193,7 +211,12 @@ async def download_blob(
     return Stream(body(), status_code=status, headers=headers)
 
 
-@head("/blobs/{key:path}", summary="Blob metadata through a signed URL", security=_NO_AUTH)
+@head(
+    "/blobs/{key:path}",
+    summary="Blob metadata through a signed URL",
+    security=_NO_AUTH,
+    responses={304: _NOT_MODIFIED, **PLATFORM_ERRORS.responses(400, 403, 404, 503)},
+)
 async def head_blob(
     request: Request[Any, Any, Any],
     key: FromPath[str],
@@ -213,6 +236,7 @@ async def head_blob(
     summary="Upload a blob through a signed URL",
     security=_NO_AUTH,
     status_code=201,
+    responses=PLATFORM_ERRORS.responses(400, 403, 409, 413, 503),
     # The store enforces its own limit while streaming; the API's small body cap is for JSON.
     request_max_body_size=None,
 )

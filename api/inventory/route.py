@@ -17,12 +17,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 
 from api.inventory.access import reader
+from api.inventory.error import ERRORS
 from api.inventory.schema import (
     Dataset,
     DatasetCreate,
     DatasetPage,
     DatasetUpdate,
-    Error,
     Health,
     Package,
     PackageCreate,
@@ -64,12 +64,13 @@ Caller = SkipValidation[Principal]
 RecordId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The record's id")]
 
 
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
-    return {s: ResponseSpec(data_container=Error, description="Error") for s in statuses}
-
-
-READ_ERRORS = _errors(400, 401, 404)
-WRITE_ERRORS = _errors(400, 401, 403, 404, 409)
+# What each kind of route answers besides success (reads: 401 for a bad token, or for no
+# token while anonymous reads are off).
+LIST_ERRORS = ERRORS.responses(400, 401)
+GET_ERRORS = ERRORS.responses(400, 401, 404)
+CREATE_ERRORS = ERRORS.responses(400, 401, 409, 413)
+UPDATE_ERRORS = ERRORS.responses(400, 401, 403, 404, 409, 413)
+DELETE_ERRORS = ERRORS.responses(400, 401, 403, 404)
 
 
 async def readable(request: Request[Any, Any, Any]) -> None:
@@ -180,24 +181,24 @@ class RepositoryController(Controller):
     path = "/api/v1/repositories"
     tags = ["inventory: repositories"]
 
-    @get("/", before_request=readable, summary="List repositories", responses=READ_ERRORS)
+    @get("/", before_request=readable, summary="List repositories", responses=LIST_ERRORS)
     async def list_repositories(
         self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> RepositoryPage:
         items, total, q = await REPOSITORIES.page(request, page)
         return RepositoryPage(items=items, total=total, limit=q.limit, offset=q.offset)
 
-    @get(ITEM, before_request=readable, summary="Get a repository", responses=READ_ERRORS)
+    @get(ITEM, before_request=readable, summary="Get a repository", responses=GET_ERRORS)
     async def get_repository(self, request: Request[Any, Any, Any], id: RecordId) -> Repository:
         return await REPOSITORIES.one(request, id)
 
-    @post("/", summary="Create a repository", responses=WRITE_ERRORS)
+    @post("/", summary="Create a repository", responses=CREATE_ERRORS)
     async def create_repository(
         self, request: Request[Any, Any, Any], data: JSONBody[RepositoryCreate], principal: Caller
     ) -> Repository:
         return await REPOSITORIES.create(request, data, principal)
 
-    @put(ITEM, summary="Update the fields sent of a repository", responses=WRITE_ERRORS)
+    @put(ITEM, summary="Update the fields sent of a repository", responses=UPDATE_ERRORS)
     async def update_repository(
         self,
         request: Request[Any, Any, Any],
@@ -207,7 +208,7 @@ class RepositoryController(Controller):
     ) -> Repository:
         return await REPOSITORIES.update(request, id, data, principal)
 
-    @delete(ITEM, summary="Delete a repository", responses=WRITE_ERRORS)
+    @delete(ITEM, summary="Delete a repository", responses=DELETE_ERRORS)
     async def delete_repository(
         self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
     ) -> None:
@@ -218,24 +219,24 @@ class DatasetController(Controller):
     path = "/api/v1/datasets"
     tags = ["inventory: datasets"]
 
-    @get("/", before_request=readable, summary="List datasets", responses=READ_ERRORS)
+    @get("/", before_request=readable, summary="List datasets", responses=LIST_ERRORS)
     async def list_datasets(
         self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> DatasetPage:
         items, total, q = await DATASETS.page(request, page)
         return DatasetPage(items=items, total=total, limit=q.limit, offset=q.offset)
 
-    @get(ITEM, before_request=readable, summary="Get a dataset", responses=READ_ERRORS)
+    @get(ITEM, before_request=readable, summary="Get a dataset", responses=GET_ERRORS)
     async def get_dataset(self, request: Request[Any, Any, Any], id: RecordId) -> Dataset:
         return await DATASETS.one(request, id)
 
-    @post("/", summary="Create a dataset", responses=WRITE_ERRORS)
+    @post("/", summary="Create a dataset", responses=CREATE_ERRORS)
     async def create_dataset(
         self, request: Request[Any, Any, Any], data: JSONBody[DatasetCreate], principal: Caller
     ) -> Dataset:
         return await DATASETS.create(request, data, principal)
 
-    @put(ITEM, summary="Update the fields sent of a dataset", responses=WRITE_ERRORS)
+    @put(ITEM, summary="Update the fields sent of a dataset", responses=UPDATE_ERRORS)
     async def update_dataset(
         self,
         request: Request[Any, Any, Any],
@@ -245,7 +246,7 @@ class DatasetController(Controller):
     ) -> Dataset:
         return await DATASETS.update(request, id, data, principal)
 
-    @delete(ITEM, summary="Delete a dataset", responses=WRITE_ERRORS)
+    @delete(ITEM, summary="Delete a dataset", responses=DELETE_ERRORS)
     async def delete_dataset(
         self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
     ) -> None:
@@ -256,24 +257,24 @@ class PackageController(Controller):
     path = "/api/v1/packages"
     tags = ["inventory: packages"]
 
-    @get("/", before_request=readable, summary="List packages", responses=READ_ERRORS)
+    @get("/", before_request=readable, summary="List packages", responses=LIST_ERRORS)
     async def list_packages(
         self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> PackagePage:
         items, total, q = await PACKAGES.page(request, page)
         return PackagePage(items=items, total=total, limit=q.limit, offset=q.offset)
 
-    @get(ITEM, before_request=readable, summary="Get a package", responses=READ_ERRORS)
+    @get(ITEM, before_request=readable, summary="Get a package", responses=GET_ERRORS)
     async def get_package(self, request: Request[Any, Any, Any], id: RecordId) -> Package:
         return await PACKAGES.one(request, id)
 
-    @post("/", summary="Create a package", responses=WRITE_ERRORS)
+    @post("/", summary="Create a package", responses=CREATE_ERRORS)
     async def create_package(
         self, request: Request[Any, Any, Any], data: JSONBody[PackageCreate], principal: Caller
     ) -> Package:
         return await PACKAGES.create(request, data, principal)
 
-    @put(ITEM, summary="Update the fields sent of a package", responses=WRITE_ERRORS)
+    @put(ITEM, summary="Update the fields sent of a package", responses=UPDATE_ERRORS)
     async def update_package(
         self,
         request: Request[Any, Any, Any],
@@ -283,7 +284,7 @@ class PackageController(Controller):
     ) -> Package:
         return await PACKAGES.update(request, id, data, principal)
 
-    @delete(ITEM, summary="Delete a package", responses=WRITE_ERRORS)
+    @delete(ITEM, summary="Delete a package", responses=DELETE_ERRORS)
     async def delete_package(
         self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
     ) -> None:
@@ -294,24 +295,24 @@ class ScenarioController(Controller):
     path = "/api/v1/scenarios"
     tags = ["inventory: scenarios"]
 
-    @get("/", before_request=readable, summary="List scenarios", responses=READ_ERRORS)
+    @get("/", before_request=readable, summary="List scenarios", responses=LIST_ERRORS)
     async def list_scenarios(
         self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> ScenarioPage:
         items, total, q = await SCENARIOS.page(request, page)
         return ScenarioPage(items=items, total=total, limit=q.limit, offset=q.offset)
 
-    @get(ITEM, before_request=readable, summary="Get a scenario", responses=READ_ERRORS)
+    @get(ITEM, before_request=readable, summary="Get a scenario", responses=GET_ERRORS)
     async def get_scenario(self, request: Request[Any, Any, Any], id: RecordId) -> Scenario:
         return await SCENARIOS.one(request, id)
 
-    @post("/", summary="Create a scenario", responses=WRITE_ERRORS)
+    @post("/", summary="Create a scenario", responses=CREATE_ERRORS)
     async def create_scenario(
         self, request: Request[Any, Any, Any], data: JSONBody[ScenarioCreate], principal: Caller
     ) -> Scenario:
         return await SCENARIOS.create(request, data, principal)
 
-    @put(ITEM, summary="Update the fields sent of a scenario", responses=WRITE_ERRORS)
+    @put(ITEM, summary="Update the fields sent of a scenario", responses=UPDATE_ERRORS)
     async def update_scenario(
         self,
         request: Request[Any, Any, Any],
@@ -321,7 +322,7 @@ class ScenarioController(Controller):
     ) -> Scenario:
         return await SCENARIOS.update(request, id, data, principal)
 
-    @delete(ITEM, summary="Delete a scenario", responses=WRITE_ERRORS)
+    @delete(ITEM, summary="Delete a scenario", responses=DELETE_ERRORS)
     async def delete_scenario(
         self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
     ) -> None:
@@ -332,24 +333,24 @@ class SimulatorController(Controller):
     path = "/api/v1/simulators"
     tags = ["inventory: simulators"]
 
-    @get("/", before_request=readable, summary="List simulators", responses=READ_ERRORS)
+    @get("/", before_request=readable, summary="List simulators", responses=LIST_ERRORS)
     async def list_simulators(
         self, request: Request[Any, Any, Any], page: NamedDependency[ListParams]
     ) -> SimulatorPage:
         items, total, q = await SIMULATORS.page(request, page)
         return SimulatorPage(items=items, total=total, limit=q.limit, offset=q.offset)
 
-    @get(ITEM, before_request=readable, summary="Get a simulator", responses=READ_ERRORS)
+    @get(ITEM, before_request=readable, summary="Get a simulator", responses=GET_ERRORS)
     async def get_simulator(self, request: Request[Any, Any, Any], id: RecordId) -> Simulator:
         return await SIMULATORS.one(request, id)
 
-    @post("/", summary="Create a simulator", responses=WRITE_ERRORS)
+    @post("/", summary="Create a simulator", responses=CREATE_ERRORS)
     async def create_simulator(
         self, request: Request[Any, Any, Any], data: JSONBody[SimulatorCreate], principal: Caller
     ) -> Simulator:
         return await SIMULATORS.create(request, data, principal)
 
-    @put(ITEM, summary="Update the fields sent of a simulator", responses=WRITE_ERRORS)
+    @put(ITEM, summary="Update the fields sent of a simulator", responses=UPDATE_ERRORS)
     async def update_simulator(
         self,
         request: Request[Any, Any, Any],
@@ -359,7 +360,7 @@ class SimulatorController(Controller):
     ) -> Simulator:
         return await SIMULATORS.update(request, id, data, principal)
 
-    @delete(ITEM, summary="Delete a simulator", responses=WRITE_ERRORS)
+    @delete(ITEM, summary="Delete a simulator", responses=DELETE_ERRORS)
     async def delete_simulator(
         self, request: Request[Any, Any, Any], id: RecordId, principal: Caller
     ) -> None:
@@ -375,7 +376,18 @@ CONTROLLERS = [
 ]
 
 
-@get("/health", summary="Inventory health: the service and its database answer", tags=["inventory"])
+@get(
+    "/health",
+    summary="Inventory health: the service and its database answer",
+    tags=["inventory"],
+    security=[{}],
+    responses={
+        503: ResponseSpec(
+            Health, description="The database is unreachable", generate_examples=False
+        ),
+        **ERRORS.responses(),
+    },
+)
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
