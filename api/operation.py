@@ -7,12 +7,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import SkipValidation
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from api.error import Forbidden
+from api.error import PLATFORM_ERRORS, Forbidden
 from api.state import Resources, from_request
 from infra.db import job as repo
 from infra.pool import PoolsOverview, live_workers, overview, queue_depth
@@ -30,7 +31,17 @@ class Ready(msgspec.Struct):
     redis: str
 
 
-@get("/health", tags=["ops"], summary="Liveness")
+# OpenAPI's "no authentication" is one empty requirement: probes and scrapers send no token.
+_NO_AUTH: list[dict[str, list[str]]] = [{}]
+
+
+@get(
+    "/health",
+    tags=["ops"],
+    summary="Liveness",
+    security=_NO_AUTH,
+    responses=PLATFORM_ERRORS.responses(),
+)
 async def health() -> Health:
     return Health(status="ok")
 
@@ -48,7 +59,18 @@ async def _pg_ping(res: Resources) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-@get("/ready", tags=["ops"], summary="Readiness: Postgres and Redis reachable")
+@get(
+    "/ready",
+    tags=["ops"],
+    summary="Readiness: Postgres and Redis reachable",
+    security=_NO_AUTH,
+    responses={
+        503: ResponseSpec(
+            Ready, description="Postgres or Redis unreachable", generate_examples=False
+        ),
+        **PLATFORM_ERRORS.responses(),
+    },
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
     res = from_request(request)
     pg, rd = await asyncio.gather(_check(_pg_ping(res)), _check(res.redis.ping()))
@@ -57,7 +79,12 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
     return Response(body, status_code=200 if ok else 503)
 
 
-@get("/admin/pools", tags=["ops"], summary="Worker pools: workers, backlog, throughput")
+@get(
+    "/admin/pools",
+    tags=["ops"],
+    summary="Worker pools: workers, backlog, throughput",
+    responses=PLATFORM_ERRORS.responses(401, 403),
+)
 async def admin_pools(
     request: Request[Any, Any, Any],
     principal: SkipValidation[Principal],
@@ -68,7 +95,14 @@ async def admin_pools(
     return await overview(res.autocommit, res.redis, res.keys)
 
 
-@get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+@get(
+    "/metrics",
+    tags=["ops"],
+    summary="Prometheus metrics",
+    security=_NO_AUTH,
+    media_type=CONTENT_TYPE_LATEST,
+    responses=PLATFORM_ERRORS.responses(),
+)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     res = from_request(request)
     reg = CollectorRegistry()
