@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import uuid
@@ -21,10 +22,12 @@ from infra.settings import AuthSettings
 _hasher = PasswordHasher()  # argon2id, 64 MiB, 3 passes: slow on purpose
 
 # Each hash takes 64 MiB and tens of milliseconds of CPU (argon2-cffi releases the GIL), so the
-# async callers hash on a few threads of their own, never the event loop, and bound the hashes
-# in flight (running or queued) so a burst of logins waits briefly or is refused (HashingBusy)
-# instead of piling up memory and latency.
-HASH_THREADS: Final = 2
+# async callers hash on threads of their own, never the event loop, and bound the hashes in
+# flight (running or queued) so a burst of logins waits briefly or is refused (HashingBusy)
+# instead of piling up memory and latency. One hash already runs on 4 threads (argon2's
+# parallelism, stored in each hash): one pool thread per four cores keeps the cores busy
+# without crowding the event loop out of them.
+HASH_THREADS: Final = max(1, (os.cpu_count() or 1) // 4)
 HASH_IN_FLIGHT: Final = 4 * HASH_THREADS
 
 T = TypeVar("T")

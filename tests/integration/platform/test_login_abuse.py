@@ -48,10 +48,13 @@ async def test_parallel_guesses_from_one_address_stop_at_the_limit(
     burst = await asyncio.gather(
         *(log_in(proxied, "admin", f"guess-{i}", STRANGER) for i in range(40))
     )
-    assert Counter(r.status_code for r in burst) == {
-        401: ADDRESS_ATTEMPTS,
-        429: 40 - ADDRESS_ATTEMPTS,
-    }
+    counts = Counter(r.status_code for r in burst)
+    # At most the limit reach the password check (401); the rest are refused before it: 429
+    # over the limit, or 503 for a few when more hashes are in flight than the process allows
+    # (those give their slot back, so a later request may take it).
+    assert set(counts) <= {401, 429, 503}
+    assert counts[401] <= ADDRESS_ATTEMPTS
+    assert counts[429] >= 40 - ADDRESS_ATTEMPTS - counts[503]
     refused = [r for r in burst if r.status_code == 429]
     assert all(r.json()["code"] == "RATE_LIMITED" for r in refused)
     assert all(1 <= int(r.headers["retry-after"]) <= 300 for r in refused)
