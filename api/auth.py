@@ -142,9 +142,9 @@ class AuthController(Controller):
         from api import limit
 
         # Each attempt takes its slots before the password is checked, with one atomic
-        # increment-and-read per counter: parallel guesses can never slip more than the limit
-        # past a read that has not seen the others yet. A login that succeeds gives its slots
-        # back, so the counters hold failed (and unfinished) attempts only.
+        # increment-and-read per counter, so parallel guesses cannot all read a count that
+        # none of them has added to yet. A login that succeeds gives its slots back: the
+        # counters hold failed (and unfinished) attempts only.
         address = f"login:{limit.per_client(request)}"
         taken: list[tuple[str, float]] = []
         counted = await limit.count(request, address, ADDRESS_WINDOW_S)
