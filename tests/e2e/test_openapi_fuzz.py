@@ -1,0 +1,83 @@
+"""The OpenAPI document tells the truth: schemathesis fuzzes every operation of the real API,
+logged in as an admin, and every response must match what `/openapi.json` says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.settings import Settings
+from tests.conftest import LiveApi, create_user
+
+# What `st run --checks all` checks of responses against the document; the checks that judge
+# the server's choices (which valid data it accepts, which invalid data it refuses) are not.
+# Fuzzed refresh tokens are never valid, so /auth/refresh spends none; DELETEs may remove the
+# admin's own records, which is fine on the test's scratch database.
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+)
+MAX_EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "25"))
+# The run takes about two minutes on two shared cores.
+MAX_TIME_S = 300
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(MAX_TIME_S + 120)
+async def test_every_response_matches_the_document(settings: Settings, tmp_path: Path) -> None:
+    api = LiveApi(settings)
+    await api.start()
+    try:
+        await create_user(settings, "fuzz-admin", "correct-horse", ["admin"])
+        async with httpx.AsyncClient(base_url=api.url) as http:
+            r = await http.post(
+                "/auth/login", json={"username": "fuzz-admin", "password": "correct-horse"}
+            )
+            assert r.status_code == 200, r.text
+            token = r.json()["access_token"]
+        report_path = tmp_path / "schemathesis.json"
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("st")),
+            "run",
+            f"{api.url}/openapi.json",
+            "--checks",
+            ",".join(CHECKS),
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--workers",
+            "1",
+            "--seed",
+            "1",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report_path),
+            # Schemathesis keeps its replay store in the working directory.
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), MAX_TIME_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            pytest.fail(f"schemathesis took more than {MAX_TIME_S} s")
+    finally:
+        await api.stop()
+    output = out.decode(errors="replace")
+    report = json.loads(report_path.read_text())
+    # The summary names each kind of failure; the output has a curl line reproducing each one.
+    assert (report["failures"], report["errors"]) == ([], []), output[-20000:]
+    assert report["test_cases"]["generated"] > 0, output[-20000:]
