@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import deque
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from infra.settings import POOLS, Settings, get_settings, load_settings
@@ -335,53 +336,237 @@ class StopFlag:
         return self.requested
 
 
-def _check_alive(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    for name, p in procs.items():
-        if p.poll() is not None:
-            raise CliError(f"the {name} exited with {p.returncode}")
+# A child that exits is started again after RESTART_FIRST_S, doubling up to RESTART_MAX_S; one
+# that then stays up STABLE_AFTER_S is healthy again and its next exit starts the delay over.
+RESTART_FIRST_S = 0.5
+RESTART_MAX_S = 30.0
+STABLE_AFTER_S = 30.0
+# `up` gives up on a child (and stops everything) that crashes CRASH_LIMIT times within
+# CRASH_WINDOW_S, or CRASH_LIMIT times in a row before it was stable.
+CRASH_LIMIT = 5
+CRASH_WINDOW_S = 60.0
+# `SWITCHYARD_UP_<POOL>_<NAME>=v` in `up`'s environment is `SWITCHYARD_<NAME>=v` for that
+# pool's worker only (a smaller database pool for one pool, say).
+POOL_ENV_PREFIX = "SWITCHYARD_UP_"
 
 
-def _wait_ready(
-    url: str, procs: dict[str, subprocess.Popen[bytes]], stop: StopFlag, timeout_s: float = 180
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not stop.requested:
-        _check_alive(procs)
+class Process:
+    """A command `up` runs as a child; `group`: in a process group of its own, killed whole
+    when the command ends (uvicorn's server processes outlive a parent killed by SIGKILL and
+    would keep the port from its replacement)."""
+
+    def __init__(
+        self, argv: list[str], env: dict[str, str] | None = None, group: bool = False
+    ) -> None:
+        self.argv, self.env, self.group = argv, env, group
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, process_group=0 if self.group else None
+        )
+        return ""
+
+    def ended(self) -> str | None:
+        """How the command ended, or None while it runs (its leftovers are killed first)."""
+        from infra.embedded import exit_text
+
+        if self.proc is None:
+            return "not started"
+        code = self.proc.poll()
+        if code is None:
+            return None
+        self._kill_group()
+        return exit_text(code)
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def stop(self, deadline: float) -> None:
+        """Wait for the command until the deadline (after terminate), then kill it."""
+        if self.proc is not None:
+            try:
+                self.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._kill_group()
+
+    def _kill_group(self) -> None:
+        if self.group and self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class Server(Protocol):
+    """An embedded server (infra.embedded) as `up` supervises it."""
+
+    def start(self) -> str: ...
+    def ended(self) -> str | None: ...
+    def stop(self) -> None: ...
+
+
+class Child:
+    """One thing `up` keeps running, its restart schedule and its crash record."""
+
+    def __init__(self, name: str, label: str, runs: Process | Server) -> None:
+        self.name = name  # in /metrics: `process="worker-media"`
+        self.label = label  # in messages: "the media worker"
+        self.runs = runs
+        self.restarts = 0
+        self.started_at = 0.0
+        self.due: float | None = None  # when to start it again; None while it runs
+        self.delay = RESTART_FIRST_S
+        self.in_a_row = 0
+        self.crashes: deque[float] = deque()
+
+    def start(self, now: float) -> str:
+        url = self.runs.start()
+        self.started_at, self.due = now, None
+        return url
+
+    def crashed(self, now: float, how: str) -> None:
+        """Schedule the next start after an exit (or a failed start); CliError when it keeps
+        crashing."""
+        if now - self.started_at >= STABLE_AFTER_S:
+            self.delay, self.in_a_row = RESTART_FIRST_S, 0
+        self.in_a_row += 1
+        self.crashes.append(now)
+        while self.crashes and self.crashes[0] < now - CRASH_WINDOW_S:
+            self.crashes.popleft()
+        if len(self.crashes) >= CRASH_LIMIT:
+            raise CliError(
+                f"{self.label} crashed {len(self.crashes)} times in {CRASH_WINDOW_S:.0f} s; "
+                "stopping"
+            )
+        if self.in_a_row >= CRASH_LIMIT:
+            raise CliError(
+                f"{self.label} exited {self.in_a_row} times in a row, each within "
+                f"{STABLE_AFTER_S:.0f} s of starting; stopping"
+            )
+        print(
+            f"switchyard up: {self.label} {how}; restarting it in {self.delay:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.due = now + self.delay
+        self.delay = min(RESTART_MAX_S, self.delay * 2)
+
+
+class RestartLog:
+    """Restart counts in Redis (a hash, child name → count) where /metrics reads them: the API
+    is another process. Written after each restart; a write that fails (Redis itself is
+    coming back) is retried on the next tick."""
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        from redis import Redis
+
+        from infra.redis import restarts_key
+
+        self.client = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.key = restarts_key(prefix)
+        self.counts: dict[str, int] = {}
+        self.dirty = True  # the first write replaces a previous run's counts
+
+    def note(self, child: Child) -> None:
+        self.counts[child.name] = child.restarts
+        self.dirty = True
+
+    def flush(self) -> None:
+        from redis.exceptions import RedisError
+
+        if not self.dirty:
+            return
         try:
-            with urllib.request.urlopen(url + "/ready", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self.key)
+                if self.counts:
+                    pipe.hset(self.key, mapping=self.counts)
+                pipe.execute()
+            self.dirty = False
+        except (RedisError, OSError):
             pass
-        if time.monotonic() > deadline:
-            raise CliError(f"the API did not become ready at {url} within {timeout_s:.0f} s")
-        stop.wait(0.2)
+
+    def close(self) -> None:
+        self.client.close()
 
 
-def _stop(api: subprocess.Popen[bytes] | None, procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to every child, then SIGKILL to what is left after 20 s."""
-    for p in procs.values():
-        if p.poll() is None:
-            p.terminate()
+def _supervise(children: list[Child], log: RestartLog | None, now: float) -> None:
+    """One tick: notice children that ended, start those whose delay has passed."""
+    for child in children:
+        if child.due is None:
+            how = child.runs.ended()
+            if how is not None:
+                child.crashed(now, how)
+        elif now >= child.due:
+            try:
+                url = child.start(now)
+            except Exception as exc:
+                child.crashed(now, f"did not start ({describe(exc)[1]})")
+                continue
+            if url and url != os.environ.get(
+                "REDIS_URL" if child.name == "redis" else "DATABASE_URL"
+            ):
+                # Every other child was given the first address.
+                raise CliError(f"{child.label} came back at another address ({redact(url)})")
+            child.restarts += 1
+            print(
+                f"switchyard up: restarted {child.label} (restart {child.restarts})",
+                file=sys.stderr,
+                flush=True,
+            )
+            if log is not None:
+                log.note(child)
+    if log is not None:
+        log.flush()
+
+
+def _pool_env(pool: str) -> dict[str, str] | None:
+    """The worker's environment: `up`'s, with the pool's SWITCHYARD_UP_<POOL>_* overrides."""
+    own = f"{POOL_ENV_PREFIX}{pool.upper()}_"
+    extra = {"SWITCHYARD_" + k[len(own) :]: v for k, v in os.environ.items() if k.startswith(own)}
+    return {**os.environ, **extra} if extra else None
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/ready", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _banner(url: str, workers: str, admin_password: str | None) -> None:
+    """What `up` prints once the API answers; the admin password when it was just created."""
+    print(f"Switchyard API: {url}")
+    print(f"API docs: {url}/docs")
+    if admin_password:
+        print(f"Log in as admin with password: {admin_password}  (shown once)")
+    else:
+        print("Log in as admin (password set on first start or with `switchyard user create`)")
+    print(f"API processes: {workers}; operator commands find this instance by its data dir")
+    sys.stdout.flush()
+
+
+def _stop(children: list[Child]) -> None:
+    """SIGTERM to every command, SIGKILL to what is left after 20 s; then the servers."""
+    commands = [c.runs for c in children if isinstance(c.runs, Process)]
+    for p in commands:
+        p.terminate()
     deadline = time.monotonic() + 20
-    for p in procs.values():
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if api is not None:
-        # The API's server processes are its parent's to stop; should the parent have died
-        # first, its process group still holds them.
-        try:
-            os.killpg(api.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    for p in commands:
+        p.stop(deadline)
+    for c in reversed(children):
+        if not isinstance(c.runs, Process):
+            c.runs.stop()
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything in one command: servers (embedded when not configured), migrations, the API
-    and a worker per pool; Ctrl-C or SIGTERM stops it all."""
+    and a worker per pool, each restarted when it exits; Ctrl-C or SIGTERM stops it all."""
     from infra.embedded import (
         EmbeddedPostgres,
         EmbeddedRedis,
@@ -412,19 +597,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     url = f"http://{host}:{port}"
-    embedded: list[Any] = []
-    api: subprocess.Popen[bytes] | None = None
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    children: list[Child] = []
+    log: RestartLog | None = None
     try:
         if not os.environ.get("DATABASE_URL"):
             pg = EmbeddedPostgres(data_dir)
-            embedded.append(pg)
-            os.environ["DATABASE_URL"] = pg.start()
+            children.append(Child("postgres", "the embedded Postgres", pg))
+            os.environ["DATABASE_URL"] = children[-1].start(time.monotonic())
             print(f"embedded Postgres: {pg.path}", flush=True)
         if not os.environ.get("REDIS_URL"):
             rd = EmbeddedRedis(data_dir, port=_stable_port(data_dir))
-            embedded.append(rd)
-            os.environ["REDIS_URL"] = rd.start()
+            children.append(Child("redis", "the embedded Redis", rd))
+            os.environ["REDIS_URL"] = children[-1].start(time.monotonic())
             print(f"embedded Redis: {rd.path} (port {rd.port})", flush=True)
         settings = load_settings()
         _migrate(settings.db.url)
@@ -436,37 +620,34 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         if stop.requested:
             return 0
+        log = RestartLog(settings.redis.url, settings.redis.prefix)
         exe = [sys.executable, "-m", "infra"]
         workers = str(args.api_workers or default_api_workers())
-        # A process group of its own: see _stop.
-        api = subprocess.Popen(
-            [*exe, "api", "--host", host, "--port", str(port), "--workers", workers],
-            process_group=0,
-        )
-        procs["API"] = api
+        api = [*exe, "api", "--host", host, "--port", str(port), "--workers", workers]
+        children.append(Child("api", "the API", Process(api, group=True)))
         for pool in POOLS:
             concurrency = ["--concurrency", str(args.concurrency)] if args.concurrency else []
-            worker = subprocess.Popen([*exe, "worker", "--pool", pool, *concurrency])
-            procs[f"{pool} worker"] = worker
-        _wait_ready(url, procs, stop)
-        if stop.requested:
-            return 0
-        print(f"Switchyard API: {url}", flush=True)
-        print(f"API docs: {url}/docs", flush=True)
-        if created:
-            print(f"Log in as admin with password: {admin_password}  (shown once)", flush=True)
-        else:
-            print("Log in as admin (password set on first start or with `switchyard user create`)")
-        print(f"API processes: {workers}; operator commands find this instance by its data dir")
+            worker = Process([*exe, "worker", "--pool", pool, *concurrency], _pool_env(pool))
+            children.append(Child(f"worker-{pool}", f"the {pool} worker", worker))
+        for child in children:
+            if isinstance(child.runs, Process):
+                child.start(time.monotonic())
+        ready_by = time.monotonic() + 180
         while not stop.wait(0.2):
-            _check_alive(procs)
+            now = time.monotonic()
+            _supervise(children, log, now)
+            if ready_by and _ready(url):
+                ready_by = 0.0
+                _banner(url, workers, admin_password if created else None)
+            elif ready_by and now > ready_by:
+                raise CliError(f"the API did not become ready at {url} within 180 s")
         return 0
     finally:
         print("stopping…", flush=True)
         remove_instance(data_dir, os.getpid())
-        _stop(api, procs)
-        for server in reversed(embedded):
-            server.stop()
+        _stop(children)
+        if log is not None:
+            log.close()
         print("stopped", flush=True)
 
 

@@ -8,6 +8,7 @@ runs, `<data dir>/instance.json` names its servers, so operator commands started
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -87,15 +88,53 @@ class EmbeddedPostgres:
                 "pip install 'switchyard[embedded]'"
             ) from exc
         self.path.mkdir(parents=True, exist_ok=True)
-        # get_server is pgserver's documented entry point, though its __init__ does not list it.
-        self.server = pgserver.get_server(self.path, cleanup_mode="stop")  # type: ignore[attr-defined]
+        if self.server is None:
+            # get_server is pgserver's documented entry point, though its __init__ does not
+            # list it. It caches one handle per data dir and never looks at the server again.
+            self.server = pgserver.get_server(self.path, cleanup_mode="stop")  # type: ignore[attr-defined]
+        else:
+            # Started again after it stopped (`switchyard up` supervises it): pgserver's own
+            # start, which reads postmaster.pid and runs pg_ctl when no server is running. Its
+            # inter-process lock only guards concurrent get_server calls on one data dir, and
+            # the instance file keeps a second `up` off this one.
+            if self.ended() is not None:
+                # A postmaster killed outright can linger as a zombie (its parent is init, and
+                # not every container's init reaps): the pid in postmaster.pid would make both
+                # pgserver and Postgres itself take it for a running server.
+                (self.path / "postmaster.pid").unlink(missing_ok=True)
+            self.server.ensure_postgres_running()
         uri: str = self.server.get_uri()
         return uri
+
+    def ended(self) -> str | None:
+        """How the server stopped, or None while it runs."""
+        if self.server is None:
+            return "not started"
+        import psutil
+
+        process = self.server.get_postmaster_info().process
+        try:
+            # A postmaster nobody has reaped yet (a zombie) counts as stopped.
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                return None
+        except psutil.NoSuchProcess:
+            pass
+        return "stopped"
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.cleanup()
             self.server = None
+
+
+def exit_text(returncode: int) -> str:
+    """How a child process ended, for one-line messages."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with {returncode}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -142,6 +181,13 @@ class EmbeddedRedis:
             except OSError:
                 time.sleep(0.05)
         raise EmbeddedUnavailable("redis-server did not start within 15 s")
+
+    def ended(self) -> str | None:
+        """How the server exited, or None while it runs."""
+        if self.proc is None:
+            return "not started"
+        code = self.proc.poll()
+        return None if code is None else exit_text(code)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -23,3 +23,8 @@ def make_redis(settings: RedisSettings) -> Redis:
 
 def stream_keys(settings: RedisSettings) -> StreamKeys:
     return StreamKeys(prefix=settings.prefix)
+
+
+def restarts_key(prefix: str) -> str:
+    """The hash in which `switchyard up` counts its children's restarts, for /metrics."""
+    return f"{prefix}:up:restarts"
