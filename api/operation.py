@@ -9,14 +9,17 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import SkipValidation
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, Metric, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from api.error import PLATFORM_ERRORS, Forbidden
 from api.state import Resources, from_request
 from infra.db import job as repo
 from infra.pool import PoolsOverview, live_workers, overview, queue_depth
+from infra.redis import restarts_key
 from infra.security import Principal
 from infra.settings import POOLS
 
@@ -95,6 +98,16 @@ async def admin_pools(
     return await overview(res.autocommit, res.redis, res.keys)
 
 
+class _Families(Collector):
+    """Metric families built for one response."""
+
+    def __init__(self, *families: Metric) -> None:
+        self.families = families
+
+    def collect(self) -> tuple[Metric, ...]:
+        return self.families
+
+
 @get(
     "/metrics",
     tags=["ops"],
@@ -130,4 +143,12 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         depth.labels(pool).set(await queue_depth(res.redis, res.keys, pool))
         workers.labels(pool).set(len(await live_workers(res.redis, res.keys, pool)))
     ws.set(res.hub.connections)
+    # Counted by `switchyard up` (another process), which restarts its children when they exit.
+    restarts = CounterMetricFamily(
+        "switchyard_restarts", "Restarts by switchyard up", labels=["process"]
+    )
+    counts: dict[bytes, bytes] = await res.redis.hgetall(restarts_key(res.keys.prefix))  # type: ignore[misc]
+    for name, n in counts.items():
+        restarts.add_metric([name.decode()], int(n))
+    reg.register(_Families(restarts))
     return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
