@@ -210,7 +210,7 @@ class PoolWorker:
         self.arq.allow_pick_jobs = False
         await self._wait_for_redis()
         self._tasks = [
-            asyncio.create_task(self.arq.async_run(), name="arq"),
+            asyncio.create_task(self._run_arq(self.arq), name="arq"),
             asyncio.create_task(self._intake(), name="intake"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._maintenance(), name="maintenance"),
@@ -232,6 +232,17 @@ class PoolWorker:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _run_arq(self, arq: StreamFedWorker) -> None:
+        """arq's loop, started again when Redis fails under it: the loop also forgets the
+        tasks of finished jobs, which would otherwise pile up for as long as the worker runs."""
+        while True:
+            try:
+                await arq.async_run()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("arq: redis unavailable, restarting its loop in 1s: %s", exc)
+                await asyncio.sleep(1)
 
     async def _shutdown(self, grace_s: float = 10.0) -> None:
         for t in self._tasks[1:]:
