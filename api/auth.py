@@ -12,7 +12,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, SkipValidation
 
-from api.error import RateLimited, Unauthorized, Unavailable
+from api.error import PLATFORM_ERRORS, RateLimited, Unauthorized, Unavailable
 from api.state import from_request
 from infra.db import user as users_repo
 from infra.db.model import User
@@ -134,7 +134,13 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=200, summary="Log in with username and password")
+    @post(
+        "/login",
+        status_code=200,
+        summary="Log in with username and password",
+        security=[{}],
+        responses=PLATFORM_ERRORS.responses(400, 401, 413, 429, 503),
+    )
     async def login(
         self, request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
     ) -> TokenResponse:
@@ -177,7 +183,13 @@ class AuthController(Controller):
         await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
         return await _tokens(request, user, uuid.uuid4())
 
-    @post("/refresh", status_code=200, summary="Rotate a refresh token")
+    @post(
+        "/refresh",
+        status_code=200,
+        summary="Rotate a refresh token",
+        security=[{}],
+        responses=PLATFORM_ERRORS.responses(400, 401, 413),
+    )
     async def refresh(
         self, request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]
     ) -> TokenResponse:
@@ -213,7 +225,7 @@ class AuthController(Controller):
             raise Unauthorized("user no longer exists", code="INVALID_TOKEN")
         return await _tokens(request, user, family)
 
-    @get("/me", summary="The logged-in user")
+    @get("/me", summary="The logged-in user", responses=PLATFORM_ERRORS.responses(401))
     async def me(
         self,
         request: Request[Any, Any, Any],

@@ -18,8 +18,6 @@ from tests.conftest import make_settings
 METHODS = ("get", "put", "post", "delete", "head", "patch")
 # Statuses whose body is the route's own Struct rather than an error (a failed probe).
 PROBE_BODIES = {("/ready", "503"): "Ready", ("/inventory/health", "503"): "inventory_schema_Health"}
-# Routes whose decorators are not written yet (api/auth.py is someone else's change).
-PENDING = {"POST /auth/login", "POST /auth/refresh", "GET /auth/me"}
 
 
 def document() -> dict[str, Any]:
@@ -31,14 +29,7 @@ def document() -> dict[str, Any]:
 
 DOC = document()
 OPERATIONS = [
-    pytest.param(
-        path,
-        method,
-        id=f"{method.upper()} {path}",
-        marks=[pytest.mark.xfail(strict=True, reason="api/auth.py decorators pending")]
-        if f"{method.upper()} {path}" in PENDING
-        else [],
-    )
+    pytest.param(path, method, id=f"{method.upper()} {path}")
     for path, item in DOC["paths"].items()
     for method in METHODS
     if method in item
@@ -75,7 +66,7 @@ def test_cancel_documents_both_successes_and_its_errors() -> None:
 def test_routes_that_need_a_token_document_401() -> None:
     for path, item in DOC["paths"].items():
         for method in METHODS:
-            if method not in item or f"{method.upper()} {path}" in PENDING:
+            if method not in item:
                 continue
             operation = item[method]
             if operation.get("security") != [{}]:
@@ -91,12 +82,3 @@ def test_error_schemas_describe_the_bodies_the_shapes_write() -> None:
     msgspec.convert(PLATFORM_ERRORS.body("no such job", "NOT_FOUND"), PlatformError)
     written = msgspec.to_builtins(INVENTORY_ERRORS.body("no such record", "NOT_FOUND"))
     msgspec.convert(written, Error)
-
-
-@pytest.mark.xfail(
-    strict=True, reason="needs a schema plugin for closed Structs in api/docs.py + api/app.py"
-)
-def test_bodies_that_refuse_unknown_fields_say_so() -> None:
-    schemas = DOC["components"]["schemas"]
-    for name in ("JobRequest", "BatchRequest", "LoginRequest", "RepositoryCreate"):
-        assert schemas[name].get("additionalProperties") is False, name
