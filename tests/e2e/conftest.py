@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,45 @@ async def user_headers(settings: Settings) -> Any:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=30) as c:
         yield c
+
+
+def bare_env() -> dict[str, str]:
+    """The environment of an operator's shell: no server URLs, no Switchyard settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("SWITCHYARD_")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def start_up(base: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`python -m infra up` on `base/data` (embedded servers), its output in `base/up.log`."""
+    log = base / "up.log"
+    command = [sys.executable, "-m", "infra", "up", "--data-dir", str(base / "data"), *args]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 600) -> None:
+    """Until `up`'s API answers /ready; on two busy cores its start takes a minute or more."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert proc.poll() is None, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                return
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+
+
+def stop_up(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -16,24 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.e2e.conftest import bare_env, start_up, stop_up, wait_ready
 
 # One `up` serves the module; on two busy cores its start (initdb, migrations, six processes
 # importing their libraries) takes a minute or more.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ADMIN_PASSWORD = "admin-password-e2e"
-
-
-def bare_env() -> dict[str, str]:
-    """The environment of an operator's shell: no server URLs, no Switchyard settings."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("SWITCHYARD_")
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    return env
 
 
 def switchyard(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -110,34 +100,16 @@ def up() -> Iterator[Up]:
     # and opens the dirs above the data dir to it, which pytest sessions started beside this
     # one close again (they reset their base dir to 0700).
     base = Path(tempfile.mkdtemp(prefix="switchyard-up-"))
-    data_dir, log = base / "data", base / "up.log"
+    data_dir = base / "data"
     port = free_port()
     env = {**bare_env(), "SWITCHYARD_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    command = [sys.executable, "-m", "infra", "up", "--data-dir", str(data_dir),
-               "--port", str(port), "--api-workers", "2"]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc, log = start_up(base, env, "--port", str(port), "--api-workers", "2")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
+        wait_ready(url, proc, log)
         yield Up(url, data_dir, proc, log)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_up(proc)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 import websockets
 
 from tests.conftest import free_port
-from tests.e2e.test_cli import bare_env
+from tests.e2e.conftest import bare_env, start_up, stop_up, wait_ready
 from tests.integration.platform.helper import submit, wait_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -63,25 +62,6 @@ class Up:
             time.sleep(0.2)
 
 
-def start_up(base: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """`python -m infra up` on `base/data` (embedded servers), its output in `base/up.log`."""
-    log = base / "up.log"
-    command = [sys.executable, "-m", "infra", "up", "--data-dir", str(base / "data"), *args]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return proc, log
-
-
-def stop_up(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def up() -> Iterator[Up]:
     # Outside pytest's base temp dir: see the `up` fixture of test_cli.
@@ -91,16 +71,7 @@ def up() -> Iterator[Up]:
     proc, log = start_up(base, env, "--port", str(port), "--api-workers", "1")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
+        wait_ready(url, proc, log)
         yield Up(url, base / "data", proc, log)
     finally:
         stop_up(proc)
