@@ -21,7 +21,7 @@ import infra.log
 from api.auth import AuthController, current_principal
 from api.blob import blob_router
 from api.cors import CorsPolicy, cors_middleware
-from api.docs import docs_routes, openapi_config
+from api.docs import ClosedStructSchemaPlugin, docs_routes, openapi_config
 from api.error import EXCEPTION_HANDLERS, PLATFORM_ERRORS
 from api.input import JsonRequest, input_middleware
 from api.job import JobController
@@ -162,6 +162,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
         openapi_config=openapi_config(),
+        plugins=[ClosedStructSchemaPlugin()],
         debug=False,
         # Logging is ours (JSON lines, infra.log): Litestar must not replace the root handlers.
         logging_config=None,

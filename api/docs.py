@@ -14,14 +14,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.enums import MediaType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Components, OpenAPI, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPI, Schema, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
+from litestar.typing import FieldDefinition
 from swagger_ui_bundle import swagger_ui_path
 
 from api.service import Service
@@ -155,3 +159,26 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from _refs(value)
+
+
+class ClosedStructSchemaPlugin(StructSchemaPlugin):
+    """Structs that refuse unknown fields (`forbid_unknown_fields=True`) are documented with
+    `additionalProperties: false`, as the server answers them: Litestar's own Struct schemas
+    leave that out, so a generated client would think extra fields are accepted.
+
+    Litestar's Struct schema plugin is private API: litestar is pinned to its minor version
+    and tests/integration/platform/test_openapi.py notices when the schemas change."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return super().is_plugin_supported_field(field_definition) and bool(
+            getattr(
+                msgspec.inspect.type_info(field_definition.type_), "forbid_unknown_fields", False
+            )
+        )
+
+    def to_openapi_schema(
+        self, field_definition: FieldDefinition, schema_creator: SchemaCreator
+    ) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        schema.additional_properties = False
+        return schema

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 
-from api.error import PLATFORM_ERRORS, BadRequest, Conflict, NotFound
+from api.error import PLATFORM_ERRORS, Conflict, NotFound
 from api.input import MAX_BIGINT
 from api.state import from_request
 from api.submit import (
@@ -23,7 +23,7 @@ from api.submit import (
     visible_to,
 )
 from api.submit import cancel as cancel_job
-from domain.job import STATUSES
+from domain.job import JobStatus
 from events.model import job_topic
 from infra.db import job as repo
 from infra.security import Principal
@@ -99,17 +99,20 @@ class JobController(Controller):
         self,
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[JobStatus | None] = None,
         kind: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=MAX_BIGINT)] = 0,
     ) -> JobPage:
-        if status is not None and status not in STATUSES:
-            raise BadRequest(f"status: must be one of {', '.join(STATUSES)}")
         res = from_request(request)
         async with res.autocommit.connect() as conn:
             rows, total = await repo.list_jobs(
-                conn, visible_to(principal), status=status, kind=kind, limit=limit, offset=offset
+                conn,
+                visible_to(principal),
+                status=status.value if status else None,
+                kind=kind,
+                limit=limit,
+                offset=offset,
             )
         return JobPage(items=[job_view(r) for r in rows], total=total, limit=limit, offset=offset)
 

@@ -82,3 +82,11 @@ def test_error_schemas_describe_the_bodies_the_shapes_write() -> None:
     msgspec.convert(PLATFORM_ERRORS.body("no such job", "NOT_FOUND"), PlatformError)
     written = msgspec.to_builtins(INVENTORY_ERRORS.body("no such record", "NOT_FOUND"))
     msgspec.convert(written, Error)
+
+
+def test_bodies_that_refuse_unknown_fields_say_so() -> None:
+    schemas = DOC["components"]["schemas"]
+    for name in ("JobRequest", "BatchRequest", "LoginRequest", "RepositoryCreate"):
+        assert schemas[name].get("additionalProperties") is False, name
+    # A Struct that takes any field stays open.
+    assert "additionalProperties" not in schemas["JobView"]
