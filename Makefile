@@ -33,7 +33,7 @@ fmt:  ## format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-BENCHES ?= jobs inventory upload blob robodata inspection rigging studio
+BENCHES ?= jobs inventory upload login blob robodata inspection rigging studio
 bench: setup  ## print the benchmark figures (each module under bench/)
 	@for b in $(BENCHES); do \
 	  if [ -f bench/$$b.py ]; then echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; fi; \
