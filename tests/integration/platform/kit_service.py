@@ -3,10 +3,12 @@ kit (submit and wait, a contract socket, session topics, an error shape) on plat
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, WebSocket, post, websocket
+from litestar import Request, Response, WebSocket, get, post, websocket
 from litestar.params import FromQuery, JSONBody, SkipValidation
 
 from api.error import ErrorShape
@@ -91,10 +93,35 @@ async def may_read_session(_: Resources, principal: Principal | None, session: s
     return principal is not None and session == f"own-{principal.username}"
 
 
-SERVICE: Service[None] = Service(
+class KitState:
+    """What the service's lifespan opens for its routes (a model, a client, ...)."""
+
+    def __init__(self, redis_prefix: str) -> None:
+        self.redis_prefix = redis_prefix
+        self.open = True
+
+
+@contextlib.asynccontextmanager
+async def lifespan(res: Resources) -> AsyncIterator[KitState]:
+    state = KitState(res.settings.redis.prefix)
+    try:
+        yield state
+    finally:
+        state.open = False
+
+
+@get("/state")
+async def state(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """What this process's lifespan gave the service, read through its declaration."""
+    kit = SERVICE.state(request)
+    return {"redis_prefix": kit.redis_prefix, "open": kit.open}
+
+
+SERVICE: Service[KitState] = Service(
     name="kit",
     prefix="/kit",
-    routes=[sleep, socket],
+    routes=[sleep, socket, state],
     errors=ERRORS,
     topics={"session": may_read_session},
+    lifespan=lifespan,
 )

@@ -45,6 +45,13 @@ def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
 
+async def test_a_services_lifespan_state_reaches_its_routes(
+    settings: Settings, http: httpx.AsyncClient
+) -> None:
+    r = await http.get("/kit/state", headers=bearer(await token(settings, http)))
+    assert r.json() == {"redis_prefix": settings.redis.prefix, "open": True}
+
+
 async def test_a_waiting_route_answers_with_the_completed_job(
     settings: Settings, http: httpx.AsyncClient
 ) -> None:
