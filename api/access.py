@@ -26,8 +26,8 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from api.auth import current_principal
 from api.error import Forbidden
+from api.principal import current_principal
 from api.state import from_request
 from infra.blob.error import InvalidSignature, SignatureExpired
 from infra.blob.signature import sign, verify

@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import infra.log
-from api.auth import AuthController, current_principal
+from api.auth import AuthController
 from api.blob import blob_router
 from api.cors import CorsPolicy, cors_middleware
 from api.docs import ClosedStructSchemaPlugin, docs_routes, openapi_config
@@ -26,6 +26,7 @@ from api.error import EXCEPTION_HANDLERS, PLATFORM_ERRORS
 from api.input import JsonRequest, input_middleware
 from api.job import JobController
 from api.operation import admin_pools, health, metrics, ready
+from api.principal import current_principal
 from api.registry import SERVICES
 from api.service import Service
 from api.state import Resources

@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, SkipValidation
 
+from api import limit
 from api.error import PLATFORM_ERRORS, RateLimited, Unauthorized, Unavailable
 from api.state import from_request
 from infra.db import user as users_repo
@@ -20,7 +21,6 @@ from infra.security import (
     HashingBusy,
     InvalidToken,
     Principal,
-    decode_access_token,
     issue_access_token,
     verify_password_async,
 )
@@ -70,27 +70,6 @@ def user_view(user: User) -> UserView:
         displayName=user.display_name or user.username,
         roles=list(user.roles),
     )
-
-
-def bearer_token(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
-    return token.strip()
-
-
-async def current_principal(request: Request[Any, Any, Any]) -> Principal:
-    """The caller, from a valid bearer access token; 401 otherwise."""
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized("missing bearer token")
-    try:
-        return decode_access_token(from_request(request).settings.auth, token)
-    except InvalidToken as exc:
-        raise Unauthorized(str(exc)) from exc
 
 
 def account_delay_s(attempts: int) -> float:
@@ -144,9 +123,6 @@ class AuthController(Controller):
     async def login(
         self, request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
     ) -> TokenResponse:
-        # api.limit imports this module (for per_user), so it cannot be imported at the top.
-        from api import limit
-
         # Each attempt takes its slots before the password is checked, with one atomic
         # increment-and-read per counter, so parallel guesses cannot all read a count that
         # none of them has added to yet. A login that succeeds gives its slots back: the

@@ -36,8 +36,8 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from api.access import client_address
-from api.auth import current_principal
 from api.error import RateLimited
+from api.principal import current_principal
 from api.state import from_request
 
 log = logging.getLogger("switchyard.api.limit")

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request
 
-from api.auth import bearer_token, current_principal
+from api.principal import bearer_token, current_principal
 from api.state import from_request
 from infra.security import Principal
 

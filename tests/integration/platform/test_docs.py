@@ -12,11 +12,12 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
-from api.auth import AuthController, current_principal
+from api.auth import AuthController
 from api.docs import ASSET_DIR, docs_routes, openapi_config, subset
 from api.error import PLATFORM_ERRORS
 from api.inventory import SERVICE as INVENTORY
 from api.job import JobController
+from api.principal import current_principal
 from api.service import Service
 
 
