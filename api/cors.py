@@ -15,6 +15,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from api.error import ErrorShape
+from api.service import under
 
 # Headers a browser may always send without asking (the CORS "safelisted" request headers).
 _SAFELISTED = frozenset({"accept", "accept-language", "content-language", "content-type"})
@@ -32,7 +33,7 @@ class CorsPolicy:
 
     def owns(self, path: str) -> bool:
         """Under the prefix; the platform's policy (prefix "") owns every path."""
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        return under(self.prefix, path)
 
     def refusals(self, origin: str, method: str, requested: list[str]) -> list[str]:
         """What a preflight asks for that this policy does not allow."""

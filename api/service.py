@@ -27,6 +27,11 @@ S = TypeVar("S")
 Lifespan = Callable[[Resources], contextlib.AbstractAsyncContextManager[S]]
 
 
+def under(prefix: str, path: str) -> bool:
+    """Is `path` the prefix or below it? Every path is under the empty prefix."""
+    return path == prefix or path.startswith(prefix + "/")
+
+
 @contextlib.asynccontextmanager
 async def no_state(_: Resources) -> AsyncIterator[None]:
     yield None
@@ -63,7 +68,7 @@ class Service(Generic[S]):
         )
 
     def owns(self, path: str) -> bool:
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        return under(self.prefix, path)
 
     def state(self, request: Request[Any, Any, Any]) -> S:
         """What this service's lifespan yielded, in this process."""
