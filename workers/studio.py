@@ -1,0 +1,284 @@
+"""The studio's step handlers, on the media pool.
+
+Each step moves its session to a working status with a conditional UPDATE (the step's order
+is decided there), does its work, stores its files and rows, and moves the session on. A
+step that fails puts the session back where it was, so the user can try it again; the first
+step, which made the session, leaves it `failed`. Files are keyed by session and job, so a
+job that runs twice overwrites its own files and its rows are inserted once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from sqlalchemy import func
+
+from domain.job import PermanentError, TransientError
+from domain.studio.error import StudioError
+from domain.studio.model import CLIP_SIZES, ClipRequest, CostLine, ImageRequest
+from domain.studio.provider import Provider
+from infra.blob.store import BlobStore
+from infra.db import studio as repo
+from infra.fetch import FetchRefused, fetch, policy_from
+from infra.settings import Settings
+from workers.catalog.studio import (
+    ApprovePayload,
+    ComposePayload,
+    GenerateClipsPayload,
+    GenerateImagesPayload,
+)
+from workers.context import JobContext, WorkerResources
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
+
+
+def provider_for(settings: Settings) -> Provider:
+    """Replicate when a token is configured, else the offline local provider."""
+    if settings.replicate.api_token:
+        from infra.replicate import build_provider
+
+        return build_provider(settings.replicate)
+    from domain.studio.local import LocalProvider
+
+    return LocalProvider(fps=settings.studio.local_fps)
+
+
+def output_key(owner_number: int, folder: str, session_id: str, name: str) -> str:
+    """Where a step's file goes: under its owner's `output/<folder>/`, per session."""
+    return f"users/{owner_number}/output/{folder}/{session_id}/{name}"
+
+
+def _store(res: WorkerResources) -> BlobStore:
+    if res.blob is None:
+        raise TransientError("the blob store is not reachable", code="STORAGE_UNAVAILABLE")
+    return res.blob
+
+
+def _job_error(exc: StudioError) -> Exception:
+    """An engine error as the job's error: transient ones retry, the rest fail at once."""
+    name = type(exc).__name__
+    if exc.transient:
+        return TransientError(str(exc), code="PROVIDER_UNAVAILABLE")
+    if name in ("PredictionFailed", "PredictionCanceled", "PredictionUncertain"):
+        return PermanentError(str(exc), code="GENERATION_FAILED")
+    return PermanentError(str(exc), code="INVALID_INPUT")
+
+
+@contextlib.asynccontextmanager
+async def _step(
+    ctx: JobContext, session_id: str, allowed: Sequence[str], working: str, back: str
+) -> AsyncIterator[Any]:
+    """The session moved to `working` for the body; on failure moved to `back`."""
+    res = ctx["resources"]
+    sid = uuid.UUID(session_id)
+    async with res.engine.begin() as conn:
+        row = await repo.advance(conn, sid, [*allowed, working], working, error=None)
+    if row is None:
+        async with res.engine.connect() as conn:
+            now = await repo.get_session(conn, sid, None)
+        state = now.status if now is not None else "missing"
+        raise PermanentError(
+            f"Session is {state}; this step needs it {' or '.join(allowed)}", code="WRONG_STATE"
+        )
+    try:
+        yield row
+    except BaseException as exc:
+        async with res.engine.begin() as conn:
+            await repo.advance(conn, sid, [working], back, error=str(exc)[:1000] or None)
+        if isinstance(exc, StudioError):
+            raise _job_error(exc) from exc
+        if isinstance(exc, FetchRefused):
+            raise PermanentError(str(exc), code="URL_REFUSED") from exc
+        raise
+
+
+async def _record_costs(
+    res: WorkerResources, ctx: JobContext, session_id: str, step: str, lines: list[CostLine]
+) -> None:
+    async with res.engine.begin() as conn:
+        await repo.add_costs(
+            conn,
+            uuid.UUID(session_id),
+            uuid.UUID(ctx["job_id"]),
+            step,
+            [msgspec.structs.asdict(line) for line in lines],
+        )
+
+
+async def generate_images(ctx: JobContext, p: GenerateImagesPayload) -> dict[str, Any]:
+    """Step 1: the prompt's images, copied into the blob store (provider URLs expire)."""
+    res = ctx["resources"]
+    store = _store(res)
+    lines: list[CostLine] = []
+    async with _step(ctx, p.session_id, ["pending"], "generating_images", "failed"):
+        ctx["report"](1, "Generating images")
+        result = await provider_for(res.settings).generate_images(
+            ImageRequest(prompt=p.prompt, num_outputs=p.num_images, aspect_ratio=p.aspect_ratio),
+            progress=lambda pct, _m: ctx["report"](pct * 0.9, "Generating images"),
+            on_cost=lines.append,
+        )
+        await _record_costs(res, ctx, p.session_id, "generate_images", lines)
+        rows = []
+        for asset in result.assets:
+            ext = _EXTENSIONS.get(asset.content_type, "bin")
+            key = output_key(p.owner_number, "images", p.session_id, f"image-{asset.index}.{ext}")
+            await store.put(key, asset.data, content_type=asset.content_type)
+            rows.append({"type": "image", "key": key, "position": asset.index})
+        async with res.engine.begin() as conn:
+            await repo.add_assets(conn, uuid.UUID(p.session_id), rows)
+            await repo.advance(
+                conn, uuid.UUID(p.session_id), ["generating_images"], "reviewing_images"
+            )
+    return {
+        "session_id": p.session_id,
+        "images": [{"key": r["key"], "index": r["position"]} for r in rows],
+    }
+
+
+async def approve(ctx: JobContext, p: ApprovePayload) -> dict[str, Any]:
+    """Steps 2 and 4: exactly these images (clips) approved, in this order."""
+    res = ctx["resources"]
+    sid = uuid.UUID(p.session_id)
+    if p.kind == "image":
+        allowed, done = ["reviewing_images", "images_approved"], "images_approved"
+    else:
+        allowed, done = ["reviewing_clips", "clips_approved"], "clips_approved"
+    async with res.engine.begin() as conn:
+        row = await repo.advance(conn, sid, allowed, done)
+        if row is None:
+            raise PermanentError(
+                f"Session is not reviewing {p.kind}s; approve them after generating them",
+                code="WRONG_STATE",
+            )
+        count = await repo.approve(conn, sid, p.kind, p.asset_ids)
+        if count != len(set(p.asset_ids)):
+            # Rolled back with the transaction: nothing half-approved stays.
+            raise PermanentError(f"not every {p.kind} named is this session's", code="NOT_FOUND")
+    return {"session_id": p.session_id, "approved_count": count}
+
+
+async def generate_clips(ctx: JobContext, p: GenerateClipsPayload) -> dict[str, Any]:
+    """Step 3: a clip from each approved image in turn, copied into the blob store."""
+    res = ctx["resources"]
+    store = _store(res)
+    sid = uuid.UUID(p.session_id)
+    lines: list[CostLine] = []
+    allowed = ["images_approved", "reviewing_clips", "clips_approved"]
+    async with _step(ctx, p.session_id, allowed, "generating_clips", "images_approved") as row:
+        async with res.engine.begin() as conn:
+            await repo.set_video_prompt(conn, sid, p.video_prompt)
+            images = await repo.approved(conn, sid, "image")
+        if not images:
+            raise PermanentError("no approved images to make clips from", code="WRONG_STATE")
+        aspect = row.aspect_ratio if row.aspect_ratio in CLIP_SIZES else "16:9"
+        provider = provider_for(res.settings)
+        job = ctx["job_id"][:8]
+        rows = []
+        for i in range(p.num_clips):
+            image = images[i % len(images)]
+            data = await store.read(image.key)
+
+            def report(pct: float, _m: str, i: int = i) -> None:
+                ctx["report"](
+                    (100 * i + pct) * 0.95 / p.num_clips,
+                    f"Generating clip {i + 1} of {p.num_clips}",
+                )
+
+            result = await provider.generate_clip(
+                ClipRequest(
+                    prompt=p.video_prompt,
+                    image=data,
+                    duration=p.duration,
+                    aspect_ratio=aspect,
+                    seed=i,
+                ),
+                progress=report,
+                on_cost=lines.append,
+            )
+            key = output_key(p.owner_number, "videos", p.session_id, f"clip-{job}-{i}.mp4")
+            await store.put(key, result.assets[0].data, content_type="video/mp4")
+            rows.append({"type": "clip", "key": key, "position": i, "duration": result.duration})
+        await _record_costs(res, ctx, p.session_id, "generate_clips", lines)
+        async with res.engine.begin() as conn:
+            await repo.add_assets(conn, sid, rows)
+            await repo.advance(conn, sid, ["generating_clips"], "reviewing_clips")
+    return {
+        "session_id": p.session_id,
+        "clips": [
+            {"key": r["key"], "index": r["position"], "duration": r["duration"]} for r in rows
+        ],
+    }
+
+
+async def compose(ctx: JobContext, p: ComposePayload) -> dict[str, Any]:
+    """Step 5: the approved clips in order, with the overlays and the audio track."""
+    from domain.studio.composition import MediaInput, TextOverlay
+    from domain.studio.composition import compose as compose_video
+
+    res = ctx["resources"]
+    store = _store(res)
+    sid = uuid.UUID(p.session_id)
+    allowed = ["clips_approved", "completed"]
+    async with _step(ctx, p.session_id, allowed, "composing", "clips_approved"):
+        async with res.engine.connect() as conn:
+            clips = await repo.approved(conn, sid, "clip")
+        if not clips:
+            raise PermanentError("no approved clips to compose", code="WRONG_STATE")
+        with tempfile.TemporaryDirectory(prefix="studio-compose-") as tmp:
+            root = Path(tmp)
+            inputs = []
+            for i, clip in enumerate(clips):
+                path = root / f"clip-{i}.mp4"
+                path.write_bytes(await store.read(clip.key))
+                inputs.append(MediaInput(f"clip {i + 1}", str(path)))
+            audio = await _audio(res, p, root)
+            ctx["report"](5, "Composing the final video")
+            result = await ctx["run_in_thread"](
+                compose_video,
+                inputs,
+                root / "final.mp4",
+                overlays=[
+                    TextOverlay(text=o.text, start_time=o.start_time, duration=o.duration)
+                    for o in p.text_overlays
+                ],
+                audio=audio,
+                progress=lambda pct, m: ctx["report"](5 + pct * 0.9, m),
+                cancelled=ctx["cancelled"].is_set,
+            )
+            key = output_key(
+                p.owner_number, "final", p.session_id, f"final-{ctx['job_id'][:8]}.mp4"
+            )
+            await store.put(key, (root / "final.mp4").read_bytes(), content_type="video/mp4")
+        async with res.engine.begin() as conn:
+            await repo.add_assets(
+                conn,
+                sid,
+                [{"type": "final_video", "key": key, "position": 0, "duration": result.duration}],
+            )
+            await repo.advance(
+                conn, sid, ["composing"], "completed", final_key=key, completed_at=func.now()
+            )
+    return {"session_id": p.session_id, "key": key, "duration": result.duration}
+
+
+async def _audio(res: WorkerResources, p: ComposePayload, root: Path) -> Any:
+    from domain.studio.composition import MediaInput
+
+    path = root / "audio"
+    if p.audio_key:
+        # The API named the caller's own file; checked again, the payload is only data.
+        if not p.audio_key.startswith(f"users/{p.owner_number}/"):
+            raise PermanentError("audio_key is not the caller's file", code="URL_REFUSED")
+        path.write_bytes(await _store(res).read(p.audio_key))
+        return MediaInput("audio", str(path))
+    if p.audio_url:
+        data, _ = await fetch(p.audio_url, policy_from(res.settings.studio))
+        path.write_bytes(data)
+        return MediaInput("audio_url", str(path))
+    return None
