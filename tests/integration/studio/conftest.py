@@ -102,3 +102,32 @@ def replicate_env(standin: ReplicateStandIn) -> dict[str, str]:
 
 def decode(r: httpx.Response) -> Any:
     return msgspec.json.decode(r.content)
+
+
+async def clips_approved(studio: Studio, headers: dict[str, str]) -> str:
+    """A session of one image and one approved clip, ready to compose; its id."""
+    http = studio.http
+    r = await http.post(
+        "/studio/api/generate-images", json={"prompt": "a hat", "num_images": 1}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    sid, image = r.json()["session_id"], r.json()["images"][0]["url"]
+    r = await http.post(
+        "/studio/api/save-approved-images",
+        json={"session_id": sid, "approved_image_urls": [image]},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await http.post(
+        "/studio/api/generate-clips",
+        json={"session_id": sid, "video_prompt": "pan", "num_clips": 1},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await http.post(
+        "/studio/api/save-approved-clips",
+        json={"session_id": sid, "approved_clip_urls": [r.json()["clips"][0]["url"]]},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    return str(sid)
