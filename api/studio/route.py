@@ -422,7 +422,7 @@ async def list_sessions(
     "/api/sessions/{session_id:str}",
     summary="One session with its assets",
     tags=TAGS,
-    responses=ERRORS.responses(401, 404),
+    responses=ERRORS.responses(400, 401, 404),
 )
 async def get_session(
     request: Request[Any, Any, Any], session_id: FromPath[str], user: NamedDependency[StudioUser]
@@ -439,7 +439,7 @@ async def get_session(
     "/api/sessions/{session_id:str}/costs",
     summary="A session's costs per step",
     tags=TAGS,
-    responses=ERRORS.responses(401, 404),
+    responses=ERRORS.responses(400, 401, 404),
 )
 async def session_costs(
     request: Request[Any, Any, Any], session_id: FromPath[str], user: NamedDependency[StudioUser]
