@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.integration.studio.conftest import Studio, login
+from tests.integration.studio.conftest import Studio, clips_approved, login
 
 
 async def _images(studio: Studio, headers: dict[str, str], n: int = 1) -> dict[str, Any]:
@@ -99,3 +99,31 @@ async def test_bad_step_input_is_a_clear_400(studio: Studio) -> None:
         r = await studio.http.post("/studio/api/generate-images", json=body, headers=h)
         assert r.status_code == 400, (body, r.text)
         assert set(r.json()) == {"detail"}
+
+
+async def test_a_failed_step_leaves_the_session_where_it_was(studio: Studio) -> None:
+    h = await login(studio)
+    sid = await clips_approved(studio, h)
+    # One 5 s clip: an overlay at 8 s is outside the video; the job fails, nothing is lost.
+    r = await studio.http.post(
+        "/studio/api/compose-final-video",
+        json={
+            "session_id": sid,
+            "text_overlays": [{"text": "late", "start_time": 8.0, "duration": 1.0}],
+        },
+        headers=h,
+    )
+    assert r.status_code == 400 and "outside the video" in r.json()["detail"], r.text
+    session = (await studio.http.get(f"/studio/api/sessions/{sid}", headers=h)).json()
+    assert session["status"] == "clips_approved" and "outside" in session["error"]
+    r = await studio.http.post(
+        "/studio/api/compose-final-video",
+        json={
+            "session_id": sid,
+            "text_overlays": [{"text": "on time", "start_time": 1.0, "duration": 1.0}],
+        },
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    session = (await studio.http.get(f"/studio/api/sessions/{sid}", headers=h)).json()
+    assert session["status"] == "completed" and session["error"] is None
