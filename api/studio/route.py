@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -133,8 +133,23 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
 # -- the five steps ----------------------------------------------------------------------------
 
 
-def _deadline(res: Resources) -> float:
-    return res.settings.studio.step_deadline_s
+async def _run(
+    request: Request[Any, Any, Any],
+    user: StudioUser,
+    kind: str,
+    payload: msgspec.Struct,
+    session_id: str,
+) -> Any:
+    """Run one step's job for the caller, its events also on the session's topic."""
+    return await run(
+        request,
+        user.principal,
+        kind,
+        payload,
+        deadline_s=from_request(request).settings.studio.step_deadline_s,
+        topics=[session_topic(session_id)],
+        job_errors=JOB_ERRORS,
+    )
 
 
 async def _session_in(
@@ -184,15 +199,7 @@ async def generate_images(
         num_images=data.num_images,
         aspect_ratio=data.aspect_ratio,
     )
-    outcome = await run(
-        request,
-        user.principal,
-        "studio.generate_images",
-        payload,
-        deadline_s=_deadline(res),
-        topics=[session_topic(sid)],
-        job_errors=JOB_ERRORS,
-    )
+    outcome = await _run(request, user, "studio.generate_images", payload, sid)
     if isinstance(outcome, Response):
         return outcome
     store = await res.blobs()
@@ -208,7 +215,7 @@ async def _approve(
     user: NamedDependency[StudioUser],
     session_id: str,
     urls: list[str],
-    kind: str,
+    kind: Literal["image", "clip"],
     allowed: tuple[str, ...],
 ) -> Response[Any]:
     res = from_request(request)
@@ -216,15 +223,8 @@ async def _approve(
     async with res.autocommit.connect() as conn:
         assets = await repo.list_assets(conn, [row.id])
     ids = match_assets(urls, assets, kind)
-    outcome = await run(
-        request,
-        user.principal,
-        "studio.approve",
-        ApprovePayload(session_id=str(row.id), kind=kind, asset_ids=ids),  # type: ignore[arg-type]
-        deadline_s=_deadline(res),
-        topics=[session_topic(str(row.id))],
-        job_errors=JOB_ERRORS,
-    )
+    payload = ApprovePayload(session_id=str(row.id), kind=kind, asset_ids=ids)
+    outcome = await _run(request, user, "studio.approve", payload, str(row.id))
     if isinstance(outcome, Response):
         return outcome
     count = outcome.result["approved_count"]
@@ -275,15 +275,7 @@ async def generate_clips(
         # The clip models make 5 or 10 s clips.
         duration=5 if data.duration <= 7.5 else 10,
     )
-    outcome = await run(
-        request,
-        user.principal,
-        "studio.generate_clips",
-        payload,
-        deadline_s=_deadline(res),
-        topics=[session_topic(sid)],
-        job_errors=JOB_ERRORS,
-    )
+    outcome = await _run(request, user, "studio.generate_clips", payload, sid)
     if isinstance(outcome, Response):
         return outcome
     store = await res.blobs()
@@ -376,15 +368,7 @@ async def compose_final_video(
         audio_key=audio_key,
         audio_url=audio_url,
     )
-    outcome = await run(
-        request,
-        user.principal,
-        "studio.compose",
-        payload,
-        deadline_s=_deadline(res),
-        topics=[session_topic(sid)],
-        job_errors=JOB_ERRORS,
-    )
+    outcome = await _run(request, user, "studio.compose", payload, sid)
     if isinstance(outcome, Response):
         return outcome
     url = await (await res.blobs()).download_url(outcome.result["key"])

@@ -75,16 +75,22 @@ sessions = Table(
     Index("ix_studio_sessions_owner_created", "owner_id", "created_at"),
 )
 
-assets = Table(
-    "studio_assets",
-    Base.metadata,
-    Column("id", BigInteger, Identity(always=False), primary_key=True),
-    Column(
+
+def _session_column() -> Column[Any]:
+    """A row's session, deleted with it."""
+    return Column(
         "session_id",
         UUID(as_uuid=True),
         ForeignKey("studio_sessions.id", ondelete="CASCADE"),
         nullable=False,
-    ),
+    )
+
+
+assets = Table(
+    "studio_assets",
+    Base.metadata,
+    Column("id", BigInteger, Identity(always=False), primary_key=True),
+    _session_column(),
     Column("type", String(16), nullable=False),
     Column("key", Text, nullable=False),
     Column("approved", Boolean, nullable=False, server_default="false"),
@@ -102,12 +108,7 @@ costs = Table(
     "studio_costs",
     Base.metadata,
     Column("id", BigInteger, Identity(always=False), primary_key=True),
-    Column(
-        "session_id",
-        UUID(as_uuid=True),
-        ForeignKey("studio_sessions.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _session_column(),
     Column("job_id", UUID(as_uuid=True), nullable=False),
     Column("line", Integer, nullable=False),
     Column("step", String(32), nullable=False),
