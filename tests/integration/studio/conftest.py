@@ -13,6 +13,7 @@ import pytest
 
 from infra.settings import Settings
 from tests.conftest import LiveApi, make_settings
+from tests.integration.blob.conftest import seaweed  # noqa: F401  (the SeaweedFS fixture)
 from tests.replicate_standin import ReplicateStandIn
 
 # Small clips: 4 frames a second keeps a 5 s 720p clip to 20 frames on two shared cores.
@@ -133,24 +134,14 @@ async def clips_approved(studio: Studio, headers: dict[str, str]) -> str:
     return str(sid)
 
 
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real SeaweedFS S3 server (SigV4), started only for the tests that ask for it."""
-    from infra.blob.seaweed import SeaweedS3
-
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
-    server.start()
-    yield server
-    server.stop()
-
-
-def s3_env(seaweed: Any) -> dict[str, str]:
+def s3_env(server: Any) -> dict[str, str]:
+    """Settings that keep the studio's files in a bucket of its own on `server`."""
     import uuid
 
     return {
         "SWITCHYARD_BLOB_BACKEND": "s3",
-        "SWITCHYARD_BLOB_S3_ENDPOINT": seaweed.endpoint,
-        "SWITCHYARD_BLOB_S3_ACCESS_KEY": seaweed.access_key,
-        "SWITCHYARD_BLOB_S3_SECRET_KEY": seaweed.secret_key,
+        "SWITCHYARD_BLOB_S3_ENDPOINT": server.endpoint,
+        "SWITCHYARD_BLOB_S3_ACCESS_KEY": server.access_key,
+        "SWITCHYARD_BLOB_S3_SECRET_KEY": server.secret_key,
         "SWITCHYARD_BLOB_S3_BUCKET": f"studio-{uuid.uuid4().hex[:12]}",
     }

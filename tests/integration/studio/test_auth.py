@@ -15,9 +15,7 @@ async def test_login_by_email_or_username_and_me(studio: Studio) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["token_type"] == "bearer"
     token = r.json()["access_token"]
-    me = await studio.http.get(
-        "/studio/api/auth/me", headers={"Authorization": f"Bearer {token}"}
-    )
+    me = await studio.http.get("/studio/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
     body = me.json()
     assert isinstance(body["id"], int) and body["email"] == "Carol@Example.com"

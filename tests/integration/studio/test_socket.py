@@ -21,6 +21,16 @@ async def recv(conn: Any, timeout: float = 20) -> dict[str, Any]:
             return message  # type: ignore[no-any-return]
 
 
+async def close_code(conn: Any, send: Any = None) -> int | None:
+    """The code the server closes with, after sending `send` (if any)."""
+    if send is not None:
+        await conn.send(json.dumps(send))
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await recv(conn)
+    return closed.value.rcvd.code if closed.value.rcvd is not None else None
+
+
 async def _session(studio: Studio, h: dict[str, str]) -> tuple[str, str]:
     r = await studio.http.post(
         "/studio/api/generate-images", json={"prompt": "a hat", "num_images": 1}, headers=h
@@ -78,19 +88,12 @@ async def test_only_the_owner_reads_a_session(studio: Studio) -> None:
 
     bobs = bob["Authorization"].split()[1]
     async with websockets.connect(f"{url}?token={bobs}") as conn:
-        error = await recv(conn)
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await conn.recv()
-    assert error["code"] == "FORBIDDEN"
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        assert (await recv(conn))["code"] == "FORBIDDEN"
+        assert await close_code(conn) == 4403
 
     # No token at all: the first message must carry one.
     async with websockets.connect(url) as conn:
-        await conn.send(json.dumps({"type": "hello"}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                await recv(conn)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert await close_code(conn, {"type": "hello"}) == 4401
 
     alices = alice["Authorization"].split()[1]
     async with websockets.connect(url) as conn:
@@ -109,8 +112,4 @@ async def test_the_signed_socket_link_opens_its_session_only(studio: Studio) -> 
     # The same signature on another session's path opens nothing without a token.
     forged = link.replace(sid, other)
     async with websockets.connect(forged) as conn:
-        await conn.send(json.dumps({"type": "hello"}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                await recv(conn)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert await close_code(conn, {"type": "hello"}) == 4401

@@ -131,5 +131,7 @@ async def test_presigned_urls_are_bounded_and_delete_removes(studio: Studio) -> 
 
     r = await studio.http.delete(f"/studio/api/storage/files/{key}", headers=h)
     assert r.json() == {"status": "success", "message": "File deleted successfully", "key": key}
-    assert (await studio.http.delete(f"/studio/api/storage/files/{key}", headers=h)).status_code == 404
+    assert (
+        await studio.http.delete(f"/studio/api/storage/files/{key}", headers=h)
+    ).status_code == 404
     assert (await studio.http.get(url, headers=h)).status_code == 404
