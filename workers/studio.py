@@ -23,6 +23,8 @@ from domain.job import PermanentError, TransientError
 from domain.studio.error import StudioError
 from domain.studio.model import CLIP_SIZES, ClipRequest, CostLine, ImageRequest
 from domain.studio.provider import Provider
+from infra.blob.error import InvalidKey
+from infra.blob.key import validate_key
 from infra.blob.store import BlobStore
 from infra.db import studio as repo
 from infra.fetch import FetchRefused, fetch, policy_from
@@ -49,9 +51,15 @@ def provider_for(settings: Settings) -> Provider:
     return LocalProvider(fps=settings.studio.local_fps)
 
 
-def output_key(owner_number: int, folder: str, session_id: str, name: str) -> str:
-    """Where a step's file goes: under its owner's `output/<folder>/`, per session."""
-    return f"users/{owner_number}/output/{folder}/{session_id}/{name}"
+class Step(msgspec.Struct, frozen=True):
+    """The session a step works on, and the folder its owner's files live in."""
+
+    row: Any
+    root: str  # users/<number>/
+
+    def key(self, folder: str, name: str) -> str:
+        """Where a step's file goes: under the owner's `output/<folder>/`, per session."""
+        return f"{self.root}output/{folder}/{self.row.id}/{name}"
 
 
 def _store(res: WorkerResources) -> BlobStore:
@@ -70,24 +78,37 @@ def _job_error(exc: StudioError) -> Exception:
     return PermanentError(str(exc), code="INVALID_INPUT")
 
 
+def _session_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise PermanentError("Session not found", code="NOT_FOUND") from exc
+
+
+async def _refuse(res: WorkerResources, sid: uuid.UUID, owner: uuid.UUID, needs: str) -> None:
+    """Why a session did not move: not the job owner's (404), or in another state (409)."""
+    async with res.engine.connect() as conn:
+        now = await repo.get_session(conn, sid, owner)
+    if now is None:
+        raise PermanentError("Session not found", code="NOT_FOUND")
+    raise PermanentError(f"Session is {now.status}; this step needs it {needs}", code="WRONG_STATE")
+
+
 @contextlib.asynccontextmanager
 async def _step(
     ctx: JobContext, session_id: str, allowed: Sequence[str], working: str, back: str
-) -> AsyncIterator[Any]:
-    """The session moved to `working` for the body; on failure moved to `back`."""
+) -> AsyncIterator[Step]:
+    """The job owner's session moved to `working` for the body; on failure moved to `back`."""
     res = ctx["resources"]
-    sid = uuid.UUID(session_id)
+    sid = _session_id(session_id)
+    owner = uuid.UUID(ctx["owner_id"])
     async with res.engine.begin() as conn:
-        row = await repo.advance(conn, sid, [*allowed, working], working, error=None)
+        row = await repo.advance(conn, sid, [*allowed, working], working, owner=owner, error=None)
+        number = await repo.user_number(conn, owner)
     if row is None:
-        async with res.engine.connect() as conn:
-            now = await repo.get_session(conn, sid, None)
-        state = now.status if now is not None else "missing"
-        raise PermanentError(
-            f"Session is {state}; this step needs it {' or '.join(allowed)}", code="WRONG_STATE"
-        )
+        await _refuse(res, sid, owner, " or ".join(allowed))
     try:
-        yield row
+        yield Step(row=row, root=f"users/{number}/")
     except BaseException as exc:
         async with res.engine.begin() as conn:
             await repo.advance(conn, sid, [working], back, error=str(exc)[:1000] or None)
@@ -116,7 +137,7 @@ async def generate_images(ctx: JobContext, p: GenerateImagesPayload) -> dict[str
     res = ctx["resources"]
     store = _store(res)
     lines: list[CostLine] = []
-    async with _step(ctx, p.session_id, ["pending"], "generating_images", "failed"):
+    async with _step(ctx, p.session_id, ["pending"], "generating_images", "failed") as step:
         ctx["report"](1, "Generating images")
         result = await provider_for(res.settings).generate_images(
             ImageRequest(prompt=p.prompt, num_outputs=p.num_images, aspect_ratio=p.aspect_ratio),
@@ -127,7 +148,7 @@ async def generate_images(ctx: JobContext, p: GenerateImagesPayload) -> dict[str
         rows = []
         for asset in result.assets:
             ext = _EXTENSIONS.get(asset.content_type, "bin")
-            key = output_key(p.owner_number, "images", p.session_id, f"image-{asset.index}.{ext}")
+            key = step.key("images", f"image-{asset.index}.{ext}")
             await store.put(key, asset.data, content_type=asset.content_type)
             rows.append({"type": "image", "key": key, "position": asset.index})
         async with res.engine.begin() as conn:
@@ -144,18 +165,16 @@ async def generate_images(ctx: JobContext, p: GenerateImagesPayload) -> dict[str
 async def approve(ctx: JobContext, p: ApprovePayload) -> dict[str, Any]:
     """Steps 2 and 4: exactly these images (clips) approved, in this order."""
     res = ctx["resources"]
-    sid = uuid.UUID(p.session_id)
+    sid = _session_id(p.session_id)
+    owner = uuid.UUID(ctx["owner_id"])
     if p.kind == "image":
         allowed, done = ["reviewing_images", "images_approved"], "images_approved"
     else:
         allowed, done = ["reviewing_clips", "clips_approved"], "clips_approved"
     async with res.engine.begin() as conn:
-        row = await repo.advance(conn, sid, allowed, done)
+        row = await repo.advance(conn, sid, allowed, done, owner=owner)
         if row is None:
-            raise PermanentError(
-                f"Session is not reviewing {p.kind}s; approve them after generating them",
-                code="WRONG_STATE",
-            )
+            await _refuse(res, sid, owner, " or ".join(allowed))
         count = await repo.approve(conn, sid, p.kind, p.asset_ids)
         if count != len(set(p.asset_ids)):
             # Rolled back with the transaction: nothing half-approved stays.
@@ -167,16 +186,17 @@ async def generate_clips(ctx: JobContext, p: GenerateClipsPayload) -> dict[str, 
     """Step 3: a clip from each approved image in turn, copied into the blob store."""
     res = ctx["resources"]
     store = _store(res)
-    sid = uuid.UUID(p.session_id)
+    sid = _session_id(p.session_id)
     lines: list[CostLine] = []
     allowed = ["images_approved", "reviewing_clips", "clips_approved"]
-    async with _step(ctx, p.session_id, allowed, "generating_clips", "images_approved") as row:
+    async with _step(ctx, p.session_id, allowed, "generating_clips", "images_approved") as step:
         async with res.engine.begin() as conn:
             await repo.set_video_prompt(conn, sid, p.video_prompt)
             images = await repo.approved(conn, sid, "image")
         if not images:
             raise PermanentError("no approved images to make clips from", code="WRONG_STATE")
-        aspect = row.aspect_ratio if row.aspect_ratio in CLIP_SIZES else "16:9"
+        ratio = step.row.aspect_ratio
+        aspect = ratio if ratio in CLIP_SIZES else "16:9"
         provider = provider_for(res.settings)
         job = ctx["job_id"][:8]
         rows = []
@@ -201,7 +221,7 @@ async def generate_clips(ctx: JobContext, p: GenerateClipsPayload) -> dict[str, 
                 progress=report,
                 on_cost=lines.append,
             )
-            key = output_key(p.owner_number, "videos", p.session_id, f"clip-{job}-{i}.mp4")
+            key = step.key("videos", f"clip-{job}-{i}.mp4")
             await store.put(key, result.assets[0].data, content_type="video/mp4")
             rows.append({"type": "clip", "key": key, "position": i, "duration": result.duration})
         await _record_costs(res, ctx, p.session_id, "generate_clips", lines)
@@ -223,9 +243,9 @@ async def compose(ctx: JobContext, p: ComposePayload) -> dict[str, Any]:
 
     res = ctx["resources"]
     store = _store(res)
-    sid = uuid.UUID(p.session_id)
+    sid = _session_id(p.session_id)
     allowed = ["clips_approved", "completed"]
-    async with _step(ctx, p.session_id, allowed, "composing", "clips_approved"):
+    async with _step(ctx, p.session_id, allowed, "composing", "clips_approved") as step:
         async with res.engine.connect() as conn:
             clips = await repo.approved(conn, sid, "clip")
         if not clips:
@@ -237,7 +257,7 @@ async def compose(ctx: JobContext, p: ComposePayload) -> dict[str, Any]:
                 path = root / f"clip-{i}.mp4"
                 path.write_bytes(await store.read(clip.key))
                 inputs.append(MediaInput(f"clip {i + 1}", str(path)))
-            audio = await _audio(res, p, root)
+            audio = await _audio(res, p, step.root, root)
             ctx["report"](5, "Composing the final video")
             result = await ctx["run_in_thread"](
                 compose_video,
@@ -251,9 +271,7 @@ async def compose(ctx: JobContext, p: ComposePayload) -> dict[str, Any]:
                 progress=lambda pct, m: ctx["report"](5 + pct * 0.9, m),
                 cancelled=ctx["cancelled"].is_set,
             )
-            key = output_key(
-                p.owner_number, "final", p.session_id, f"final-{ctx['job_id'][:8]}.mp4"
-            )
+            key = step.key("final", f"final-{ctx['job_id'][:8]}.mp4")
             await store.put(key, (root / "final.mp4").read_bytes(), content_type="video/mp4")
         async with res.engine.begin() as conn:
             await repo.add_assets(
@@ -267,13 +285,17 @@ async def compose(ctx: JobContext, p: ComposePayload) -> dict[str, Any]:
     return {"session_id": p.session_id, "key": key, "duration": result.duration}
 
 
-async def _audio(res: WorkerResources, p: ComposePayload, root: Path) -> Any:
+async def _audio(res: WorkerResources, p: ComposePayload, owner_root: str, tmp: Path) -> Any:
     from domain.studio.composition import MediaInput
 
-    path = root / "audio"
+    path = tmp / "audio"
     if p.audio_key:
         # The API named the caller's own file; checked again, the payload is only data.
-        if not p.audio_key.startswith(f"users/{p.owner_number}/"):
+        try:
+            validate_key(p.audio_key)
+        except InvalidKey as exc:
+            raise PermanentError(str(exc), code="URL_REFUSED") from exc
+        if not p.audio_key.startswith(owner_root):
             raise PermanentError("audio_key is not the caller's file", code="URL_REFUSED")
         path.write_bytes(await _store(res).read(p.audio_key))
         return MediaInput("audio", str(path))

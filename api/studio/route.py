@@ -194,7 +194,6 @@ async def generate_images(
         sid = str(await repo.create_session(conn, user.id, data.prompt, data.aspect_ratio))
     payload = GenerateImagesPayload(
         session_id=sid,
-        owner_number=user.number,
         prompt=data.prompt,
         num_images=data.num_images,
         aspect_ratio=data.aspect_ratio,
@@ -269,7 +268,6 @@ async def generate_clips(
     sid = str(row.id)
     payload = GenerateClipsPayload(
         session_id=sid,
-        owner_number=user.number,
         video_prompt=data.video_prompt,
         num_clips=data.num_clips,
         # The clip models make 5 or 10 s clips.
@@ -360,7 +358,6 @@ async def compose_final_video(
     )
     payload = ComposePayload(
         session_id=sid,
-        owner_number=user.number,
         text_overlays=[
             Overlay(text=o.text, start_time=o.start_time, duration=o.duration)
             for o in data.text_overlays

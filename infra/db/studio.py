@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infra.db.base import Base
+from infra.db.model import User
 
 STATUSES = (
     "pending",
@@ -179,12 +180,19 @@ async def advance(
     session_id: uuid.UUID,
     allowed: Sequence[str],
     status: str,
+    *,
+    owner: uuid.UUID | None = None,
     **values: Any,
 ) -> Row[Any] | None:
-    """Move the session to `status` when it is in one of `allowed`; None otherwise."""
+    """Move the session to `status` when it is in one of `allowed` (and `owner`'s, when
+    given); None otherwise."""
     query = (
         update(sessions)
-        .where(sessions.c.id == session_id, sessions.c.status.in_(allowed))
+        .where(
+            sessions.c.id == session_id,
+            sessions.c.status.in_(allowed),
+            *([sessions.c.owner_id == owner] if owner is not None else []),
+        )
         .values(status=status, updated_at=func.now(), **values)
         .returning(sessions)
     )
@@ -262,6 +270,12 @@ async def add_costs(
 async def list_costs(conn: AsyncConnection, session_id: uuid.UUID) -> Sequence[Row[Any]]:
     query = select(costs).where(costs.c.session_id == session_id).order_by(costs.c.id)
     return (await conn.execute(query)).all()
+
+
+async def user_number(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    """The integer id the contract shows for a user (the folder of their files)."""
+    number: int = (await conn.execute(select(User.number).where(User.id == user_id))).scalar_one()
+    return number
 
 
 async def session_owner(conn: AsyncConnection, session_id: uuid.UUID) -> uuid.UUID | None:

@@ -1,7 +1,9 @@
 """The studio's job kinds: the five steps of prompt → images → clips → final video.
 
 Each runs on the `media` pool (PyAV, the Replicate client). The API checks a step's order
-before submitting; the handler checks it again with a conditional UPDATE, which decides.
+before submitting; the handler checks it again with a conditional UPDATE, which decides. A
+payload names only a session: whose it is (and so where its files go) comes from the
+database and the job's owner, since anyone may submit any kind through `/jobs`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 class GenerateImagesPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session_id: SessionId
-    owner_number: int
     prompt: str
     num_images: Annotated[int, msgspec.Meta(ge=1, le=4)] = 4
     aspect_ratio: str = "16:9"
@@ -32,7 +33,6 @@ class ApprovePayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class GenerateClipsPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session_id: SessionId
-    owner_number: int
     video_prompt: str
     num_clips: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
     duration: Literal[5, 10] = 5
@@ -46,7 +46,6 @@ class Overlay(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ComposePayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session_id: SessionId
-    owner_number: int
     text_overlays: list[Overlay] = msgspec.field(default_factory=list)
     # The caller's own stored file, or a public https URL (checked again where fetched).
     audio_key: str | None = None
