@@ -9,7 +9,9 @@ job that runs twice overwrites its own files and its rows are inserted once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -28,27 +30,73 @@ from infra.blob.key import validate_key
 from infra.blob.store import BlobStore
 from infra.db import studio as repo
 from infra.fetch import FetchRefused, fetch, policy_from
-from infra.settings import Settings
 from workers.catalog.studio import (
     ApprovePayload,
     ComposePayload,
     GenerateClipsPayload,
     GenerateImagesPayload,
+    WebhookDelivery,
+    webhook_channel,
 )
 from workers.context import JobContext, WorkerResources
 
+log = logging.getLogger("switchyard.studio")
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
 
 
-def provider_for(settings: Settings) -> Provider:
-    """Replicate when a token is configured, else the offline local provider."""
+async def provider_for(res: WorkerResources) -> Provider:
+    """Replicate when a token is configured (told of ends by webhooks when they are set up),
+    else the offline local provider."""
+    settings = res.settings
     if settings.replicate.api_token:
         from infra.replicate import build_provider
 
-        return build_provider(settings.replicate)
+        return build_provider(settings.replicate, inbox=await _webhook_inbox(res))
     from domain.studio.local import LocalProvider
 
     return LocalProvider(fps=settings.studio.local_fps)
+
+
+# This process's inbox of Replicate webhooks and the task feeding it, per Redis client (one
+# per worker) and channel.
+_inboxes: dict[tuple[int, str], tuple[Any, asyncio.Task[None]]] = {}
+
+
+async def _webhook_inbox(res: WorkerResources) -> Any:
+    """The inbox the API's verified webhooks reach (over Redis pub/sub), once subscribed;
+    None without a webhook URL and secret. A webhook lost on the way costs a poll
+    (`webhook_fallback_poll_s`), not the prediction."""
+    from infra.replicate import WebhookInbox
+
+    config = res.settings.replicate
+    if not (config.webhook_url and config.webhook_secret):
+        return None
+    channel = webhook_channel(res.settings.redis.prefix)
+    held = _inboxes.get((id(res.redis), channel))
+    if held is not None and not held[1].done():
+        return held[0]
+    inbox = WebhookInbox(config.webhook_secret, tolerance_s=config.webhook_tolerance_s)
+    pubsub = res.redis.pubsub()
+    # Subscribed before any prediction is created, so no completion can pass unheard.
+    await pubsub.subscribe(channel)
+    _inboxes[(id(res.redis), channel)] = (inbox, asyncio.create_task(_relay(pubsub, inbox)))
+    return inbox
+
+
+async def _relay(pubsub: Any, inbox: Any) -> None:
+    from domain.studio.webhook import WebhookRejected
+
+    try:
+        async for message in pubsub.listen():
+            if message["type"] != "message":
+                continue
+            try:
+                delivery = msgspec.json.decode(message["data"], type=WebhookDelivery)
+                inbox.receive(delivery.headers, delivery.body)
+            except (WebhookRejected, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.warning("studio: a Replicate webhook was not taken: %s", exc)
+    finally:
+        await pubsub.aclose()
 
 
 class Step(msgspec.Struct, frozen=True):
@@ -139,7 +187,8 @@ async def generate_images(ctx: JobContext, p: GenerateImagesPayload) -> dict[str
     lines: list[CostLine] = []
     async with _step(ctx, p.session_id, ["pending"], "generating_images", "failed") as step:
         ctx["report"](1, "Generating images")
-        result = await provider_for(res.settings).generate_images(
+        provider = await provider_for(res)
+        result = await provider.generate_images(
             ImageRequest(prompt=p.prompt, num_outputs=p.num_images, aspect_ratio=p.aspect_ratio),
             progress=lambda pct, _m: ctx["report"](pct * 0.9, "Generating images"),
             on_cost=lines.append,
@@ -197,7 +246,7 @@ async def generate_clips(ctx: JobContext, p: GenerateClipsPayload) -> dict[str, 
             raise PermanentError("no approved images to make clips from", code="WRONG_STATE")
         ratio = step.row.aspect_ratio
         aspect = ratio if ratio in CLIP_SIZES else "16:9"
-        provider = provider_for(res.settings)
+        provider = await provider_for(res)
         job = ctx["job_id"][:8]
         rows = []
         for i in range(p.num_clips):

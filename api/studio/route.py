@@ -20,7 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import text
 
-from api.error import BadRequest, Conflict, NotFound
+from api.error import BadRequest, Conflict, Forbidden, NotFound
 from api.state import Resources, from_request
 from api.studio.auth import StudioUser
 from api.studio.error import ERRORS, JOB_ERRORS
@@ -62,6 +62,7 @@ from api.studio.socket import session_topic, socket_url
 from api.submit import JobView, run
 from api.upload import UploadPolicy, receive_uploads, upload_route
 from domain.studio.model import IMAGE_SIZES
+from domain.studio.webhook import WebhookRejected, verify_signature
 from infra.blob.error import BlobError
 from infra.db import studio as repo
 from infra.fetch import policy_from
@@ -72,6 +73,8 @@ from workers.catalog.studio import (
     GenerateClipsPayload,
     GenerateImagesPayload,
     Overlay,
+    WebhookDelivery,
+    webhook_channel,
 )
 
 TAGS = ["studio"]
@@ -372,6 +375,37 @@ async def compose_final_video(
     return Response(FinalVideo(session_id=sid, status="completed", video_url=url))
 
 
+WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+@post(
+    "/api/replicate/webhook",
+    status_code=200,
+    summary="Replicate's signed completion webhooks (relayed to the media workers)",
+    tags=TAGS,
+    security=[{}],
+    responses=ERRORS.responses(403, 404, 413),
+)
+async def replicate_webhook(request: Request[Any, Any, Any]) -> dict[str, str]:
+    res = from_request(request)
+    config = res.settings.replicate
+    if not config.webhook_secret:
+        raise NotFound("Replicate webhooks are not enabled on this server")
+    body = await request.body()
+    headers = {k: request.headers.get(k, "") for k in WEBHOOK_HEADERS}
+    try:
+        verify_signature(
+            headers, body, config.webhook_secret, tolerance_s=config.webhook_tolerance_s
+        )
+    except WebhookRejected as exc:
+        raise Forbidden(str(exc)) from exc
+    delivery = WebhookDelivery(headers=headers, body=body)
+    await res.redis.publish(
+        webhook_channel(res.settings.redis.prefix), msgspec.json.encode(delivery)
+    )
+    return {"status": "received"}
+
+
 # -- sessions ----------------------------------------------------------------------------------
 
 
@@ -611,6 +645,7 @@ ROUTES = [
     generate_clips,
     save_approved_clips,
     compose_final_video,
+    replicate_webhook,
     list_sessions,
     get_session,
     session_costs,

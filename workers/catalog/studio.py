@@ -52,6 +52,18 @@ class ComposePayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     audio_url: str | None = None
 
 
+class WebhookDelivery(msgspec.Struct, frozen=True):
+    """A Replicate webhook the API verified, relayed to the media workers as it came."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+def webhook_channel(redis_prefix: str) -> str:
+    """The Redis channel the API publishes Replicate webhooks on for the media workers."""
+    return f"{redis_prefix}:studio:replicate-webhooks"
+
+
 def _kind(name: str, payload: type[msgspec.Struct], timeout_s: float, tries: int) -> JobKind:
     return JobKind(
         name=f"studio.{name}",

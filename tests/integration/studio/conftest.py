@@ -40,7 +40,9 @@ async def start_studio(settings: Settings, worker: Any, tmp_path: Any) -> AsyncI
     started: list[tuple[LiveApi, httpx.AsyncClient]] = []
 
     async def _start(**env: str) -> Studio:
+        """`{url}` in a value is the API's own base URL."""
         live = LiveApi(settings)
+        env = {k: v.replace("{url}", live.url) for k, v in env.items()}
         s = make_settings(
             settings.db.url,
             settings.redis.url,

@@ -12,7 +12,7 @@ import av
 import pytest
 
 from tests.integration.studio.conftest import Start, Studio, login, replicate_env
-from tests.replicate_standin import ReplicateStandIn
+from tests.replicate_standin import Plan, ReplicateStandIn
 from tests.unit.studio.media import make_tone
 
 
@@ -154,3 +154,32 @@ async def test_the_whole_pipeline_through_replicate(
     ]
     # The price table: $0.003 an image, $0.05 a second of clip.
     assert costs["total_cost"] == pytest.approx(2 * 0.003 + 2 * 5 * 0.05)
+
+
+async def test_replicate_webhooks_end_predictions_without_polling(
+    start_studio: Start, standin: ReplicateStandIn
+) -> None:
+    standin.reset(Plan(run_s=0.5))
+    studio = await start_studio(
+        **{**replicate_env(standin), "SWITCHYARD_REPLICATE_WAIT_S": "0"},
+        SWITCHYARD_REPLICATE_WEBHOOK_URL="{url}/studio/api/replicate/webhook",
+        SWITCHYARD_REPLICATE_WEBHOOK_SECRET=standin.secret,
+        # Only a webhook can end a prediction before this fallback poll.
+        SWITCHYARD_REPLICATE_WEBHOOK_FALLBACK_POLL_S="600",
+        SWITCHYARD_STUDIO_STEP_DEADLINE_S="60",
+    )
+    headers = await login(studio)
+    r = await studio.http.post(
+        "/studio/api/generate-images", json={"prompt": "hooked", "num_images": 1}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert standin.count("get") == 0
+    assert [status for _, status in standin.webhook_attempts] == [200]
+
+    # A delivery that is not signed with the secret is refused and relayed to no one.
+    r = await studio.http.post(
+        "/studio/api/replicate/webhook",
+        content=b'{"id": "x", "status": "succeeded"}',
+        headers={"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"},
+    )
+    assert r.status_code == 403
