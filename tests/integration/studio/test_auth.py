@@ -126,3 +126,19 @@ async def test_sessions_are_listed_newest_first_in_pages(studio: Studio) -> None
     r = await studio.http.get("/studio/api/sessions/", params={"limit": 2, "offset": 2}, headers=h)
     assert [s["id"] for s in r.json()] == ids[:1]
     assert r.json()[0]["status"] == "reviewing_images"
+
+
+async def test_cors_lets_the_studio_front_end_in_and_no_one_else(studio: Studio) -> None:
+    ask = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    r = await studio.http.options(
+        "/studio/api/generate-images", headers={"Origin": "http://localhost:3000", **ask}
+    )
+    assert r.status_code in (200, 204), r.text
+    assert r.headers["access-control-allow-origin"] == "http://localhost:3000"
+    r = await studio.http.options(
+        "/studio/api/generate-images", headers={"Origin": "https://evil.example", **ask}
+    )
+    assert r.status_code == 400 and set(r.json()) == {"detail"}
