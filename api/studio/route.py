@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import uuid
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -514,8 +515,7 @@ async def upload_input(
     form = await receive_uploads(request, store, policy, prefix=f"{user.root}input")
     (stored,) = form.files
     # The original's key: users/<id>/input/<uuid hex><ext>; the client's name only in the reply.
-    ext = "." + stored.key.rsplit(".", 1)[1] if "." in stored.key.rsplit("/", 1)[1] else ""
-    key = f"{user.root}input/{uuid.uuid4().hex}{ext}"
+    key = f"{user.root}input/{uuid.uuid4().hex}{PurePosixPath(stored.key).suffix}"
     try:
         await store.move(stored.key, key)
     except BaseException:
