@@ -22,7 +22,7 @@ import msgspec
 from sqlalchemy import func
 
 from domain.job import PermanentError, TransientError
-from domain.studio.error import StudioError
+from domain.studio.error import PredictionFailed, PredictionUncertain, StudioError
 from domain.studio.model import CLIP_SIZES, ClipRequest, CostLine, ImageRequest
 from domain.studio.provider import Provider
 from infra.blob.error import InvalidKey
@@ -118,10 +118,9 @@ def _store(res: WorkerResources) -> BlobStore:
 
 def _job_error(exc: StudioError) -> Exception:
     """An engine error as the job's error: transient ones retry, the rest fail at once."""
-    name = type(exc).__name__
     if exc.transient:
         return TransientError(str(exc), code="PROVIDER_UNAVAILABLE")
-    if name in ("PredictionFailed", "PredictionCanceled", "PredictionUncertain"):
+    if isinstance(exc, PredictionFailed | PredictionUncertain):
         return PermanentError(str(exc), code="GENERATION_FAILED")
     return PermanentError(str(exc), code="INVALID_INPUT")
 
@@ -188,12 +187,17 @@ async def generate_images(ctx: JobContext, p: GenerateImagesPayload) -> dict[str
     async with _step(ctx, p.session_id, ["pending"], "generating_images", "failed") as step:
         ctx["report"](1, "Generating images")
         provider = await provider_for(res)
-        result = await provider.generate_images(
-            ImageRequest(prompt=p.prompt, num_outputs=p.num_images, aspect_ratio=p.aspect_ratio),
-            progress=lambda pct, _m: ctx["report"](pct * 0.9, "Generating images"),
-            on_cost=lines.append,
-        )
-        await _record_costs(res, ctx, p.session_id, "generate_images", lines)
+        try:
+            result = await provider.generate_images(
+                ImageRequest(
+                    prompt=p.prompt, num_outputs=p.num_images, aspect_ratio=p.aspect_ratio
+                ),
+                progress=lambda pct, _m: ctx["report"](pct * 0.9, "Generating images"),
+                on_cost=lines.append,
+            )
+        finally:
+            # A prediction that failed or was canceled may still have been billed.
+            await _record_costs(res, ctx, p.session_id, "generate_images", lines)
         rows = []
         for asset in result.assets:
             ext = _EXTENSIONS.get(asset.content_type, "bin")
@@ -249,31 +253,36 @@ async def generate_clips(ctx: JobContext, p: GenerateClipsPayload) -> dict[str, 
         provider = await provider_for(res)
         job = ctx["job_id"][:8]
         rows = []
-        for i in range(p.num_clips):
-            image = images[i % len(images)]
-            data = await store.read(image.key)
+        try:
+            for i in range(p.num_clips):
+                image = images[i % len(images)]
+                data = await store.read(image.key)
 
-            def report(pct: float, _m: str, i: int = i) -> None:
-                ctx["report"](
-                    (100 * i + pct) * 0.95 / p.num_clips,
-                    f"Generating clip {i + 1} of {p.num_clips}",
+                def report(pct: float, _m: str, i: int = i) -> None:
+                    ctx["report"](
+                        (100 * i + pct) * 0.95 / p.num_clips,
+                        f"Generating clip {i + 1} of {p.num_clips}",
+                    )
+
+                result = await provider.generate_clip(
+                    ClipRequest(
+                        prompt=p.video_prompt,
+                        image=data,
+                        duration=p.duration,
+                        aspect_ratio=aspect,
+                        seed=i,
+                    ),
+                    progress=report,
+                    on_cost=lines.append,
                 )
-
-            result = await provider.generate_clip(
-                ClipRequest(
-                    prompt=p.video_prompt,
-                    image=data,
-                    duration=p.duration,
-                    aspect_ratio=aspect,
-                    seed=i,
-                ),
-                progress=report,
-                on_cost=lines.append,
-            )
-            key = step.key("videos", f"clip-{job}-{i}.mp4")
-            await store.put(key, result.assets[0].data, content_type="video/mp4")
-            rows.append({"type": "clip", "key": key, "position": i, "duration": result.duration})
-        await _record_costs(res, ctx, p.session_id, "generate_clips", lines)
+                key = step.key("videos", f"clip-{job}-{i}.mp4")
+                await store.put(key, result.assets[0].data, content_type="video/mp4")
+                rows.append(
+                    {"type": "clip", "key": key, "position": i, "duration": result.duration}
+                )
+        finally:
+            # Predictions that failed or were canceled may still have been billed.
+            await _record_costs(res, ctx, p.session_id, "generate_clips", lines)
         async with res.engine.begin() as conn:
             await repo.add_assets(conn, sid, rows)
             await repo.advance(conn, sid, ["generating_clips"], "reviewing_clips")

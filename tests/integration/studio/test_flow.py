@@ -183,3 +183,33 @@ async def test_replicate_webhooks_end_predictions_without_polling(
         headers={"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"},
     )
     assert r.status_code == 403
+
+
+async def test_a_failed_prediction_is_a_502_its_cost_line_kept(
+    start_studio: Start, standin: ReplicateStandIn
+) -> None:
+    standin.reset()
+    studio = await start_studio(**replicate_env(standin))
+    headers = await login(studio)
+    r = await studio.http.post(
+        "/studio/api/generate-images", json={"prompt": "p", "num_images": 1}, headers=headers
+    )
+    sid, image = r.json()["session_id"], r.json()["images"][0]["url"]
+    r = await studio.http.post(
+        "/studio/api/save-approved-images",
+        json={"session_id": sid, "approved_image_urls": [image]},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    standin.reset(Plan(outcome="fail"))
+    r = await studio.http.post(
+        "/studio/api/generate-clips",
+        json={"session_id": sid, "video_prompt": "pan", "num_clips": 1},
+        headers=headers,
+    )
+    assert r.status_code == 502 and "CUDA out of memory" in r.json()["detail"], r.text
+    session = (await studio.http.get(f"/studio/api/sessions/{sid}", headers=headers)).json()
+    assert session["status"] == "images_approved"
+    costs = (await studio.http.get(f"/studio/api/sessions/{sid}/costs", headers=headers)).json()
+    failed = costs["breakdown"][-1]
+    assert failed["service"] == "replicate_luma" and failed["details"]["status"] == "failed"
