@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+from pathlib import Path
 from typing import Any
 
+import av
 from PIL import Image
 
-from tests.integration.studio.conftest import Start, login, s3_env
+from tests.integration.studio.conftest import Start, clips_approved, login, s3_env
+from tests.unit.studio.media import make_tone
 
 
 def _png() -> bytes:
@@ -54,3 +57,31 @@ async def test_presigned_urls_work_and_expire_on_s3(start_studio: Start, seaweed
     files = r.json()["files"]
     assert len(files) == 2
     assert (await studio.http.get(files[0]["presigned_url"])).status_code == 200
+
+
+async def test_a_presigned_s3_link_to_the_callers_track_is_read_from_the_bucket(
+    start_studio: Start, seaweed: Any, tmp_path: Path
+) -> None:
+    studio = await start_studio(**s3_env(seaweed))
+    alice = await login(studio, "alice")
+    bob = await login(studio, "bob")
+    tone = make_tone(tmp_path / "t.m4a", seconds=6).read_bytes()
+    links = {}
+    for name, h in (("alice", alice), ("bob", bob)):
+        r = await studio.http.post(
+            "/studio/api/storage/upload-input", files={"file": ("t.m4a", tone)}, headers=h
+        )
+        links[name] = r.json()["url"]
+    sid = await clips_approved(studio, alice)
+    compose = "/studio/api/compose-final-video"
+    r = await studio.http.post(
+        compose, json={"session_id": sid, "audio_url": links["bob"]}, headers=alice
+    )
+    assert r.status_code == 403, r.text
+    r = await studio.http.post(
+        compose, json={"session_id": sid, "audio_url": links["alice"]}, headers=alice
+    )
+    assert r.status_code == 200, r.text
+    final = await studio.http.get(r.json()["video_url"])
+    with av.open(io.BytesIO(final.content)) as box:
+        assert len(box.streams.audio) == 1
