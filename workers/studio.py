@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 from sqlalchemy import func
 
 from domain.job import PermanentError, TransientError
@@ -84,6 +85,8 @@ async def _webhook_inbox(res: WorkerResources) -> Any:
 
 
 async def _relay(pubsub: Any, inbox: Any) -> None:
+    """Hand each relayed webhook to the inbox, until the worker's Redis goes away (the next
+    generation then subscribes again)."""
     from domain.studio.webhook import WebhookRejected
 
     try:
@@ -95,8 +98,11 @@ async def _relay(pubsub: Any, inbox: Any) -> None:
                 inbox.receive(delivery.headers, delivery.body)
             except (WebhookRejected, msgspec.DecodeError, msgspec.ValidationError) as exc:
                 log.warning("studio: a Replicate webhook was not taken: %s", exc)
+    except (RedisError, OSError) as exc:
+        log.info("studio: Replicate webhook relay stopped: %s", exc)
     finally:
-        await pubsub.aclose()
+        with contextlib.suppress(RedisError, OSError):
+            await pubsub.aclose()
 
 
 class Step(msgspec.Struct, frozen=True):
