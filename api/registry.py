@@ -6,5 +6,6 @@ from typing import Any
 
 from api.inventory import SERVICE as INVENTORY
 from api.service import Service
+from api.studio import SERVICE as STUDIO
 
-SERVICES: list[Service[Any]] = [INVENTORY]
+SERVICES: list[Service[Any]] = [INVENTORY, STUDIO]

@@ -314,10 +314,12 @@ async def serve_topics(
     *,
     since: str | None = None,
     greeting: Any = None,
+    auth_first: bool = False,
 ) -> None:
     """Serve a contract's socket: the caller (a `?token=` when it sends one, else anonymous)
     may read `topics` (else close 4403), it is sent what came after `since` (an event id it
-    saw) and then every new event, each through `frame`, until it goes away."""
+    saw) and then every new event, each through `frame`, until it goes away. With
+    `auth_first`, a caller without `?token=` must send `{"type": "auth", "token": ...}` first."""
     res = resources(socket.app.state)
     await socket.accept()
     login = None
@@ -327,6 +329,10 @@ async def serve_topics(
             login = Login(decode_access_token(res.settings.auth, token), token)
         except InvalidToken as exc:
             await _close(socket, 4401, str(exc))
+            return
+    elif auth_first:
+        login = await _authenticate(socket, res)
+        if login is None:
             return
     principal = login.principal if login else None
     if since is not None and not _valid_id(since):

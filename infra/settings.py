@@ -133,6 +133,27 @@ class ReplicateSettings(msgspec.Struct, frozen=True):
     webhook_tolerance_s: int = 300
 
 
+class StudioSettings(msgspec.Struct, frozen=True):
+    # `/studio/api/auth/exchange` answers callers on these networks (CIDR, comma separated)
+    # or sending this secret in `X-Exchange-Secret`; with neither set it is off.
+    exchange_networks: tuple[str, ...] = ()
+    exchange_secret: str = ""
+    max_upload_bytes: int = 100 * 1024 * 1024
+    # What the server fetches from a client's URL (audio_url): size and time limits, and
+    # networks an operator allows beside public addresses (a private mirror), plus plain http.
+    fetch_max_bytes: int = 200 * 1024 * 1024
+    fetch_timeout_s: float = 60.0
+    fetch_allow_networks: tuple[str, ...] = ()
+    fetch_allow_http: bool = False
+    # How long a step's request waits for its job before answering 504 (the job goes on).
+    step_deadline_s: float = 1800.0
+    # Frame rate of the offline provider's clips.
+    local_fps: int = 24
+    max_url_ttl_s: int = 7 * 24 * 3600
+    socket_url_ttl_s: int = 300
+    cors_origins: tuple[str, ...] = ("http://localhost:3000",)
+
+
 class Settings(msgspec.Struct, frozen=True):
     data_dir: str
     db: DatabaseSettings
@@ -145,6 +166,7 @@ class Settings(msgspec.Struct, frozen=True):
     inspection: InspectionSettings
     rigging: RiggingSettings
     replicate: ReplicateSettings
+    studio: StudioSettings = msgspec.field(default_factory=StudioSettings)
 
     @property
     def data_path(self) -> Path:
@@ -204,6 +226,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         inspection=_group(InspectionSettings, env, "inspection"),
         rigging=_group(RiggingSettings, env, "rigging"),
         replicate=replicate,
+        studio=_group(StudioSettings, env, "studio"),
     )
 
 

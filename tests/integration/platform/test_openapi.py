@@ -17,7 +17,13 @@ from tests.conftest import make_settings
 
 METHODS = ("get", "put", "post", "delete", "head", "patch")
 # Statuses whose body is the route's own Struct rather than an error (a failed probe).
-PROBE_BODIES = {("/ready", "503"): "Ready", ("/inventory/health", "503"): "inventory_schema_Health"}
+PROBE_BODIES = {
+    ("/ready", "503"): "Ready",
+    ("/inventory/health", "503"): "inventory_schema_Health",
+    ("/studio/health", "503"): "studio_schema_Health",
+}
+# Each service's error shape, by prefix; the platform's elsewhere.
+SHAPES = {"/inventory/": "Error", "/studio": "Detail"}
 
 
 def document() -> dict[str, Any]:
@@ -45,7 +51,7 @@ def schema_name(response: dict[str, Any]) -> str | None:
 def test_every_error_is_documented_in_its_contracts_shape(path: str, method: str) -> None:
     operation = DOC["paths"][path][method]
     responses: dict[str, Any] = operation["responses"]
-    shape = "Error" if path.startswith("/inventory/") else "PlatformError"
+    shape = next((v for k, v in SHAPES.items() if path.startswith(k)), "PlatformError")
     assert "500" in responses
     if operation.get("parameters") or operation.get("requestBody"):
         # Anything a route reads can fail validation; Litestar would document that 400 in a
@@ -71,7 +77,15 @@ def test_routes_that_need_a_token_document_401() -> None:
             operation = item[method]
             if operation.get("security") != [{}]:
                 assert "401" in operation["responses"], (method, path)
-    for path in ("/health", "/ready", "/metrics", "/blobs/{key}", "/inventory/health"):
+    for path in (
+        "/health",
+        "/ready",
+        "/metrics",
+        "/blobs/{key}",
+        "/inventory/health",
+        "/studio/health",
+        "/studio",
+    ):
         assert DOC["paths"][path]["get"]["security"] == [{}], path
 
 
