@@ -29,7 +29,7 @@ from api.operation import admin_pools, health, metrics, ready
 from api.principal import current_principal
 from api.registry import SERVICES
 from api.service import Service
-from api.state import Resources
+from api.state import Resources, TopicAuthorizer
 from api.ws import events_socket
 from events.hub import Hub
 from events.stream import EventPublisher
@@ -82,12 +82,25 @@ async def _delete_outbox(engine: AsyncEngine, job_ids: list[uuid.UUID]) -> list[
     return [None] * len(job_ids)
 
 
+def _topic_authorizers(services: Sequence[Service[Any]]) -> dict[str, TopicAuthorizer]:
+    """Each topic scope's authorizer; a scope two services declare would let one decide who
+    reads the other's topics, so it is refused at start."""
+    authorizers: dict[str, TopicAuthorizer] = {}
+    for service in services:
+        for scope, check in service.topics.items():
+            if scope in authorizers:
+                raise ValueError(f"topic scope {scope!r} is declared by two services")
+            authorizers[scope] = check
+    return authorizers
+
+
 def create_app(
     settings: Settings | None = None, services: Sequence[Service[Any]] = SERVICES
 ) -> Litestar:
     """Build the API; resources are opened in the lifespan so importing this is cheap."""
     settings = settings or get_settings()
     services = list(services)
+    topic_authorizers = _topic_authorizers(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -115,9 +128,7 @@ def create_app(
             hub=hub,
             outbox=GroupCommit(functools.partial(_delete_outbox, lazy_commit), "outbox-cleanup"),
             blob=make_blob_store(settings),
-            topic_authorizers={
-                scope: check for service in services for scope, check in service.topics.items()
-            },
+            topic_authorizers=topic_authorizers,
         )
         # An unreachable blob store must not keep the API (jobs, auth, other services) down:
         # routes that keep files open it on first use.

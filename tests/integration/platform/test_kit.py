@@ -12,7 +12,9 @@ import httpx
 import pytest
 import websockets
 
+from api.app import create_app
 from api.registry import SERVICES
+from api.service import Service
 from infra.settings import Settings
 from tests.conftest import LiveApi, create_user
 from tests.integration.platform import kit_service
@@ -168,3 +170,16 @@ async def test_a_contract_socket_refuses_a_session_the_caller_may_not_read(
         assert (await recv(conn))["type"] == "connection"
     async with websockets.connect(f"{kit.ws_url}/kit/ws?session=own-alice&token={tok}") as conn:
         assert (await recv(conn))["code"] == "FORBIDDEN"
+
+
+def test_two_services_may_not_share_a_topic_scope(settings: Settings) -> None:
+    """Else one service's authorizer would decide who reads the other's topics."""
+    other = Service(
+        name="other",
+        prefix="/other",
+        routes=[],
+        errors=kit_service.ERRORS,
+        topics={"session": kit_service.may_read_session},
+    )
+    with pytest.raises(ValueError, match="'session' is declared by two services"):
+        create_app(settings, services=[kit_service.SERVICE, other])
