@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.inspection import SERVICE as INSPECTION
 from api.inventory import SERVICE as INVENTORY
 from api.service import Service
 
-SERVICES: list[Service[Any]] = [INVENTORY]
+SERVICES: list[Service[Any]] = [INVENTORY, INSPECTION]

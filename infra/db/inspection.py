@@ -1,0 +1,195 @@
+"""Inspection records: the mm_per_px lock of each recipe, and where each model's current
+artifacts are. The artifacts themselves (memory bank, calibration) live in the blob store
+under keys that name their version, so a row that points elsewhere makes every worker's
+cached copy stale at once.
+
+Callers own the connection and its transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    PrimaryKeyConstraint,
+    Row,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from infra.db.base import Base
+from infra.db.model import User
+
+SERVICE_ACCOUNT = "inspection"
+
+recipes = Table(
+    "inspection_recipes",
+    Base.metadata,
+    Column("recipe_id", String(64), primary_key=True),
+    Column("mm_per_px", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+models = Table(
+    "inspection_models",
+    Base.metadata,
+    Column("recipe_id", String(64), nullable=False),
+    Column("model_key", String(80), nullable=False),
+    Column("role_id", Text, nullable=False),
+    Column("roi_id", Text, nullable=False),
+    # Blob keys of the current artifacts; each fit or calibration writes a new key.
+    Column("memory_key", Text),
+    # What the fit reported (backbone, token grid, sizes), for /manifest without the blob.
+    Column("memory_meta", JSONB),
+    Column("calib_key", Text),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("recipe_id", "model_key"),
+)
+
+
+async def lock_mm_per_px(conn: AsyncConnection, recipe_id: str, value: float) -> float:
+    """The recipe's locked mm_per_px: `value` if this call was the first, else the earlier one.
+
+    The primary key decides concurrent first requests: exactly one insert wins and every other
+    caller reads the winner's value.
+    """
+    inserted = (
+        await conn.execute(
+            pg_insert(recipes)
+            .values(recipe_id=recipe_id, mm_per_px=value)
+            .on_conflict_do_nothing()
+            .returning(recipes.c.mm_per_px)
+        )
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return float(inserted)
+    locked = (
+        await conn.execute(select(recipes.c.mm_per_px).where(recipes.c.recipe_id == recipe_id))
+    ).scalar_one()
+    return float(locked)
+
+
+async def locked_mm_per_px(conn: AsyncConnection, recipe_id: str) -> float | None:
+    value = (
+        await conn.execute(select(recipes.c.mm_per_px).where(recipes.c.recipe_id == recipe_id))
+    ).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+async def find_model(
+    conn: AsyncConnection, recipe_ids: list[str], model_key: str
+) -> Row[Any] | None:
+    """The model of the first recipe in `recipe_ids` that has one (the artifact fallback)."""
+    rows = (
+        await conn.execute(
+            select(models).where(
+                models.c.recipe_id.in_(recipe_ids), models.c.model_key == model_key
+            )
+        )
+    ).all()
+    by_recipe = {row.recipe_id: row for row in rows}
+    return next((by_recipe[r] for r in recipe_ids if r in by_recipe), None)
+
+
+async def set_memory(
+    conn: AsyncConnection,
+    *,
+    recipe_id: str,
+    model_key: str,
+    role_id: str,
+    roi_id: str,
+    memory_key: str,
+    memory_meta: dict[str, Any],
+) -> str | None:
+    """Point the model at a new memory bank; the key of the one it replaces (or None)."""
+    previous = (
+        await conn.execute(
+            select(models.c.memory_key)
+            .where(models.c.recipe_id == recipe_id, models.c.model_key == model_key)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    await conn.execute(
+        pg_insert(models)
+        .values(
+            recipe_id=recipe_id,
+            model_key=model_key,
+            role_id=role_id,
+            roi_id=roi_id,
+            memory_key=memory_key,
+            memory_meta=memory_meta,
+        )
+        .on_conflict_do_update(
+            index_elements=[models.c.recipe_id, models.c.model_key],
+            set_={
+                "role_id": role_id,
+                "roi_id": roi_id,
+                "memory_key": memory_key,
+                "memory_meta": memory_meta,
+                "updated_at": func.now(),
+            },
+        )
+    )
+    return previous
+
+
+async def set_calibration(
+    conn: AsyncConnection,
+    *,
+    recipe_id: str,
+    model_key: str,
+    role_id: str,
+    roi_id: str,
+    calib_key: str,
+) -> str | None:
+    """Point the model at a new calibration; the key of the one it replaces (or None)."""
+    previous = (
+        await conn.execute(
+            select(models.c.calib_key)
+            .where(models.c.recipe_id == recipe_id, models.c.model_key == model_key)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    await conn.execute(
+        pg_insert(models)
+        .values(
+            recipe_id=recipe_id,
+            model_key=model_key,
+            role_id=role_id,
+            roi_id=roi_id,
+            calib_key=calib_key,
+        )
+        .on_conflict_do_update(
+            index_elements=[models.c.recipe_id, models.c.model_key],
+            set_={"calib_key": calib_key, "updated_at": func.now()},
+        )
+    )
+    return previous
+
+
+async def service_account(conn: AsyncConnection) -> Any:
+    """The id of the account that owns jobs of callers without a token (the contract's GUI
+    sends none). It cannot log in: disabled, with no password that any hash matches."""
+    await conn.execute(
+        pg_insert(User)
+        .values(
+            username=SERVICE_ACCOUNT,
+            display_name="inspection service (open-network callers)",
+            password_hash="!",
+            roles=[SERVICE_ACCOUNT],
+            disabled=True,
+        )
+        .on_conflict_do_nothing(index_elements=[User.username])
+    )
+    return (
+        await conn.execute(select(User.id).where(User.username == SERVICE_ACCOUNT))
+    ).scalar_one()
