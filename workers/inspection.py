@@ -36,7 +36,7 @@ from domain.inspection.inspector import Inspector
 from domain.inspection.memory import MemoryBank
 from domain.inspection.model import InferResult, Region
 from domain.inspection.recipe import check_label, is_meta, meta_name
-from domain.inspection.shape import Shape, parse_shape
+from domain.inspection.shape import Shape, check_inside, parse_shape
 from domain.job import PermanentError
 from infra.batching import GroupCommit
 from infra.blob.error import BlobNotFound
@@ -208,6 +208,8 @@ def _infer_group(
     for i, item in enumerate(items):
         try:
             rgb = as_rgb(item.image)
+            if item.shape is not None:
+                check_inside(item.shape, rgb.shape[0], rgb.shape[1])
         except InspectionError as exc:
             out[i] = exc
             continue
@@ -236,9 +238,9 @@ def _batcher(eng: Engine, memory: MemoryBank, key: str, wait_ms: float) -> Group
     batcher = per_loop.get(key)
     if batcher is None:
 
-        async def write(items: list[InferItem]) -> list[InferResult | InspectionError]:
-            log.debug("infer batch of %d on %s", len(items), key)
-            return await asyncio.to_thread(_infer_group, eng.inspector, memory, items)
+        async def write(items: list[InferItem]) -> list[tuple[InferResult | InspectionError, int]]:
+            results = await asyncio.to_thread(_infer_group, eng.inspector, memory, items)
+            return [(result, len(items)) for result in results]
 
         batcher = GroupCommit(write, f"infer:{key}", linger_s=wait_ms / 1000.0)
         per_loop[key] = batcher
@@ -321,9 +323,12 @@ async def infer(ctx: JobContext, payload: InferPayload) -> dict[str, Any]:
         )
     finally:
         await store.delete(payload.image_key)
-    if isinstance(outcome, InspectionError):
-        raise job_error(outcome)
-    return {**result_view(outcome, payload.include_heatmap), "memory_loaded": loaded}
+    result, batch = outcome
+    if isinstance(result, InspectionError):
+        raise job_error(result)
+    # Beside the contract's fields, for operators (GET /jobs/<id>): whether this job had to
+    # load the memory bank, and how many requests shared its pass through the backbone.
+    return {**result_view(result, payload.include_heatmap), "memory_loaded": loaded, "batch": batch}
 
 
 # -- fit ---------------------------------------------------------------------------------------

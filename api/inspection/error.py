@@ -40,8 +40,8 @@ class Error(msgspec.Struct, omit_defaults=True):
     """`error` for most failures, `detail` for recipe and lock errors (as the original)."""
 
     code: str
-    request_id: str | None = None
-    recipe_id: str | None = None
+    request_id: str | None
+    recipe_id: str | None
     error: str | None = None
     detail: ErrorDetail | None = None
 
@@ -50,7 +50,12 @@ def _body(message: str, code: str) -> Error:
     request_id = infra.log.request_id.get()
     recipe_id = RECIPE.get()
     if code in _WRAPPED:
-        return Error(code=code, detail=ErrorDetail(message, request_id, recipe_id))
+        return Error(
+            code=code,
+            request_id=request_id,
+            recipe_id=recipe_id,
+            detail=ErrorDetail(message, request_id, recipe_id),
+        )
     return Error(code=code, error=message, request_id=request_id, recipe_id=recipe_id)
 
 
@@ -63,7 +68,7 @@ ERRORS = ErrorShape(
         404: "NOT_FOUND",
         405: "METHOD_NOT_ALLOWED",
         409: "CONFLICT",
-        413: "PAYLOAD_TOO_LARGE",
+        413: "TOO_LARGE",
         415: "UNSUPPORTED_MEDIA_TYPE",
         429: "RATE_LIMITED",
         500: "INTERNAL_ERROR",

@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, SkipValidation
-from sqlalchemy import Row
 
 import infra.log
 from api.error import BadRequest, NotFound, TooLarge
@@ -51,6 +50,7 @@ from api.upload import (
     upload_route,
 )
 from domain.inspection.calibration import calibrate
+from domain.inspection.error import InvalidShapeError
 from domain.inspection.recipe import (
     DEFAULT_RECIPE,
     Label,
@@ -62,10 +62,11 @@ from domain.inspection.recipe import (
     resolve_recipe,
     upload_prefix,
 )
-from domain.inspection.shape import parse_shape
+from domain.inspection.shape import Shape, parse_shape
 from infra.inspection import ENGINE_KEY, ModelRef, save_calibration
 from infra.security import Principal
 from workers.catalog.inspection import (
+    INVALID_SHAPE,
     CalibrateDatasetPayload,
     FitPayload,
     InferDatasetPayload,
@@ -152,6 +153,19 @@ def _number(value: str | None, name: str) -> float:
         raise BadRequest(f"{name} must be a number, got {value!r}") from exc
 
 
+def _shape(raw: str | None) -> Shape | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return parse_shape(raw)
+    except InvalidShapeError as exc:
+        text = str(exc)
+        raise BadRequest(
+            text if text.startswith("invalid shape") else f"invalid shape: {text}",
+            code=INVALID_SHAPE,
+        ) from exc
+
+
 async def _uploads(request: Request[Any, Any, Any], policy: UploadPolicy) -> UploadForm:
     """The request's form: multipart with its files streamed into the blob store, or (for a
     form without files, which clients send URL-encoded) its fields alone."""
@@ -189,20 +203,20 @@ def _recipe_of(form: UploadForm, request: Request[Any, Any, Any]) -> str:
 
 async def _model(
     request: Request[Any, Any, Any], recipe_id: str, key: str
-) -> tuple[Row[Any], dict[str, Any] | None]:
-    """The model's row (recipe, else default) with a memory bank, and its calibration."""
+) -> tuple[str, dict[str, Any] | None]:
+    """The model's memory bank key and its calibration (each: recipe, else default)."""
     res = from_request(request)
-    row = await service.find_model(res.engine, recipe_id, key)
-    if row is None or row.memory_key is None:
+    found = await service.find_model(res.engine, recipe_id, key)
+    if found.memory_key is None:
         raise BadRequest(
             f"Memory not found for model_key '{key}' in recipe '{recipe_id}': fit it first "
             "(/fit_ok)",
             code="MEMORY_MISSING",
         )
     calib = await service.calibration(
-        await res.blobs(), state(request).calibrations, row.calib_key, CALIBRATIONS_KEPT
+        await res.blobs(), state(request).calibrations, found.calib_key, CALIBRATIONS_KEPT
     )
-    return row, calib
+    return found.memory_key, calib
 
 
 # -- health --------------------------------------------------------------------------------------
@@ -363,15 +377,14 @@ async def infer(request: Request[Any, Any, Any], principal: Caller) -> Response[
         check_id("role_id", _field(form, "role_id") or "")
         mm_per_px = _number(_field(form, "mm_per_px"), "mm_per_px")
         include_heatmap = _flag(form, "include_heatmap", None)
-        raw_shape = form.fields.get("shape")
-        shape = parse_shape(raw_shape) if raw_shape and raw_shape.strip() else None
+        shape = _shape(form.fields.get("shape"))
         key = model_key(form.fields.get("model_key"), roi_id)
         await service.check_lock(res.engine, state(request).locks, recipe_id, mm_per_px)
-        row, calib = await _model(request, recipe_id, key)
+        memory_key, calib = await _model(request, recipe_id, key)
         if calib is None:
             raise BadRequest("calibration_missing", code="CALIBRATION_MISSING")
         payload = InferPayload(
-            memory_key=row.memory_key,
+            memory_key=memory_key,
             image_key=form.files[0].key,
             mm_per_px=mm_per_px,
             threshold=float(calib["threshold"]),
@@ -408,19 +421,17 @@ async def _view(
     roi_id: str,
     recipe_id: str | None,
     key: str | None,
-) -> tuple[str, str, Row[Any] | None, dict[str, Any] | None]:
+) -> tuple[str, str, service.Artifacts, dict[str, Any] | None]:
     res = from_request(request)
     recipe_value = recipe(request, recipe_id)
     check_id("role_id", role_id)
     check_id("roi_id", roi_id)
     mkey = model_key(key, roi_id)
-    row = await service.find_model(res.engine, recipe_value, mkey)
-    calib = None
-    if row is not None:
-        calib = await service.calibration(
-            await res.blobs(), state(request).calibrations, row.calib_key, CALIBRATIONS_KEPT
-        )
-    return recipe_value, mkey, row, calib
+    found = await service.find_model(res.engine, recipe_value, mkey)
+    calib = await service.calibration(
+        await res.blobs(), state(request).calibrations, found.calib_key, CALIBRATIONS_KEPT
+    )
+    return recipe_value, mkey, found, calib
 
 
 @get("/manifest", responses=READ)
@@ -433,7 +444,7 @@ async def manifest(
     model_key: FromQuery[str | None] = None,
 ) -> Manifest:
     """Memory, calibration and dataset status of one model."""
-    recipe_value, mkey, row, calib = await _view(request, role_id, roi_id, recipe_id, model_key)
+    recipe_value, mkey, found, calib = await _view(request, role_id, roi_id, recipe_id, model_key)
     store = await from_request(request).blobs()
     prefix = await service.readable_dataset(store, recipe_value, role_id, roi_id)
     return Manifest(
@@ -441,7 +452,7 @@ async def manifest(
         roi_id=roi_id,
         recipe_id=recipe_value,
         model_key=mkey,
-        memory=row is not None and row.memory_key is not None,
+        memory=found.memory_key is not None,
         calib=calib,
         datasets=DatasetSummary(classes=await service.summary(store, prefix)),
         request_id=request_id(),
@@ -458,10 +469,10 @@ async def model_state(
     model_key: FromQuery[str | None] = None,
 ) -> State:
     """Whether a model is ready to infer."""
-    recipe_value, mkey, row, calib = await _view(request, role_id, roi_id, recipe_id, model_key)
+    recipe_value, mkey, found, calib = await _view(request, role_id, roi_id, recipe_id, model_key)
     return State(
         status="ok",
-        memory_fitted=row is not None and row.memory_key is not None,
+        memory_fitted=found.memory_key is not None,
         calib_present=calib is not None,
         request_id=request_id(),
         recipe_id=recipe_value,
@@ -657,13 +668,13 @@ async def infer_dataset(
     check_id("role_id", data.role_id)
     roi_id = check_id("roi_id", data.roi_id)
     labels = [check_label(label) for label in data.labels]
-    row, calib = await _model(request, recipe_id, model_key(data.model_key, roi_id))
+    memory_key, calib = await _model(request, recipe_id, model_key(data.model_key, roi_id))
     default_mm = data.default_mm_per_px
     if default_mm is None:
         default_mm = await service.locked_value(res.engine, state(request).locks, recipe_id)
     store = await res.blobs()
     payload = InferDatasetPayload(
-        memory_key=row.memory_key,
+        memory_key=memory_key,
         dataset_prefix=await service.readable_dataset(store, recipe_id, data.role_id, roi_id),
         labels=list(labels),
         threshold=None if calib is None else float(calib["threshold"]),
@@ -700,7 +711,7 @@ async def calibrate_dataset(
     role_id = check_id("role_id", data.role_id)
     roi_id = check_id("roi_id", data.roi_id)
     key = model_key(data.model_key, roi_id)
-    row, _ = await _model(request, recipe_id, key)
+    memory_key, _ = await _model(request, recipe_id, key)
     default_mm = data.default_mm_per_px
     if default_mm is None:
         default_mm = await service.locked_value(res.engine, state(request).locks, recipe_id)
@@ -715,7 +726,7 @@ async def calibrate_dataset(
         role_id=role_id,
         roi_id=roi_id,
         model_key=key,
-        memory_key=row.memory_key,
+        memory_key=memory_key,
         dataset_prefix=await service.readable_dataset(store, recipe_id, role_id, roi_id),
         score_percentile=percentile,
         area_mm2_thr=settings.area_mm2_thr if data.area_mm2_thr is None else data.area_mm2_thr,

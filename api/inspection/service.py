@@ -76,11 +76,24 @@ def fallback(recipe_id: str) -> list[str]:
     return [recipe_id] if recipe_id == DEFAULT_RECIPE else [recipe_id, DEFAULT_RECIPE]
 
 
-async def find_model(engine: AsyncEngine, recipe_id: str, model_key: str) -> Row[Any] | None:
-    async def work(conn: Any) -> Row[Any] | None:
-        return await repo.find_model(conn, fallback(recipe_id), model_key)
+class Artifacts(msgspec.Struct, frozen=True):
+    """A model's current memory bank and calibration, each from the first recipe that has it."""
 
-    return await retrying(transaction, engine, work)
+    memory_key: str | None
+    calib_key: str | None
+
+
+async def find_model(engine: AsyncEngine, recipe_id: str, model_key: str) -> Artifacts:
+    order = fallback(recipe_id)
+
+    async def work(conn: Any) -> list[Row[Any]]:
+        return await repo.find_models(conn, order, model_key)
+
+    rows = sorted(await retrying(transaction, engine, work), key=lambda r: order.index(r.recipe_id))
+    return Artifacts(
+        memory_key=next((r.memory_key for r in rows if r.memory_key), None),
+        calib_key=next((r.calib_key for r in rows if r.calib_key), None),
+    )
 
 
 async def calibration(

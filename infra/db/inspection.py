@@ -85,19 +85,19 @@ async def locked_mm_per_px(conn: AsyncConnection, recipe_id: str) -> float | Non
     return None if value is None else float(value)
 
 
-async def find_model(
+async def find_models(
     conn: AsyncConnection, recipe_ids: list[str], model_key: str
-) -> Row[Any] | None:
-    """The model of the first recipe in `recipe_ids` that has one (the artifact fallback)."""
-    rows = (
-        await conn.execute(
-            select(models).where(
-                models.c.recipe_id.in_(recipe_ids), models.c.model_key == model_key
+) -> list[Row[Any]]:
+    """The model rows of `model_key` in any of `recipe_ids`."""
+    return list(
+        (
+            await conn.execute(
+                select(models).where(
+                    models.c.recipe_id.in_(recipe_ids), models.c.model_key == model_key
+                )
             )
-        )
-    ).all()
-    by_recipe = {row.recipe_id: row for row in rows}
-    return next((by_recipe[r] for r in recipe_ids if r in by_recipe), None)
+        ).all()
+    )
 
 
 async def set_memory(

@@ -37,3 +37,27 @@ def files(name: str, crops: list[bytes]) -> list[tuple[str, tuple[str, bytes, st
 
 def ids(**extra: Any) -> dict[str, Any]:
     return {"role_id": ROLE, "roi_id": ROI, **extra}
+
+
+async def seed_model(http: Any, *, recipe: str | None = None, mm_per_px: str = "0.1") -> float:
+    """Store 3 OK and 1 NG sample, fit and calibrate from them; the threshold."""
+    extra = {"recipe_id": recipe} if recipe else {}
+    for label, crops in (("ok", [ok_crop(i) for i in range(3)]), ("ng", [ng_crop(90)])):
+        r = await http.post(
+            f"/datasets/{label}/upload", data=ids(**extra), files=files("images", crops)
+        )
+        assert r.status_code == 200, r.text
+    r = await http.post("/fit_ok", data=ids(mm_per_px=mm_per_px, use_dataset="true", **extra))
+    assert r.status_code == 200, r.text
+    r = await http.post("/calibrate_dataset", json=ids(**extra))
+    assert r.status_code == 200, r.text
+    return float(r.json()["threshold"])
+
+
+async def infer(http: Any, crop: bytes, headers: dict[str, str] | None = None, **data: Any) -> Any:
+    return await http.post(
+        "/infer",
+        data=ids(**{"mm_per_px": "0.1", **data}),
+        files={"image": ("roi.png", crop, "image/png")},
+        headers=headers or {},
+    )
