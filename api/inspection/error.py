@@ -16,7 +16,7 @@ import msgspec
 
 import infra.log
 from api.error import ErrorShape
-from domain.inspection.error import InspectionError, InvalidScoresError, InvalidShapeError
+from domain.inspection import error as engine
 from domain.inspection.recipe import InvalidNameError, LockMismatchError, RecipeError
 from workers.catalog import inspection as codes
 
@@ -36,7 +36,7 @@ class ErrorDetail(msgspec.Struct):
     recipe_id: str | None
 
 
-class Error(msgspec.Struct, omit_defaults=True):
+class InspectionError(msgspec.Struct, omit_defaults=True):
     """`error` for most failures, `detail` for recipe and lock errors (as the original)."""
 
     code: str
@@ -46,17 +46,17 @@ class Error(msgspec.Struct, omit_defaults=True):
     detail: ErrorDetail | None = None
 
 
-def _body(message: str, code: str) -> Error:
+def _body(message: str, code: str) -> InspectionError:
     request_id = infra.log.request_id.get()
     recipe_id = RECIPE.get()
     if code in _WRAPPED:
-        return Error(
+        return InspectionError(
             code=code,
             request_id=request_id,
             recipe_id=recipe_id,
             detail=ErrorDetail(message, request_id, recipe_id),
         )
-    return Error(code=code, error=message, request_id=request_id, recipe_id=recipe_id)
+    return InspectionError(code=code, error=message, request_id=request_id, recipe_id=recipe_id)
 
 
 ERRORS = ErrorShape(
@@ -76,16 +76,16 @@ ERRORS = ErrorShape(
         504: "TIMEOUT",
     },
     internal_detail="internal server error",
-    schema=Error,
+    schema=InspectionError,
 )
 
 DOMAIN_ERRORS: Mapping[type[Exception], tuple[int, str]] = {
     RecipeError: (400, INVALID_RECIPE),
     LockMismatchError: (409, MM_PER_PX_MISMATCH),
     InvalidNameError: (400, "BAD_REQUEST"),
-    InvalidShapeError: (400, codes.INVALID_SHAPE),
-    InvalidScoresError: (400, codes.INVALID_PARAMETER),
-    InspectionError: (400, "BAD_REQUEST"),
+    engine.InvalidShapeError: (400, codes.INVALID_SHAPE),
+    engine.InvalidScoresError: (400, codes.INVALID_PARAMETER),
+    engine.InspectionError: (400, "BAD_REQUEST"),
 }
 
 # A failed job's code → the status the waiting route answers (anything else: 500).

@@ -30,10 +30,10 @@ from api.inspection.schema import (
     DatasetSummary,
     Deleted,
     FitResult,
-    Health,
     InferDataset,
     InferDatasetResult,
     InferResult,
+    InspectionHealth,
     Manifest,
     Saved,
     State,
@@ -229,8 +229,8 @@ def _version() -> str:
         return "0.1.0"
 
 
-@get("/health", responses=ERRORS.responses(400))
-async def health(request: Request[Any, Any, Any]) -> Health:
+@get("/health", responses=ERRORS.responses(400), security=[{}])
+async def health(request: Request[Any, Any, Any]) -> InspectionHealth:
     """The backbone and device the gpu workers run (as the last one to start reported)."""
     recipe_id = recipe(request, None)
     res = from_request(request)
@@ -240,7 +240,7 @@ async def health(request: Request[Any, Any, Any]) -> Health:
     model = engine.get("model") or (
         "vit_small_patch14_dinov2.lvd142m" if settings.dinov2_weights else "tf_efficientnet_lite0"
     )
-    return Health(
+    return InspectionHealth(
         status="ok",
         device=engine.get("device") or "unknown",
         model=model,

@@ -12,7 +12,7 @@ Float = float
 MAX_SCORES = 100_000
 
 
-class Health(msgspec.Struct, omit_defaults=True):
+class InspectionHealth(msgspec.Struct, omit_defaults=True):
     status: str
     device: str
     model: str
