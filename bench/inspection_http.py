@@ -127,7 +127,6 @@ def bench_http(size: int, repeat: int, clients: int, device: str) -> None:
                 "REDIS_URL": redis_url,
                 "SWITCHYARD_DATA_DIR": str(tmp / "data"),
                 "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
-                "SWITCHYARD_API_LOG_LEVEL": "warning",
                 "SWITCHYARD_INSPECTION_DEVICE": device,
             }
             fleet = Fleet(env, tmp)

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -114,6 +114,7 @@ class InspectionSettings(msgspec.Struct, frozen=True):
     # Memory banks a gpu worker keeps loaded (LRU), and how long an /infer waits for others
     # on the same model to share one pass through the backbone.
     cache_size: int = 8
+    batch: Literal["auto", "on", "off"] = "auto"  # auto: on CUDA only
     batch_wait_ms: float = 3.0
     # How long a synchronous route waits for its job before answering 504 (the job goes on).
     infer_deadline_s: float = 60.0

@@ -4,7 +4,7 @@ The backbone is loaded once per process (at worker start by `warm`, or by the fi
 Memory banks are cached by blob key, which names their version: a refit writes a new key, so
 every worker's cached copy goes stale with no message to send. /infer jobs for the same
 memory bank that arrive within `batch_wait_ms` of each other share one pass through the
-backbone (`infra.batching.GroupCommit` with a linger).
+backbone (`infra.batching.GroupCommit` with a linger), on CUDA unless `batch` says otherwise.
 """
 
 from __future__ import annotations
@@ -235,6 +235,15 @@ def _infer_group(
     return [r for r in out if r is not None]
 
 
+def _batching(setting: str, eng: Engine) -> bool:
+    """Whether requests share backbone passes: on CUDA by default, where a pass of many crops
+    costs about what one costs. On the CPU a batch costs what its crops cost one by one, and
+    requests run side by side overlap their decoding, PNG encoding and region search."""
+    if setting == "auto":
+        return eng.inspector.device.type == "cuda"
+    return setting == "on"
+
+
 def _batcher(eng: Engine, memory: MemoryBank, key: str, wait_ms: float) -> GroupCommit[Any, Any]:
     per_loop = _batchers.setdefault(asyncio.get_running_loop(), {})
     batcher = per_loop.get(key)
@@ -320,12 +329,14 @@ async def infer(ctx: JobContext, payload: InferPayload) -> dict[str, Any]:
         shape=_shape(payload.shape),
     )
     try:
-        outcome = await _batcher(eng, memory, payload.memory_key, settings.batch_wait_ms).submit(
-            item
-        )
+        if _batching(settings.batch, eng):
+            batcher = _batcher(eng, memory, payload.memory_key, settings.batch_wait_ms)
+            result, batch = await batcher.submit(item)
+        else:
+            (result,) = await asyncio.to_thread(_infer_group, eng.inspector, memory, [item])
+            batch = 1
     finally:
         await store.delete(payload.image_key)
-    result, batch = outcome
     if isinstance(result, InspectionError):
         raise job_error(result)
     # Beside the contract's fields, for operators (GET /jobs/<id>): whether this job had to

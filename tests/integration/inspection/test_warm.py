@@ -21,9 +21,9 @@ from tests.integration.inspection.helper import files, ids, infer, ng_crop, ok_c
 async def settings(
     database_url: str, server_urls: dict[str, str], tmp_path: Path
 ) -> AsyncIterator[Settings]:
-    """A long batching wait, so requests sent together surely meet in one batch."""
+    """Batching on (on the CPU too) with a long wait, so requests sent together surely meet."""
     await truncate_all(database_url)
-    env = {**ENV, "SWITCHYARD_INSPECTION_BATCH_WAIT_MS": "300"}
+    env = {**ENV, "SWITCHYARD_INSPECTION_BATCH": "on", "SWITCHYARD_INSPECTION_BATCH_WAIT_MS": "300"}
     s = make_settings(database_url, server_urls["redis"], tmp_path, **env)
     yield s
     await drop_prefix(s)
