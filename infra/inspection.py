@@ -27,6 +27,8 @@ log = logging.getLogger("switchyard.inspection")
 
 # Redis key (under the prefix) where gpu workers say which backbone and device they run.
 ENGINE_KEY = "inspection:engine"
+# Redis keys (under the prefix and this) where /infer crops wait for their job.
+INCOMING = "inspection:incoming"
 
 
 class ModelRef(msgspec.Struct, frozen=True, kw_only=True):

@@ -312,15 +312,18 @@ async def _blob(ctx: JobContext) -> BlobStore:
 
 
 async def infer(ctx: JobContext, payload: InferPayload) -> dict[str, Any]:
-    """Score one ROI; the image upload is deleted once it has been read."""
+    """Score one ROI; its crop is deleted from Redis once scored."""
     settings = ctx["resources"].settings.inspection
     store = await _blob(ctx)
     eng = await engine(settings)
     memory, loaded = await bank(eng, store, payload.memory_key)
-    try:
-        image = await store.read(payload.image_key)
-    except BlobNotFound as exc:
-        raise PermanentError("the uploaded image is gone", code=INVALID_IMAGE) from exc
+    redis = ctx["resources"].redis
+    image = await redis.get(payload.image_ref)
+    if image is None:
+        raise PermanentError(
+            "the uploaded image is gone (it waits in Redis for its job for a limited time)",
+            code=INVALID_IMAGE,
+        )
     item = InferItem(
         image=image,
         mm_per_px=payload.mm_per_px,
@@ -336,7 +339,7 @@ async def infer(ctx: JobContext, payload: InferPayload) -> dict[str, Any]:
             (result,) = await asyncio.to_thread(_infer_group, eng.inspector, memory, [item])
             batch = 1
     finally:
-        await store.delete(payload.image_key)
+        await redis.delete(payload.image_ref)
     if isinstance(result, InspectionError):
         raise job_error(result)
     # Beside the contract's fields, for operators (GET /jobs/<id>): whether this job had to

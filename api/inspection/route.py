@@ -9,15 +9,17 @@ scores and the read-only views are done here.
 from __future__ import annotations
 
 import importlib.metadata
+import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request, Response, delete, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromQuery, JSONBody, SkipValidation
 
 import infra.log
-from api.error import BadRequest, NotFound, TooLarge
+from api.error import BadRequest, NotFound, TooLarge, UnsupportedMediaType
 from api.inspection import service
 from api.inspection.error import ERRORS, JOB_ERRORS, RECIPE
 from api.inspection.schema import (
@@ -43,6 +45,7 @@ from api.state import from_request
 from api.submit import run
 from api.upload import (
     IMAGE_TYPES,
+    SNIFF_WINDOW,
     UploadForm,
     UploadPolicy,
     discard_uploads,
@@ -63,7 +66,8 @@ from domain.inspection.recipe import (
     upload_prefix,
 )
 from domain.inspection.shape import Shape, parse_shape
-from infra.inspection import ENGINE_KEY, ModelRef, save_calibration
+from infra.blob.mediatype import base_type, sniff_content_type
+from infra.inspection import ENGINE_KEY, INCOMING, ModelRef, save_calibration
 from infra.security import Principal
 from workers.catalog.inspection import (
     INVALID_SHAPE,
@@ -96,8 +100,13 @@ DATASET_UPLOADS = msgspec.structs.replace(
     max_fields=HARD_MAX_IMAGES + 16,
     max_fields_bytes=16 * 1024 * 1024,
 )
+# /infer reads its one crop into memory (it waits in Redis for its job, see `infer`).
 INFER_UPLOAD = msgspec.structs.replace(
-    FIT_UPLOADS, file_fields=frozenset({"image"}), min_files=1, max_files=1
+    FIT_UPLOADS,
+    max_bytes=64 * 1024 * 1024,
+    file_fields=frozenset({"image"}),
+    min_files=1,
+    max_files=1,
 )
 
 JOB = ERRORS.responses(400, 401, 403, 409, 413, 415, 504)
@@ -206,7 +215,7 @@ async def _model(
 ) -> tuple[str, dict[str, Any] | None]:
     """The model's memory bank key and its calibration (each: recipe, else default)."""
     res = from_request(request)
-    found = await service.find_model(res.engine, recipe_id, key)
+    found = await service.find_model(res.autocommit, recipe_id, key)
     if found.memory_key is None:
         raise BadRequest(
             f"Memory not found for model_key '{key}' in recipe '{recipe_id}': fit it first "
@@ -364,44 +373,80 @@ async def calibrate_ng(
     )
 
 
+async def _crop_form(request: Request[Any, Any, Any]) -> tuple[UploadForm, bytes]:
+    """/infer's form fields and its one image, in memory, checked by its bytes."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        raise BadRequest("expected at least 1 file(s) in image")  # a form without a file
+    if media != "multipart/form-data":
+        raise UnsupportedMediaType(
+            f"expected a multipart/form-data body, got {media or 'no Content-Type'}"
+        )
+    form = await request.form()
+    fields: dict[str, str] = {}
+    image: bytes | None = None
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if name != "image":
+                raise BadRequest(f"unexpected file field {name!r}; the crop goes in image")
+            if image is not None:
+                raise BadRequest("at most 1 file(s) per request")
+            image = await value.read()
+        elif name in fields:
+            raise BadRequest(f"form field {name!r} given more than once")
+        else:
+            fields[name] = str(value)
+    if not image:
+        raise BadRequest("expected at least 1 file(s) in image")
+    limit = min(from_request(request).settings.inspection.max_image_bytes, INFER_UPLOAD.max_bytes)
+    if len(image) > limit:
+        raise TooLarge(f"image exceeds the limit of {limit} bytes")
+    found = base_type(sniff_content_type(image[:SNIFF_WINDOW]))
+    if found not in IMAGE_TYPES:
+        raise UnsupportedMediaType(f"image is {found}; accepted: {', '.join(sorted(IMAGE_TYPES))}")
+    return UploadForm(files=[], fields=fields), image
+
+
 @upload_route("/infer", INFER_UPLOAD, responses=JOB, status_code=200)
 async def infer(request: Request[Any, Any, Any], principal: Caller) -> Response[Any]:
     """Score one ROI crop: score, decision, regions in mm², heatmap."""
     res = from_request(request)
     settings = res.settings.inspection
-    form = await _uploads(request, INFER_UPLOAD)
-    store = await res.blobs()
+    form, image = await _crop_form(request)
+    recipe_id = _recipe_of(form, request)
+    roi_id = check_id("roi_id", _field(form, "roi_id") or "")
+    check_id("role_id", _field(form, "role_id") or "")
+    mm_per_px = _number(_field(form, "mm_per_px"), "mm_per_px")
+    include_heatmap = _flag(form, "include_heatmap", None)
+    shape = _shape(form.fields.get("shape"))
+    key = model_key(form.fields.get("model_key"), roi_id)
+    await service.check_lock(res.engine, state(request).locks, recipe_id, mm_per_px)
+    memory_key, calib = await _model(request, recipe_id, key)
+    if calib is None:
+        raise BadRequest("calibration_missing", code="CALIBRATION_MISSING")
+    # The crop waits for its job in Redis, which every gpu worker reads: it lives for
+    # milliseconds, where a blob-store file would cost an fsync for nothing.
+    image_ref = f"{res.settings.redis.prefix}:{INCOMING}:{uuid.uuid4().hex}"
+    await res.redis.set(image_ref, image, ex=int(settings.infer_deadline_s) + 60)
     try:
-        recipe_id = _recipe_of(form, request)
-        roi_id = check_id("roi_id", _field(form, "roi_id") or "")
-        check_id("role_id", _field(form, "role_id") or "")
-        mm_per_px = _number(_field(form, "mm_per_px"), "mm_per_px")
-        include_heatmap = _flag(form, "include_heatmap", None)
-        shape = _shape(form.fields.get("shape"))
-        key = model_key(form.fields.get("model_key"), roi_id)
-        await service.check_lock(res.engine, state(request).locks, recipe_id, mm_per_px)
-        memory_key, calib = await _model(request, recipe_id, key)
-        if calib is None:
-            raise BadRequest("calibration_missing", code="CALIBRATION_MISSING")
-        payload = InferPayload(
-            memory_key=memory_key,
-            image_key=form.files[0].key,
-            mm_per_px=mm_per_px,
-            threshold=float(calib["threshold"]),
-            area_mm2_thr=calib.get("area_mm2_thr"),
-            shape=msgspec.to_builtins(shape) if shape is not None else None,
-            include_heatmap=include_heatmap,
-        )
         outcome = await run(
             request,
             principal,
             "inspection.infer",
-            payload,
+            InferPayload(
+                memory_key=memory_key,
+                image_ref=image_ref,
+                mm_per_px=mm_per_px,
+                threshold=float(calib["threshold"]),
+                area_mm2_thr=calib.get("area_mm2_thr"),
+                shape=msgspec.to_builtins(shape) if shape is not None else None,
+                include_heatmap=include_heatmap,
+            ),
             deadline_s=settings.infer_deadline_s,
             job_errors=JOB_ERRORS,
         )
     except BaseException:
-        await discard_uploads(store, form.files)
+        await res.redis.delete(image_ref)
         raise
     if isinstance(outcome, Response):
         return outcome
@@ -427,7 +472,7 @@ async def _view(
     check_id("role_id", role_id)
     check_id("roi_id", roi_id)
     mkey = model_key(key, roi_id)
-    found = await service.find_model(res.engine, recipe_value, mkey)
+    found = await service.find_model(res.autocommit, recipe_value, mkey)
     calib = await service.calibration(
         await res.blobs(), state(request).calibrations, found.calib_key, CALIBRATIONS_KEPT
     )

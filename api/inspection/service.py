@@ -5,14 +5,16 @@ Dependencies come in as arguments; nothing here knows HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.error import BadRequest, NotFound
 from api.inspection.schema import Classes, ClassSummary
@@ -83,13 +85,21 @@ class Artifacts(msgspec.Struct, frozen=True):
     calib_key: str | None
 
 
+@contextlib.asynccontextmanager
+async def _autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        yield conn
+
+
 async def find_model(engine: AsyncEngine, recipe_id: str, model_key: str) -> Artifacts:
     order = fallback(recipe_id)
 
     async def work(conn: Any) -> list[Row[Any]]:
         return await repo.find_models(conn, order, model_key)
 
-    rows = sorted(await retrying(transaction, engine, work), key=lambda r: order.index(r.recipe_id))
+    # One statement on an autocommit connection: no BEGIN/COMMIT round trips on /infer's path.
+    found = await retrying(_autocommit, engine, work)
+    rows = sorted(found, key=lambda r: order.index(r.recipe_id))
     return Artifacts(
         memory_key=next((r.memory_key for r in rows if r.memory_key), None),
         calib_key=next((r.calib_key for r in rows if r.calib_key), None),

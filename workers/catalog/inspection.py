@@ -42,10 +42,11 @@ class FitPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class InferPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Score one uploaded ROI against a memory bank (deleted when the job is done with it)."""
+    """Score one uploaded ROI against a memory bank."""
 
     memory_key: str
-    image_key: str
+    # The Redis key the crop waits under (deleted when the job is done with it).
+    image_ref: str
     mm_per_px: float
     threshold: float
     area_mm2_thr: float | None = None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from infra.blob.factory import make_blob_store
 from infra.settings import Settings
 from tests.integration.inspection.helper import files, ids, infer, ng_crop, ok_crop, seed_model
 
@@ -26,9 +27,22 @@ async def upload(
     )
 
 
-def incoming(settings: Settings) -> list[Path]:
-    """Uploads still waiting in the blob store (none once every request has ended)."""
-    return [p for p in Path(settings.blob.root, "inspection", "incoming").rglob("*") if p.is_file()]
+async def incoming(settings: Settings) -> list[str]:
+    """Uploads still waiting for a job, in the blob store and in Redis (none once every
+    request has ended)."""
+    store = make_blob_store(settings)
+    await store.open()
+    try:
+        waiting = [entry.key async for entry in store.iter("inspection/incoming/")]
+    finally:
+        await store.close()
+    redis = Redis.from_url(settings.redis.url)
+    try:
+        match = f"{settings.redis.prefix}:inspection:incoming:*"
+        waiting += [key.decode() async for key in redis.scan_iter(match=match)]
+    finally:
+        await redis.aclose()
+    return waiting
 
 
 async def test_uploads_that_are_not_whole_images_store_nothing(
@@ -57,7 +71,7 @@ async def test_uploads_that_are_not_whole_images_store_nothing(
     assert r.status_code == 400
 
     assert await listing(http) == before
-    assert incoming(settings) == []
+    assert await incoming(settings) == []
 
 
 @pytest.mark.parametrize(
@@ -111,7 +125,9 @@ async def test_recipe_ids_are_checked_and_last_is_reserved(http: httpx.AsyncClie
     assert r.status_code == 400 and "reserved" in r.json()["detail"]["error"]
 
 
-async def test_infer_refuses_bad_fields_before_any_work(http: httpx.AsyncClient) -> None:
+async def test_infer_refuses_bad_fields_before_any_work(
+    settings: Settings, http: httpx.AsyncClient
+) -> None:
     # No memory yet.
     r = await infer(http, ok_crop(1))
     assert r.status_code == 400 and "Memory not found" in r.json()["error"]
@@ -132,6 +148,11 @@ async def test_infer_refuses_bad_fields_before_any_work(http: httpx.AsyncClient)
     assert r.status_code == 400
     r = await http.post("/infer", data=ids(mm_per_px="0.1"))
     assert r.status_code == 400
+    r = await infer(http, b"not an image at all")
+    assert r.status_code == 415 and r.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    r = await infer(http, ok_crop(1) + b"\0" * 250_000)
+    assert r.status_code == 413 and r.json()["code"] == "TOO_LARGE"
+    assert await incoming(settings) == []
 
 
 async def test_infer_refuses_a_shape_outside_the_crop_and_a_foreign_token_grid(
@@ -157,7 +178,7 @@ async def test_infer_refuses_a_shape_outside_the_crop_and_a_foreign_token_grid(
     # A truncated crop fails in the worker, in the same shape.
     r = await infer(http, ok_crop(2)[:200])
     assert r.status_code == 400 and r.json()["code"] == "INVALID_IMAGE"
-    assert incoming(settings) == []
+    assert await incoming(settings) == []
 
 
 async def test_infer_without_calibration_says_so(http: httpx.AsyncClient) -> None:
