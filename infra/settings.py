@@ -109,6 +109,8 @@ class InspectionSettings(msgspec.Struct, frozen=True):
     area_mm2_thr: float = 1.0
     # Callers on these networks need no token (the contract's GUI sends none); CIDR list.
     open_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # Browser origins allowed under /inspection (none: no CORS headers).
+    cors_origins: tuple[str, ...] = ()
     max_image_bytes: int = 32 * 1024 * 1024
     max_images: int = 1000  # per upload or fit request
     # Memory banks a gpu worker keeps loaded (LRU), and how long an /infer waits for others

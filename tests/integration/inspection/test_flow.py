@@ -3,6 +3,7 @@ defect and of an OK crop, the manifest and state around it, then delete and clea
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -145,3 +146,19 @@ async def test_the_gui_flow_from_upload_to_inference_and_back(http: httpx.AsyncC
     assert r.json()["cleared"] == 2 and r.json()["label"] == "ng"
     listing = (await http.get("/datasets/list", params=ids())).json()
     assert listing["classes"]["ok"]["count"] == 3 and "ng" not in listing["classes"]
+
+
+async def test_health_names_the_backbone_and_device_the_worker_runs(
+    http: httpx.AsyncClient,
+) -> None:
+    # The worker reports once its backbone is loaded (at start, in the background).
+    for _ in range(200):
+        r = await http.get("/health", headers={"X-Recipe-Id": "line-a"})
+        if r.json()["device"] != "unknown":
+            break
+        await asyncio.sleep(0.1)
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok"
+    assert body["model"] == "tf_efficientnet_lite0" and body["device"] == "cpu"
+    assert body["reason"] == "cuda_not_available"
+    assert body["recipe_id"] == "line-a" and body["version"]
