@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,18 +45,7 @@ async def save_memory(
 ) -> str:
     """Store a memory bank artifact and make it the model's current one; its key."""
     key = f"{model_prefix(ref.recipe_id, ref.model_key)}/memory-{uuid.uuid4().hex}.npz"
-    await blob.put(key, data, content_type="application/octet-stream")
-    async with transaction(engine) as conn:
-        previous = await repo.set_memory(
-            conn,
-            recipe_id=ref.recipe_id,
-            model_key=ref.model_key,
-            role_id=ref.role_id,
-            roi_id=ref.roi_id,
-            memory_key=key,
-            memory_meta=meta,
-        )
-    await _discard(blob, previous)
+    await _replace(engine, blob, ref, "memory_key", key, data, {"memory_meta": meta})
     return key
 
 
@@ -69,30 +58,34 @@ async def save_calibration(
         "created_at_utc": datetime.now(UTC).isoformat(),
     }
     key = f"{model_prefix(ref.recipe_id, ref.model_key)}/calib-{uuid.uuid4().hex}.json"
-    await blob.put(key, msgspec.json.encode(record), content_type="application/json")
-    async with transaction(engine) as conn:
-        previous = await repo.set_calibration(
-            conn,
-            recipe_id=ref.recipe_id,
-            model_key=ref.model_key,
-            role_id=ref.role_id,
-            roi_id=ref.roi_id,
-            calib_key=key,
-        )
-    await _discard(blob, previous)
+    await _replace(engine, blob, ref, "calib_key", key, msgspec.json.encode(record))
     return record
+
+
+async def _replace(
+    engine: AsyncEngine,
+    blob: BlobStore,
+    ref: ModelRef,
+    column: Literal["memory_key", "calib_key"],
+    key: str,
+    data: bytes,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write the artifact whole, point the model at it, then drop the one it replaced."""
+    await blob.put(key, data, content_type="application/octet-stream")
+    async with transaction(engine) as conn:
+        previous = await repo.replace_artifact(
+            conn, **msgspec.structs.asdict(ref), column=column, key=key, extra=extra
+        )
+    if previous is None:
+        return
+    try:
+        await blob.delete(previous)
+    except BlobError:
+        # The row already points at the new artifact; an orphan costs space, not correctness.
+        log.exception("could not delete the replaced artifact %s", previous)
 
 
 async def read_calibration(blob: BlobStore, key: str) -> dict[str, Any]:
     record: dict[str, Any] = msgspec.json.decode(await blob.read(key))
     return record
-
-
-async def _discard(blob: BlobStore, key: str | None) -> None:
-    if key is None:
-        return
-    try:
-        await blob.delete(key)
-    except BlobError:
-        # The row already points at the new artifact; an orphan costs space, not correctness.
-        log.exception("could not delete the replaced artifact %s", key)

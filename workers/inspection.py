@@ -411,12 +411,7 @@ async def fit(ctx: JobContext, payload: FitPayload) -> dict[str, Any]:
     except InspectionError as exc:
         raise job_error(exc) from exc
     await ctx["progress"](97, "storing the memory bank")
-    ref = ModelRef(
-        recipe_id=payload.recipe_id,
-        role_id=payload.role_id,
-        roi_id=payload.roi_id,
-        model_key=payload.model_key,
-    )
+    ref = msgspec.convert(msgspec.to_builtins(payload), ModelRef)
     key = await save_memory(ctx["resources"].engine, store, ref, data, meta)
     for upload in payload.image_keys:
         await store.delete(upload)
@@ -544,12 +539,7 @@ async def calibrate_dataset(ctx: JobContext, payload: CalibrateDatasetPayload) -
         )
     except InspectionError as exc:
         raise job_error(exc) from exc
-    ref = ModelRef(
-        recipe_id=payload.recipe_id,
-        role_id=payload.role_id,
-        roi_id=payload.roi_id,
-        model_key=payload.model_key,
-    )
+    ref = msgspec.convert(msgspec.to_builtins(payload), ModelRef)
     record = await save_calibration(ctx["resources"].engine, store, ref, calib)
     return {
         "status": "ok",

@@ -8,13 +8,12 @@ role (or an admin) is required. A token that is sent is always checked.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from typing import Any
 
 from litestar import Request
 
-from api.access import client_address, parse_networks
+from api.access import networks
 from api.error import Forbidden
 from api.inspection.state import state
 from api.principal import bearer_token, current_principal
@@ -26,18 +25,13 @@ from infra.security import Principal
 ROLE = "inspection"
 
 
-def _open_network(request: Request[Any, Any, Any]) -> bool:
-    address = client_address(request)
-    if address is None:
-        return False
+async def _open_network(request: Request[Any, Any, Any]) -> bool:
+    cidrs = from_request(request).settings.inspection.open_networks
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+        await networks(cidrs)(request, request.route_handler)
+    except Forbidden:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    networks = parse_networks(from_request(request).settings.inspection.open_networks)
-    return any(ip in net for net in networks)
+    return True
 
 
 async def _service_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -51,7 +45,7 @@ async def _service_principal(request: Request[Any, Any, Any]) -> Principal:
 
 async def caller(request: Request[Any, Any, Any]) -> Principal:
     """The caller of an inspection route (the owner of the jobs it submits)."""
-    if bearer_token(request) is None and _open_network(request):
+    if bearer_token(request) is None and await _open_network(request):
         return await _service_principal(request)
     principal = await current_principal(request)
     if not principal.has_any(ROLE, "admin"):

@@ -8,7 +8,8 @@ Callers own the connection and its transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from sqlalchemy import (
     Column,
@@ -100,80 +101,36 @@ async def find_models(
     )
 
 
-async def set_memory(
+async def replace_artifact(
     conn: AsyncConnection,
     *,
     recipe_id: str,
     model_key: str,
     role_id: str,
     roi_id: str,
-    memory_key: str,
-    memory_meta: dict[str, Any],
+    column: Literal["memory_key", "calib_key"],
+    key: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> str | None:
-    """Point the model at a new memory bank; the key of the one it replaces (or None)."""
+    """Point the model's `column` at a new artifact (creating the model's row if needed), with
+    `extra` columns beside it; the key of the artifact it replaces (or None)."""
     previous = (
         await conn.execute(
-            select(models.c.memory_key)
+            select(models.c[column])
             .where(models.c.recipe_id == recipe_id, models.c.model_key == model_key)
             .with_for_update()
         )
     ).scalar_one_or_none()
+    changes = {"role_id": role_id, "roi_id": roi_id, column: key, **(extra or {})}
     await conn.execute(
         pg_insert(models)
-        .values(
-            recipe_id=recipe_id,
-            model_key=model_key,
-            role_id=role_id,
-            roi_id=roi_id,
-            memory_key=memory_key,
-            memory_meta=memory_meta,
-        )
+        .values(recipe_id=recipe_id, model_key=model_key, **changes)
         .on_conflict_do_update(
             index_elements=[models.c.recipe_id, models.c.model_key],
-            set_={
-                "role_id": role_id,
-                "roi_id": roi_id,
-                "memory_key": memory_key,
-                "memory_meta": memory_meta,
-                "updated_at": func.now(),
-            },
+            set_={**changes, "updated_at": func.now()},
         )
     )
-    return previous
-
-
-async def set_calibration(
-    conn: AsyncConnection,
-    *,
-    recipe_id: str,
-    model_key: str,
-    role_id: str,
-    roi_id: str,
-    calib_key: str,
-) -> str | None:
-    """Point the model at a new calibration; the key of the one it replaces (or None)."""
-    previous = (
-        await conn.execute(
-            select(models.c.calib_key)
-            .where(models.c.recipe_id == recipe_id, models.c.model_key == model_key)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    await conn.execute(
-        pg_insert(models)
-        .values(
-            recipe_id=recipe_id,
-            model_key=model_key,
-            role_id=role_id,
-            roi_id=roi_id,
-            calib_key=calib_key,
-        )
-        .on_conflict_do_update(
-            index_elements=[models.c.recipe_id, models.c.model_key],
-            set_={"calib_key": calib_key, "updated_at": func.now()},
-        )
-    )
-    return previous
+    return None if previous is None else str(previous)
 
 
 async def service_account(conn: AsyncConnection) -> Any:

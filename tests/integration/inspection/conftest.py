@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from tests.conftest import LiveApi, drop_prefix, make_settings, truncate_all
+from tests.conftest import LiveApi, create_user, drop_prefix, make_settings, truncate_all
 
 # Small settings so a fit takes a second on two shared cores.
 ENV = {
@@ -53,3 +53,16 @@ async def http(stack: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
 async def platform(stack: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture
+async def inspector(settings: Settings, platform: httpx.AsyncClient) -> dict[str, Any]:
+    """A user with the inspection role, logged in: the login body plus its `headers`."""
+    await create_user(settings, "inspector", "correct-horse", ["inspection"])
+    r = await platform.post(
+        "/auth/login", json={"username": "inspector", "password": "correct-horse"}
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    body["headers"] = {"Authorization": f"Bearer {body['access_token']}"}
+    return body

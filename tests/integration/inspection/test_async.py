@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
-from infra.settings import Settings
-from tests.conftest import LiveApi, create_user
+from tests.conftest import LiveApi
 from tests.integration.inspection.helper import files, ids, ok_crop, seed_model
 from tests.integration.platform.helper import wait_status
 from tests.wsclient import WsClient
 
 
 async def test_a_fit_answers_202_and_streams_its_progress(
-    settings: Settings, stack: LiveApi, http: httpx.AsyncClient, platform: httpx.AsyncClient
+    stack: LiveApi,
+    http: httpx.AsyncClient,
+    platform: httpx.AsyncClient,
+    inspector: dict[str, Any],
 ) -> None:
-    await create_user(settings, "inspector", "correct-horse", ["inspection"])
-    login = (
-        await platform.post(
-            "/auth/login", json={"username": "inspector", "password": "correct-horse"}
-        )
-    ).json()
-    h = {"Authorization": f"Bearer {login['access_token']}"}
+    login, h = inspector, inspector["headers"]
     ws = await WsClient.connect(stack.ws_url, login["access_token"])
     await ws.subscribe([f"user:{login['user']['id']}"])
 
@@ -55,15 +53,12 @@ async def test_a_fit_answers_202_and_streams_its_progress(
 
 
 async def test_dataset_inference_can_run_as_a_job(
-    settings: Settings, stack: LiveApi, http: httpx.AsyncClient, platform: httpx.AsyncClient
+    stack: LiveApi,
+    http: httpx.AsyncClient,
+    platform: httpx.AsyncClient,
+    inspector: dict[str, Any],
 ) -> None:
-    await create_user(settings, "inspector", "correct-horse", ["inspection"])
-    login = (
-        await platform.post(
-            "/auth/login", json={"username": "inspector", "password": "correct-horse"}
-        )
-    ).json()
-    h = {"Authorization": f"Bearer {login['access_token']}"}
+    login, h = inspector, inspector["headers"]
     await seed_model(http)
     ws = await WsClient.connect(stack.ws_url, login["access_token"])
     await ws.subscribe([f"user:{login['user']['id']}"])

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from tests.conftest import create_user, drop_prefix, make_settings, truncate_all
+from tests.conftest import drop_prefix, make_settings, truncate_all
 from tests.integration.inspection.conftest import ENV
 from tests.integration.inspection.helper import files, ids, infer, ng_crop, ok_crop, seed_model
 
@@ -29,16 +29,6 @@ async def settings(
     await drop_prefix(s)
 
 
-@pytest.fixture
-async def inspector(settings: Settings, platform: httpx.AsyncClient) -> dict[str, str]:
-    """A user with the inspection role: the jobs its requests make are its own to read."""
-    await create_user(settings, "inspector", "correct-horse", ["inspection"])
-    r = await platform.post(
-        "/auth/login", json={"username": "inspector", "password": "correct-horse"}
-    )
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 async def infer_jobs(platform: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
     r = await platform.get(
         "/jobs", params={"kind": "inspection.infer", "limit": 100}, headers=headers
@@ -48,14 +38,14 @@ async def infer_jobs(platform: httpx.AsyncClient, headers: dict[str, str]) -> li
 
 
 async def test_a_second_infer_loads_nothing_and_a_refit_is_loaded_once(
-    http: httpx.AsyncClient, platform: httpx.AsyncClient, inspector: dict[str, str]
+    http: httpx.AsyncClient, platform: httpx.AsyncClient, inspector: dict[str, Any]
 ) -> None:
     # Calibrating from the dataset already loaded the bank into the worker: no infer loads it.
     await seed_model(http)
     for seed in (1, 2):
-        r = await infer(http, ok_crop(seed), headers=inspector)
+        r = await infer(http, ok_crop(seed), headers=inspector["headers"])
         assert r.status_code == 200, r.text
-    jobs = await infer_jobs(platform, inspector)
+    jobs = await infer_jobs(platform, inspector["headers"])
     assert [j["result"]["memory_loaded"] for j in jobs] == [False, False]
 
     # A refit writes a new memory bank: the next request loads it, the one after does not.
@@ -64,21 +54,21 @@ async def test_a_second_infer_loads_nothing_and_a_refit_is_loaded_once(
     )
     assert r.status_code == 200, r.text
     for seed in (3, 4):
-        r = await infer(http, ng_crop(seed), headers=inspector)
+        r = await infer(http, ng_crop(seed), headers=inspector["headers"])
         assert r.status_code == 200, r.text
-    jobs = await infer_jobs(platform, inspector)
+    jobs = await infer_jobs(platform, inspector["headers"])
     assert [j["result"]["memory_loaded"] for j in jobs] == [False, False, True, False]
 
 
 async def test_requests_that_arrive_together_share_a_batch(
-    http: httpx.AsyncClient, platform: httpx.AsyncClient, inspector: dict[str, str]
+    http: httpx.AsyncClient, platform: httpx.AsyncClient, inspector: dict[str, Any]
 ) -> None:
     await seed_model(http)
     answers = await asyncio.gather(
-        *(infer(http, ok_crop(seed), headers=inspector) for seed in range(4))
+        *(infer(http, ok_crop(seed), headers=inspector["headers"]) for seed in range(4))
     )
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
     # Each still gets its own answer.
     assert len({r.json()["score"] for r in answers}) == 4
-    jobs = await infer_jobs(platform, inspector)
+    jobs = await infer_jobs(platform, inspector["headers"])
     assert max(j["result"]["batch"] for j in jobs) > 1
