@@ -311,12 +311,18 @@ async def _blob(ctx: JobContext) -> BlobStore:
     return store
 
 
+async def _loaded(ctx: JobContext, key: str) -> tuple[Engine, BlobStore, MemoryBank, bool]:
+    """The engine, the blob store and the memory bank under `key` (and whether it loaded)."""
+    store = await _blob(ctx)
+    eng = await engine(ctx["resources"].settings.inspection)
+    memory, loaded = await bank(eng, store, key)
+    return eng, store, memory, loaded
+
+
 async def infer(ctx: JobContext, payload: InferPayload) -> dict[str, Any]:
     """Score one ROI; its crop is deleted from Redis once scored."""
     settings = ctx["resources"].settings.inspection
-    store = await _blob(ctx)
-    eng = await engine(settings)
-    memory, loaded = await bank(eng, store, payload.memory_key)
+    eng, _, memory, loaded = await _loaded(ctx, payload.memory_key)
     redis = ctx["resources"].redis
     image = await redis.get(payload.image_ref)
     if image is None:
@@ -437,10 +443,7 @@ def _mm_per_px(meta: Any, default: float) -> float:
 
 async def infer_dataset(ctx: JobContext, payload: InferDatasetPayload) -> dict[str, Any]:
     """Score every stored sample of the labels asked for; a bad file is an item's error."""
-    settings = ctx["resources"].settings.inspection
-    store = await _blob(ctx)
-    eng = await engine(settings)
-    memory, _ = await bank(eng, store, payload.memory_key)
+    eng, store, memory, _ = await _loaded(ctx, payload.memory_key)
     samples = [
         (label, name, data, meta)
         for label in payload.labels
@@ -497,10 +500,7 @@ async def infer_dataset(ctx: JobContext, payload: InferDatasetPayload) -> dict[s
 
 async def calibrate_dataset(ctx: JobContext, payload: CalibrateDatasetPayload) -> dict[str, Any]:
     """Score the stored OK and NG samples, pick the threshold and make it current."""
-    settings = ctx["resources"].settings.inspection
-    store = await _blob(ctx)
-    eng = await engine(settings)
-    memory, _ = await bank(eng, store, payload.memory_key)
+    eng, store, memory, _ = await _loaded(ctx, payload.memory_key)
     ok = await _samples(store, payload.dataset_prefix, "ok")
     ng = await _samples(store, payload.dataset_prefix, "ng")
     if payload.require_ng and not ng:
