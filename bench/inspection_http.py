@@ -69,10 +69,26 @@ async def _seed(http: httpx.AsyncClient, fit: list[bytes], ng: list[bytes]) -> f
     return float(r.json()["threshold"])
 
 
+class Timings:
+    """Latencies and throughput of one way of serving, summed over rounds."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.elapsed = 0.0
+
+    def add(self, times: list[float], elapsed: float) -> None:
+        self.times += times
+        self.elapsed += elapsed
+
+    @property
+    def per_s(self) -> float:
+        return len(self.times) / self.elapsed if self.elapsed else float("nan")
+
+
 async def _http_clients(
     http: httpx.AsyncClient, crops: list[bytes], clients: int, per_client: int
 ) -> tuple[list[float], float]:
-    """Latencies of every request and the requests per second, `clients` at a time."""
+    """Latencies of every request and the seconds it all took, `clients` at a time."""
     times: list[float] = []
 
     async def client(offset: int) -> None:
@@ -89,7 +105,7 @@ async def _http_clients(
 
     start = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(clients)))
-    return times, len(times) / (time.perf_counter() - start)
+    return times, time.perf_counter() - start
 
 
 def _engine_clients(
@@ -109,11 +125,12 @@ def _engine_clients(
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client, range(clients)))
-    return times, len(times) / (time.perf_counter() - start)
+    return times, time.perf_counter() - start
 
 
 def bench_http(size: int, repeat: int, clients: int, device: str) -> None:
-    """Fit through the API, then time /infer over HTTP and the engine alone on the same crops."""
+    """Fit through the API, then time /infer over HTTP and the engine alone on the same crops,
+    in alternating rounds while the stack runs, so the machine's load weighs on both alike."""
     good, bad = make_dataset("texture", 16, 4, (size, size), seed=21)
     fit = [_png(s.image) for s in good[:12]]
     ng = [_png(s.image) for s in bad]
@@ -135,59 +152,63 @@ def bench_http(size: int, repeat: int, clients: int, device: str) -> None:
                 fleet.api(port, 1)
                 fleet.spawn("worker", "worker", "--pool", "gpu", "--concurrency", str(clients))
                 url = f"http://127.0.0.1:{port}"
-                result = asyncio.run(_http_run(url, fit, ng, crops, repeat, clients))
-                threshold, one, one_s, many, many_s = result
+                asyncio.run(_run(url, env, device, size, fit, ng, crops, repeat, clients))
                 worker_log = (tmp / "worker.log").read_text()
-                bank_bytes = asyncio.run(_memory_bank(env))
             finally:
                 fleet.stop()
     engine_line = next((ln for ln in worker_log.splitlines() if "inspection engine" in ln), "")
-    print(f"machine: {machine()}; load avg {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"worker: {engine_line.strip()[:300]}")
 
+
+async def _run(
+    url: str,
+    env: dict[str, str],
+    device: str,
+    size: int,
+    fit: list[bytes],
+    ng: list[bytes],
+    crops: list[bytes],
+    repeat: int,
+    clients: int,
+) -> None:
     from domain.inspection.backbone import load_backbone
 
-    inspector = Inspector(load_backbone(None, device))
-    bank = MemoryBank.from_bytes(bank_bytes, device=inspector.device)
-
-    def once(crop: bytes) -> object:
-        return inspector.infer(bank, crop, mm_per_px=MM_PER_PX, threshold=threshold)
-
-    for crop in crops[:2]:
-        once(crop)  # warm-up
-    e_one, e_one_s = _engine_clients(once, crops, 1, repeat)
-    e_many, e_many_s = _engine_clients(once, crops, clients, max(2, repeat // clients))
-
-    print(f"/infer {size}×{size} crops, bank {bank.coreset_size} features, {inspector.device}")
-    print(_line("engine alone, 1 client", e_one, e_one_s))
-    print(_line("HTTP /inspection/infer, 1 client", one, one_s))
-    print(_line(f"engine alone, {clients} clients", e_many, e_many_s))
-    print(_line(f"HTTP /inspection/infer, {clients} clients", many, many_s))
-    added = statistics.median(one) - statistics.median(e_one)
-    print(
-        f"platform adds {added * 1000:.1f} ms at p50 (target ≤ 10); {clients}-client throughput "
-        f"{many_s / e_many_s:.2f}× the engine's (target ≥ 0.9)"
-    )
-
-
-async def _http_run(
-    url: str, fit: list[bytes], ng: list[bytes], crops: list[bytes], repeat: int, clients: int
-) -> tuple[float, list[float], float, list[float], float]:
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
         threshold = await _seed(http, fit, ng)
-        for crop in crops[:2]:
-            (
-                await http.post(
-                    "/inspection/infer",
-                    data={"role_id": ROLE, "roi_id": ROI, "mm_per_px": str(MM_PER_PX)},
-                    files={"image": ("roi.png", crop, "image/png")},
-                )
-            ).raise_for_status()
-        one, one_s = await _http_clients(http, crops, 1, repeat)
-        many, many_s = await _http_clients(http, crops, clients, max(2, repeat // clients))
-        manifest = await http.get("/inspection/manifest", params={"role_id": ROLE, "roi_id": ROI})
-        manifest.raise_for_status()
-    return threshold, one, one_s, many, many_s
+        inspector = Inspector(load_backbone(None, device))
+        bank = MemoryBank.from_bytes(await _memory_bank(env), device=inspector.device)
+
+        def once(crop: bytes) -> object:
+            return inspector.infer(bank, crop, mm_per_px=MM_PER_PX, threshold=threshold)
+
+        for warm in crops[:2]:
+            once(warm)
+            await _http_clients(http, [warm], 1, 1)
+        rows = {name: Timings() for name in ("e1", "h1", "en", "hn")}
+        # One client: engine and HTTP alternate request by request.
+        for i in range(repeat):
+            one = [crops[i % len(crops)]]
+            rows["e1"].add(*_engine_clients(once, one, 1, 1))
+            rows["h1"].add(*await _http_clients(http, one, 1, 1))
+        # Many clients: alternating rounds.
+        per_client = max(2, repeat // clients // 2)
+        for _ in range(2):
+            rows["en"].add(
+                *await asyncio.to_thread(_engine_clients, once, crops, clients, per_client)
+            )
+            rows["hn"].add(*await _http_clients(http, crops, clients, per_client))
+
+    print(f"machine: {machine()}; load avg {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"/infer {size}×{size} crops, bank {bank.coreset_size} features, {inspector.device}")
+    print(_line("engine alone, 1 client", rows["e1"].times, rows["e1"].per_s))
+    print(_line("HTTP /inspection/infer, 1 client", rows["h1"].times, rows["h1"].per_s))
+    print(_line(f"engine alone, {clients} clients", rows["en"].times, rows["en"].per_s))
+    print(_line(f"HTTP /inspection/infer, {clients} clients", rows["hn"].times, rows["hn"].per_s))
+    added = statistics.median(rows["h1"].times) - statistics.median(rows["e1"].times)
+    print(
+        f"platform adds {added * 1000:.1f} ms at p50 (target ≤ 10); {clients}-client throughput "
+        f"{rows['hn'].per_s / rows['en'].per_s:.2f}× the engine's (target ≥ 0.9)"
+    )
 
 
 async def _memory_bank(env: dict[str, str]) -> bytes:
