@@ -11,17 +11,16 @@ from __future__ import annotations
 import importlib.metadata
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.datastructures import UploadFile
 from litestar.params import FromQuery, JSONBody, SkipValidation
 
 import infra.log
-from api.error import BadRequest, NotFound, TooLarge, UnsupportedMediaType
-from api.inspection import service
+from api.error import BadRequest, NotFound
+from api.inspection import forms, service
 from api.inspection.error import ERRORS, JOB_ERRORS, RECIPE
+from api.inspection.forms import DATASET_UPLOADS, FIT_UPLOADS, INFER_UPLOAD
 from api.inspection.schema import (
     CalibrateDataset,
     CalibrateDatasetResult,
@@ -43,17 +42,8 @@ from api.inspection.schema import (
 from api.inspection.state import CALIBRATIONS_KEPT, state
 from api.state import from_request
 from api.submit import run
-from api.upload import (
-    IMAGE_TYPES,
-    SNIFF_WINDOW,
-    UploadForm,
-    UploadPolicy,
-    discard_uploads,
-    receive_uploads,
-    upload_route,
-)
+from api.upload import UploadForm, discard_uploads, upload_route
 from domain.inspection.calibration import calibrate
-from domain.inspection.error import InvalidShapeError
 from domain.inspection.recipe import (
     DEFAULT_RECIPE,
     Label,
@@ -63,14 +53,10 @@ from domain.inspection.recipe import (
     dataset_prefix,
     model_key,
     resolve_recipe,
-    upload_prefix,
 )
-from domain.inspection.shape import Shape, parse_shape
-from infra.blob.mediatype import base_type, sniff_content_type
 from infra.inspection import ENGINE_KEY, INCOMING, ModelRef, save_calibration
 from infra.security import Principal
 from workers.catalog.inspection import (
-    INVALID_SHAPE,
     CalibrateDatasetPayload,
     FitPayload,
     InferDatasetPayload,
@@ -78,37 +64,7 @@ from workers.catalog.inspection import (
 )
 
 Caller = SkipValidation[Principal]
-# The most any one image may be; `SWITCHYARD_INSPECTION_MAX_IMAGE_BYTES` sets the limit below.
-HARD_MAX_IMAGE_BYTES = 256 * 1024 * 1024
-HARD_MAX_IMAGES = 10_000
 DEFAULT_MM_PER_PX = 0.2
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
-
-FIT_UPLOADS = UploadPolicy(
-    prefix=upload_prefix(),
-    max_bytes=HARD_MAX_IMAGE_BYTES,
-    accept=IMAGE_TYPES,
-    file_fields=frozenset({"images"}),
-    min_files=0,
-    max_files=HARD_MAX_IMAGES,
-)
-DATASET_UPLOADS = msgspec.structs.replace(
-    FIT_UPLOADS,
-    min_files=1,
-    list_fields=frozenset({"metas"}),
-    max_fields=HARD_MAX_IMAGES + 16,
-    max_fields_bytes=16 * 1024 * 1024,
-)
-# /infer reads its one crop into memory (it waits in Redis for its job, see `infer`).
-INFER_UPLOAD = msgspec.structs.replace(
-    FIT_UPLOADS,
-    max_bytes=64 * 1024 * 1024,
-    file_fields=frozenset({"image"}),
-    min_files=1,
-    max_files=1,
-)
-
 JOB = ERRORS.responses(400, 401, 403, 409, 413, 415, 504)
 READ = ERRORS.responses(400, 401, 403)
 
@@ -125,85 +81,6 @@ def recipe(request: Request[Any, Any, Any], explicit: str | None) -> str:
     value = resolve_recipe(explicit, header)
     RECIPE.set(value)
     return value
-
-
-def _limits(request: Request[Any, Any, Any], policy: UploadPolicy) -> UploadPolicy:
-    settings = from_request(request).settings.inspection
-    return msgspec.structs.replace(
-        policy,
-        max_bytes=min(settings.max_image_bytes, policy.max_bytes),
-        max_files=min(settings.max_images, policy.max_files),
-    )
-
-
-def _field(form: UploadForm, name: str, *, required: bool = True) -> str | None:
-    value = form.fields.get(name)
-    if (value is None or not value.strip()) and required:
-        raise BadRequest(f"{name} is required")
-    return value
-
-
-def _flag(form: UploadForm, name: str, default: bool | None) -> bool | None:
-    value = form.fields.get(name)
-    if value is None or not value.strip():
-        return default
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise BadRequest(f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}")
-
-
-def _number(value: str | None, name: str) -> float:
-    try:
-        return float(value or "")
-    except ValueError as exc:
-        raise BadRequest(f"{name} must be a number, got {value!r}") from exc
-
-
-def _shape(raw: str | None) -> Shape | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        return parse_shape(raw)
-    except InvalidShapeError as exc:
-        text = str(exc)
-        raise BadRequest(
-            text if text.startswith("invalid shape") else f"invalid shape: {text}",
-            code=INVALID_SHAPE,
-        ) from exc
-
-
-async def _uploads(request: Request[Any, Any, Any], policy: UploadPolicy) -> UploadForm:
-    """The request's form: multipart with its files streamed into the blob store, or (for a
-    form without files, which clients send URL-encoded) its fields alone."""
-    res = from_request(request)
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
-        return await receive_uploads(request, await res.blobs(), _limits(request, policy))
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > policy.max_fields_bytes:
-            raise TooLarge(f"form fields exceed {policy.max_fields_bytes} bytes")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"malformed form body: {exc}") from exc
-    fields: dict[str, str] = {}
-    lists: dict[str, list[str]] = {}
-    for name, value in pairs:
-        if name in policy.list_fields:
-            lists.setdefault(name, []).append(value)
-        elif name in fields:
-            raise BadRequest(f"form field {name!r} given more than once")
-        else:
-            fields[name] = value
-    if policy.min_files:
-        wanted = ", ".join(sorted(policy.file_fields or ())) or "a file field"
-        raise BadRequest(f"expected at least {policy.min_files} file(s) in {wanted}")
-    return UploadForm(files=[], fields=fields, lists=lists)
 
 
 def _recipe_of(form: UploadForm, request: Request[Any, Any, Any]) -> str:
@@ -268,15 +145,15 @@ async def fit_ok(request: Request[Any, Any, Any], principal: Caller) -> Response
     """Fit the memory bank of (role, ROI) from uploaded OK images or the stored dataset."""
     res = from_request(request)
     settings = res.settings.inspection
-    form = await _uploads(request, FIT_UPLOADS)
+    form = await forms.uploads(request, FIT_UPLOADS)
     store = await res.blobs()
     try:
         recipe_id = _recipe_of(form, request)
-        role_id = check_id("role_id", _field(form, "role_id") or "")
-        roi_id = check_id("roi_id", _field(form, "roi_id") or "")
-        mm_per_px = _number(_field(form, "mm_per_px"), "mm_per_px")
-        use_dataset = bool(_flag(form, "use_dataset", False))
-        full = bool(_flag(form, "memory_fit", False))
+        role_id = check_id("role_id", forms.field(form, "role_id") or "")
+        roi_id = check_id("roi_id", forms.field(form, "roi_id") or "")
+        mm_per_px = forms.number(forms.field(form, "mm_per_px"), "mm_per_px")
+        use_dataset = bool(forms.flag(form, "use_dataset", False))
+        full = bool(forms.flag(form, "memory_fit", False))
         key = model_key(form.fields.get("model_key"), roi_id)
         if settings.train_dataset_only and (form.files or not use_dataset):
             raise BadRequest(
@@ -373,52 +250,18 @@ async def calibrate_ng(
     )
 
 
-async def _crop_form(request: Request[Any, Any, Any]) -> tuple[UploadForm, bytes]:
-    """/infer's form fields and its one image, in memory, checked by its bytes."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/x-www-form-urlencoded":
-        raise BadRequest("expected at least 1 file(s) in image")  # a form without a file
-    if media != "multipart/form-data":
-        raise UnsupportedMediaType(
-            f"expected a multipart/form-data body, got {media or 'no Content-Type'}"
-        )
-    form = await request.form()
-    fields: dict[str, str] = {}
-    image: bytes | None = None
-    for name, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if name != "image":
-                raise BadRequest(f"unexpected file field {name!r}; the crop goes in image")
-            if image is not None:
-                raise BadRequest("at most 1 file(s) per request")
-            image = await value.read()
-        elif name in fields:
-            raise BadRequest(f"form field {name!r} given more than once")
-        else:
-            fields[name] = str(value)
-    if not image:
-        raise BadRequest("expected at least 1 file(s) in image")
-    limit = min(from_request(request).settings.inspection.max_image_bytes, INFER_UPLOAD.max_bytes)
-    if len(image) > limit:
-        raise TooLarge(f"image exceeds the limit of {limit} bytes")
-    found = base_type(sniff_content_type(image[:SNIFF_WINDOW]))
-    if found not in IMAGE_TYPES:
-        raise UnsupportedMediaType(f"image is {found}; accepted: {', '.join(sorted(IMAGE_TYPES))}")
-    return UploadForm(files=[], fields=fields), image
-
-
 @upload_route("/infer", INFER_UPLOAD, responses=JOB, status_code=200)
 async def infer(request: Request[Any, Any, Any], principal: Caller) -> Response[Any]:
     """Score one ROI crop: score, decision, regions in mm², heatmap."""
     res = from_request(request)
     settings = res.settings.inspection
-    form, image = await _crop_form(request)
+    form, image = await forms.crop_form(request)
     recipe_id = _recipe_of(form, request)
-    roi_id = check_id("roi_id", _field(form, "roi_id") or "")
-    check_id("role_id", _field(form, "role_id") or "")
-    mm_per_px = _number(_field(form, "mm_per_px"), "mm_per_px")
-    include_heatmap = _flag(form, "include_heatmap", None)
-    shape = _shape(form.fields.get("shape"))
+    roi_id = check_id("roi_id", forms.field(form, "roi_id") or "")
+    check_id("role_id", forms.field(form, "role_id") or "")
+    mm_per_px = forms.number(forms.field(form, "mm_per_px"), "mm_per_px")
+    include_heatmap = forms.flag(form, "include_heatmap", None)
+    shape = forms.shape(form.fields.get("shape"))
     key = model_key(form.fields.get("model_key"), roi_id)
     await service.check_lock(res.engine, state(request).locks, recipe_id, mm_per_px)
     memory_key, calib = await _model(request, recipe_id, key)
@@ -532,12 +375,12 @@ async def model_state(
 
 async def _upload_samples(request: Request[Any, Any, Any], label: Label) -> Saved:
     res = from_request(request)
-    form = await _uploads(request, DATASET_UPLOADS)
+    form = await forms.uploads(request, DATASET_UPLOADS)
     store = await res.blobs()
     try:
         recipe_id = _recipe_of(form, request)
-        role_id = check_id("role_id", _field(form, "role_id") or "")
-        roi_id = check_id("roi_id", _field(form, "roi_id") or "")
+        role_id = check_id("role_id", forms.field(form, "role_id") or "")
+        roi_id = check_id("roi_id", forms.field(form, "roi_id") or "")
         metas = service.parse_metas(form.lists.get("metas", []), len(form.files))
         await service.check_images(store, form.files)
         for meta in metas:
