@@ -373,9 +373,25 @@ async def _samples(store: BlobStore, prefix: str, label: str) -> list[tuple[str,
 
 
 async def fit(ctx: JobContext, payload: FitPayload) -> dict[str, Any]:
-    """Fit the memory bank from the uploads or the stored OK samples and make it current."""
-    settings = ctx["resources"].settings.inspection
+    """Fit the memory bank from the uploads or the stored OK samples and make it current.
+    The uploads go once the fit is stored or has failed for good (a retry still needs them)."""
     store = await _blob(ctx)
+    try:
+        result = await _fit(ctx, store, payload)
+    except PermanentError:
+        await _discard(store, payload.image_keys)
+        raise
+    await _discard(store, payload.image_keys)
+    return result
+
+
+async def _discard(store: BlobStore, keys: list[str]) -> None:
+    for key in keys:
+        await store.delete(key)
+
+
+async def _fit(ctx: JobContext, store: BlobStore, payload: FitPayload) -> dict[str, Any]:
+    settings = ctx["resources"].settings.inspection
     if payload.dataset_prefix is not None:
         images = [data for _, data, _ in await _samples(store, payload.dataset_prefix, "ok")]
         if len(images) < payload.min_ok_samples:
@@ -419,8 +435,6 @@ async def fit(ctx: JobContext, payload: FitPayload) -> dict[str, Any]:
     await ctx["progress"](97, "storing the memory bank")
     ref = msgspec.convert(msgspec.to_builtins(payload), ModelRef)
     key = await save_memory(ctx["resources"].engine, store, ref, data, meta)
-    for upload in payload.image_keys:
-        await store.delete(upload)
     return {
         "n_embeddings": fitted["n_embeddings"],
         "coreset_size": fitted["coreset_size"],

@@ -28,7 +28,6 @@ from api.inspection.schema import (
     CalibrateNgResult,
     Cleared,
     DatasetList,
-    DatasetSummary,
     Deleted,
     FitResult,
     InferDataset,
@@ -342,7 +341,13 @@ async def manifest(
         model_key=mkey,
         memory=found.memory_key is not None,
         calib=calib,
-        datasets=DatasetSummary(classes=await service.summary(store, prefix)),
+        datasets=DatasetList(
+            role_id=role_id,
+            roi_id=roi_id,
+            classes=await service.summary(store, prefix),
+            request_id=request_id(),
+            recipe_id=recipe_value,
+        ),
         request_id=request_id(),
     )
 

@@ -99,10 +99,6 @@ class DatasetList(msgspec.Struct):
     recipe_id: str
 
 
-class DatasetSummary(msgspec.Struct):
-    classes: Classes
-
-
 class Manifest(msgspec.Struct):
     role_id: str
     roi_id: str
@@ -110,7 +106,7 @@ class Manifest(msgspec.Struct):
     model_key: str
     memory: bool
     calib: dict[str, Any] | None
-    datasets: DatasetSummary
+    datasets: DatasetList
     request_id: str
 
 

@@ -7,8 +7,11 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from redis.asyncio import Redis
 
 from domain.inspection.synthetic import make_sample
+from infra.blob.factory import make_blob_store
+from infra.settings import Settings
 
 SIZE = (96, 96)
 ROLE, ROI = "Inspection", "inspection-1"
@@ -61,3 +64,21 @@ async def infer(http: Any, crop: bytes, headers: dict[str, str] | None = None, *
         files={"image": ("roi.png", crop, "image/png")},
         headers=headers or {},
     )
+
+
+async def incoming(settings: Settings) -> list[str]:
+    """Uploads still waiting for a job, in the blob store and in Redis (none once every
+    request has ended)."""
+    store = make_blob_store(settings)
+    await store.open()
+    try:
+        waiting = [entry.key async for entry in store.iter("inspection/incoming/")]
+    finally:
+        await store.close()
+    redis = Redis.from_url(settings.redis.url)
+    try:
+        match = f"{settings.redis.prefix}:inspection:incoming:*"
+        waiting += [key.decode() async for key in redis.scan_iter(match=match)]
+    finally:
+        await redis.aclose()
+    return waiting

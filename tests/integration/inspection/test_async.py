@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 
+from infra.settings import Settings
 from tests.conftest import LiveApi
-from tests.integration.inspection.helper import files, ids, ok_crop, seed_model
+from tests.integration.inspection.helper import files, ids, incoming, ok_crop, seed_model
 from tests.integration.platform.helper import wait_status
 from tests.wsclient import WsClient
 
@@ -72,3 +73,22 @@ async def test_dataset_inference_can_run_as_a_job(
     done = await wait_status(platform, h, r.json()["id"], "completed", "failed")
     assert done["status"] == "completed" and done["progress"] == 100
     assert done["result"]["n_total"] == 4 and done["result"]["n_errors"] == 0
+
+
+async def test_a_failed_job_leaves_no_upload_behind(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    platform: httpx.AsyncClient,
+    inspector: dict[str, Any],
+) -> None:
+    h = inspector["headers"]
+    r = await http.post(
+        "/fit_ok",
+        data=ids(mm_per_px="0.1"),
+        files=files("images", [ok_crop(1), ok_crop(2)[:300]]),
+        headers={**h, "Prefer": "respond-async"},
+    )
+    assert r.status_code == 202, r.text
+    done = await wait_status(platform, h, r.json()["id"], "completed", "failed")
+    assert done["status"] == "failed" and done["error"]["code"] == "INVALID_IMAGE"
+    assert await incoming(settings) == []

@@ -6,11 +6,17 @@ import json
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from infra.blob.factory import make_blob_store
 from infra.settings import Settings
-from tests.integration.inspection.helper import files, ids, infer, ng_crop, ok_crop, seed_model
+from tests.integration.inspection.helper import (
+    files,
+    ids,
+    incoming,
+    infer,
+    ng_crop,
+    ok_crop,
+    seed_model,
+)
 
 
 async def listing(http: httpx.AsyncClient) -> dict[str, object]:
@@ -25,24 +31,6 @@ async def upload(
     return await http.post(
         f"/datasets/{label}/upload", data=ids(**data), files=files("images", crops)
     )
-
-
-async def incoming(settings: Settings) -> list[str]:
-    """Uploads still waiting for a job, in the blob store and in Redis (none once every
-    request has ended)."""
-    store = make_blob_store(settings)
-    await store.open()
-    try:
-        waiting = [entry.key async for entry in store.iter("inspection/incoming/")]
-    finally:
-        await store.close()
-    redis = Redis.from_url(settings.redis.url)
-    try:
-        match = f"{settings.redis.prefix}:inspection:incoming:*"
-        waiting += [key.decode() async for key in redis.scan_iter(match=match)]
-    finally:
-        await redis.aclose()
-    return waiting
 
 
 async def test_uploads_that_are_not_whole_images_store_nothing(
@@ -170,7 +158,7 @@ async def test_infer_refuses_a_shape_outside_the_crop_and_a_foreign_token_grid(
 
     # The memory was fitted on 96×96 crops (a 6×6 grid); a 64×64 crop has a 4×4 one.
     from domain.inspection.synthetic import make_sample
-    from tests.integration.inspection.helper import png
+    from tests.integration.inspection.helper import incoming, png
 
     small = png(make_sample("texture", None, (64, 64), seed=1).image)
     r = await infer(http, small)

@@ -34,7 +34,8 @@ async def test_the_gui_flow_from_upload_to_inference_and_back(http: httpx.AsyncC
     }
     manifest = (await http.get("/manifest", params=ids())).json()
     assert manifest["memory"] is False and manifest["calib"] is None
-    assert manifest["datasets"] == {"classes": {}}
+    assert manifest["datasets"]["classes"] == {}
+    assert manifest["datasets"]["role_id"] == ROLE and manifest["datasets"]["roi_id"] == ROI
 
     saved_ok = await upload(
         http, "ok", [ok_crop(i) for i in range(4)], metas=['{"mm_per_px": 0.1}'] * 4
