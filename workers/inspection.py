@@ -85,6 +85,10 @@ _banks_lock = threading.Lock()
 _batchers: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[str, GroupCommit[InferItem, Any]]
 ] = weakref.WeakKeyDictionary()
+# Loads in flight, per event loop, so concurrent jobs on one new bank load it once.
+_loading: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, asyncio.Future[MemoryBank]]
+] = weakref.WeakKeyDictionary()
 
 
 def _load_engine(settings: InspectionSettings) -> Engine:
@@ -142,12 +146,32 @@ async def warm(settings: Settings) -> None:
 
 
 async def bank(eng: Engine, blob: BlobStore, key: str) -> tuple[MemoryBank, bool]:
-    """The memory bank stored under `key`, and whether this call had to load it."""
+    """The memory bank stored under `key`, and whether this call had to load it. Jobs that
+    want a bank another job is loading wait for that load instead of loading it again."""
     with _banks_lock:
         cached = eng.banks.get(key)
         if cached is not None:
             eng.banks.move_to_end(key)
             return cached, False
+    loading = _loading.setdefault(asyncio.get_running_loop(), {})
+    pending = loading.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending), False
+    future: asyncio.Future[MemoryBank] = asyncio.get_running_loop().create_future()
+    loading[key] = future
+    try:
+        loaded = await _load(eng, blob, key)
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: a load nobody else waited for is not an unhandled error
+        raise
+    finally:
+        loading.pop(key, None)
+    future.set_result(loaded)
+    return loaded, True
+
+
+async def _load(eng: Engine, blob: BlobStore, key: str) -> MemoryBank:
     try:
         data = await blob.read(key)
     except BlobNotFound as exc:
@@ -155,9 +179,8 @@ async def bank(eng: Engine, blob: BlobStore, key: str) -> tuple[MemoryBank, bool
             "the memory bank was replaced by a newer fit while this request waited; send it again",
             code=MEMORY_REPLACED,
         ) from exc
-    device = eng.inspector.device
     try:
-        loaded = await asyncio.to_thread(MemoryBank.from_bytes, data, device=device)
+        loaded = await asyncio.to_thread(MemoryBank.from_bytes, data, device=eng.inspector.device)
     except ArtifactError as exc:
         raise PermanentError(str(exc), code=TOKEN_GRID_MISMATCH) from exc
     with _banks_lock:
@@ -167,7 +190,7 @@ async def bank(eng: Engine, blob: BlobStore, key: str) -> tuple[MemoryBank, bool
             eng.banks.popitem(last=False)
         eng.loads += 1
     log.info("loaded memory bank %s (%d features)", key, loaded.coreset_size)
-    return loaded, True
+    return loaded
 
 
 # -- errors ------------------------------------------------------------------------------------
