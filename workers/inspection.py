@@ -103,7 +103,6 @@ def _load_engine(settings: InspectionSettings) -> Engine:
             device, _ = resolve_device(settings.device)
             # /health says why the gpu pool runs on the CPU, also when it was told to.
             reason = None if torch.cuda.is_available() else "cuda_not_available"
-            torch.set_grad_enabled(False)
             inspector = Inspector(load_backbone(settings.dinov2_weights or None, device))
             _engine = Engine(inspector, reason, max(1, settings.cache_size), OrderedDict())
             gpu_faiss = hasattr(faiss, "StandardGpuResources")
