@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.inspection import SERVICE as INSPECTION
 from api.inventory import SERVICE as INVENTORY
 from api.service import Service
 from api.studio import SERVICE as STUDIO
 
-SERVICES: list[Service[Any]] = [INVENTORY, STUDIO]
+SERVICES: list[Service[Any]] = [INVENTORY, INSPECTION, STUDIO]

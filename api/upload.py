@@ -72,6 +72,8 @@ class UploadPolicy(msgspec.Struct, frozen=True):
     min_files: int = 1
     max_files: int = 1
     max_fields: int = 16  # plain (non-file) form fields
+    # Plain fields a client may send several times (a `string[]` form field), in `lists`.
+    list_fields: frozenset[str] = frozenset()
     max_fields_bytes: int = 64 * 1024  # all plain fields together
 
     def __post_init__(self) -> None:
@@ -104,6 +106,8 @@ class UploadForm(msgspec.Struct, frozen=True):
 
     files: list[StoredUpload]
     fields: dict[str, str]
+    # The values of the policy's `list_fields`, in the order they came.
+    lists: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 def upload_route(path: str | list[str], policy: UploadPolicy, **kwargs: Any) -> post:
@@ -130,6 +134,7 @@ async def receive_uploads(
     boundary = _boundary(request.headers.get("content-type"))
     files: list[StoredUpload] = []
     fields: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
     try:
         events = _events(PushMultipartParser(boundary), request.stream())
         async for segment in events:
@@ -138,11 +143,18 @@ async def receive_uploads(
                 raise RuntimeError("multipart events out of order")
             name = str(segment.name or "")
             if segment.filename is None:
-                if len(fields) >= policy.max_fields:
+                count = len(fields) + sum(len(v) for v in lists.values())
+                if count >= policy.max_fields:
                     raise BadRequest(f"more than {policy.max_fields} form fields")
+                used = sum(len(v.encode()) for v in fields.values()) + sum(
+                    len(v.encode()) for values in lists.values() for v in values
+                )
+                if name in policy.list_fields:
+                    value = await _read_field(name, _part(events), policy, used)
+                    lists.setdefault(name, []).append(value)
+                    continue
                 if name in fields:
                     raise BadRequest(f"form field {name!r} given more than once")
-                used = sum(len(v.encode()) for v in fields.values())
                 fields[name] = await _read_field(name, _part(events), policy, used)
                 continue
             if policy.file_fields is not None and name not in policy.file_fields:
@@ -172,7 +184,7 @@ async def receive_uploads(
     except BaseException:
         await discard_uploads(store, files)
         raise
-    return UploadForm(files=files, fields=fields)
+    return UploadForm(files=files, fields=fields, lists=lists)
 
 
 async def discard_uploads(store: BlobStore, uploads: Iterable[StoredUpload]) -> None:

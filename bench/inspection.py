@@ -2,6 +2,7 @@
 
     python -m bench.inspection                 # generated set + every timing (make bench)
     python -m bench.inspection --data DIR      # any folder with good/, defect/, optional masks/
+    python -m bench.inspection --only http     # /inspection/infer over HTTP vs the engine alone
 
 With `--data` the last line is `image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`.
 """
@@ -269,12 +270,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["generated", "search", "coreset", "lite0", "dinov2"],
+        choices=["generated", "search", "coreset", "lite0", "dinov2", "http"],
         action="append",
         help="run only these sections (repeatable)",
     )
     parser.add_argument("--repeat", type=int, default=30, help="timed inferences per backbone")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (http)")
     args = parser.parse_args(argv)
     device, reason = resolve_device(args.device)
     why = "" if reason is None else f" ({reason})"
@@ -291,7 +293,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(_line(*evaluate(inspector, good, defect, masks, seed=args.seed)))
         return
 
-    sections = set(args.only or ["generated", "search", "coreset", "lite0", "dinov2"])
+    sections = set(args.only or ["generated", "search", "coreset", "lite0", "dinov2", "http"])
+    if "http" in sections:
+        from bench.inspection_http import bench_http
+
+        bench_http(args.size, args.repeat, args.clients, device.type)
+        sections.discard("http")
+        if not sections:
+            return
     lite0 = Inspector(load_backbone(None, device))
     if "generated" in sections:
         bench_generated(lite0, args.size)

@@ -18,13 +18,20 @@ class GroupCommit(Generic[T, R]):
     one `write(batch)` call. A lone item is written at once, so batching adds no latency; under
     load it turns N round trips into one.
 
+    With `linger_s`, a batch waits that long after its first item before it is written.
+
     `write` returns one result per item, in order; if it raises, every waiting item of that
     batch gets the exception (items added with `defer` only get a log line).
     """
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[list[R]]], name: str) -> None:
+    def __init__(
+        self, write: Callable[[list[T]], Awaitable[list[R]]], name: str, linger_s: float = 0.0
+    ) -> None:
         self._write = write
         self._name = name
+        # Wait this long after the first item of a batch for others to join it: for writes
+        # whose cost hardly grows with the batch (a pass through a network on a GPU).
+        self._linger_s = linger_s
         self._queue: list[tuple[T, asyncio.Future[R] | None]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -55,6 +62,8 @@ class GroupCommit(Generic[T, R]):
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if self._linger_s > 0:
+                await asyncio.sleep(self._linger_s)
             self._wake.clear()
             batch, self._queue = self._queue, []
             if not batch:

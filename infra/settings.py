@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -100,6 +100,27 @@ class InventorySettings(msgspec.Struct, frozen=True):
 class InspectionSettings(msgspec.Struct, frozen=True):
     dinov2_weights: str = ""  # local file for vit_small_patch14_dinov2.lvd142m
     device: str = "auto"  # auto | cpu | cuda
+    # The original's knobs: fit only from the stored dataset (uploads refused), the OK samples
+    # such a fit needs, and the defaults of a fit's coreset rate and of calibration.
+    train_dataset_only: bool = False
+    min_ok_samples: int = 10
+    coreset_rate: float = 0.1
+    score_percentile: int = 99
+    area_mm2_thr: float = 1.0
+    # Callers on these networks need no token (the contract's GUI sends none); CIDR list.
+    open_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    # Browser origins allowed under /inspection (none: no CORS headers).
+    cors_origins: tuple[str, ...] = ()
+    max_image_bytes: int = 32 * 1024 * 1024
+    max_images: int = 1000  # per upload or fit request
+    # Memory banks a gpu worker keeps loaded (LRU), and how long an /infer waits for others
+    # on the same model to share one pass through the backbone.
+    cache_size: int = 8
+    batch: Literal["auto", "on", "off"] = "auto"  # auto: on CUDA only
+    batch_wait_ms: float = 3.0
+    # How long a synchronous route waits for its job before answering 504 (the job goes on).
+    infer_deadline_s: float = 60.0
+    fit_deadline_s: float = 600.0
 
 
 class RiggingSettings(msgspec.Struct, frozen=True):

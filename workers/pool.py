@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import importlib.util
 import logging
 import os
@@ -227,11 +228,24 @@ class PoolWorker:
         log.info(
             "worker %s: pool=%s concurrency=%d ready", self.worker_id, self.pool, self.concurrency
         )
+        warm = asyncio.create_task(self._warm(), name="warm")
         await self._stopping.wait()
+        warm.cancel()
         await self._shutdown()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _warm(self) -> None:
+        """Run the pool's warm-up hooks (catalog `warm`), each once; a failure is only logged:
+        the jobs that need what it loads will fail with the reason."""
+        hooks = sorted({k.warm for k in kinds_for_pool(self.pool) if k.warm})
+        for hook in hooks:
+            module, _, name = hook.partition(":")
+            try:
+                await getattr(importlib.import_module(module), name)(self.settings)
+            except Exception:
+                log.exception("warm-up %s failed", hook)
 
     async def _run_arq(self, arq: StreamFedWorker) -> None:
         """arq's loop, started again when Redis fails under it: the loop also forgets the

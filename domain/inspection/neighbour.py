@@ -72,9 +72,13 @@ def nearest(
 
 
 def faiss_index_for(bank: torch.Tensor) -> Any:
-    """An exact (flat L2) faiss index over the bank rows, built on the CPU."""
+    """An exact (flat L2) faiss index over the bank rows: on the bank's GPU when the bank is
+    on CUDA and faiss is the GPU build (`faiss-gpu`), else on the CPU."""
     import faiss
 
     index = faiss.IndexFlatL2(bank.shape[1])
     index.add(np.ascontiguousarray(bank.detach().cpu().numpy(), dtype=np.float32))
+    if bank.is_cuda and hasattr(faiss, "StandardGpuResources"):
+        # faiss keeps the resources alive as long as the GPU index it made with them.
+        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), bank.device.index or 0, index)
     return index

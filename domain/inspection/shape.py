@@ -83,3 +83,19 @@ def shape_mask(shape: Shape, height: int, width: int) -> npt.NDArray[np.bool_]:
             f"shape covers no pixel of the {width}×{height} ROI; coordinates must match the ROI"
         )
     return np.ascontiguousarray(mask)
+
+
+def check_inside(shape: Shape, height: int, width: int) -> None:
+    """Refuse a shape that reaches outside an ROI of `height`×`width` pixels: its coordinates
+    were meant for another crop size."""
+    if isinstance(shape, Rect):
+        left, top, right, bottom = shape.x, shape.y, shape.x + shape.w, shape.y + shape.h
+    else:
+        left, top = shape.cx - shape.r, shape.cy - shape.r
+        right, bottom = shape.cx + shape.r, shape.cy + shape.r
+    # Half a pixel of slack: a GUI rounds its canonical coordinates.
+    if left < -0.5 or top < -0.5 or right > width + 0.5 or bottom > height + 0.5:
+        raise InvalidShapeError(
+            f"shape reaches outside the {width}×{height} ROI (it spans x {left:g}..{right:g}, "
+            f"y {top:g}..{bottom:g}); coordinates must match the ROI crop"
+        )

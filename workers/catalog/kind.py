@@ -17,3 +17,6 @@ class JobKind(msgspec.Struct, frozen=True, kw_only=True):
     cancellable: bool = True
     # Platform kinds may run on any pool: a job request's `pool` field picks one.
     any_pool: bool = False
+    # "module:function" a worker of the pool awaits once at start, with the settings, to load
+    # what the kind's jobs share (a model); jobs that arrive meanwhile wait for it themselves.
+    warm: str | None = None

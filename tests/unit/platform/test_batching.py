@@ -53,3 +53,21 @@ async def test_deferred_items_are_written_and_drain_waits_for_them() -> None:
         gc.defer(i)
     await asyncio.wait_for(gc.drain(), 5)
     assert written == list(range(20))
+
+
+async def test_with_a_linger_items_that_arrive_one_by_one_still_share_the_first_batch() -> None:
+    batches: list[list[int]] = []
+
+    async def write(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    gc: GroupCommit[int, int] = GroupCommit(write, "test", linger_s=0.2)
+
+    async def later(i: int) -> int:
+        await asyncio.sleep(0.01 * i)  # each a little after the one before
+        return await gc.submit(i)
+
+    assert await asyncio.gather(*(later(i) for i in range(4))) == [0, 1, 2, 3]
+    # Without the linger the first item would have been written alone.
+    assert batches == [[0, 1, 2, 3]]
