@@ -1,0 +1,505 @@
+"""The robodata routes: auth, taxonomy and listing, index and registration, episode media."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlencode
+
+import asyncpg
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import (
+    FromPath,
+    FromQuery,
+    JSONBody,
+    PathParameter,
+    QueryParameter,
+    SkipValidation,
+)
+
+from api.access import signed_url
+from api.auth import LoginRequest, RefreshRequest, password_login, rotate_refresh
+from api.blob import serve_blob
+from api.error import ApiError, GatewayTimeout, Unauthorized, Unavailable
+from api.principal import bearer_token
+from api.robodata import service
+from api.robodata.access import caller, media_access
+from api.robodata.error import ERRORS, JOB_ERRORS
+from api.robodata.schema import (
+    Datasets,
+    IndexStatus,
+    ItemDetail,
+    ItemPage,
+    RegisterRequest,
+    RegisterResponse,
+    Robots,
+    ScanRequest,
+    ScanStarted,
+    TaskTypes,
+    Timeseries,
+    TokenResponse,
+    UserView,
+)
+from api.state import from_request
+from api.submit import JobRequest, submit, wait
+from domain.robodata.catalog import mapping
+from domain.robodata.error import InvalidNameError, NotADatasetError
+from domain.robodata.naming import parse_name
+from domain.robodata.parser import parse_dataset
+from domain.robodata.path import within_roots
+from infra.db import robodata as repo
+from infra.db import user as users_repo
+from infra.db.engine import retrying, statement
+from infra.db.model import User
+from infra.security import Principal
+
+T = TypeVar("T")
+Caller = SkipValidation[Principal]
+PREFIX = "/robodata"
+# Ids are Postgres bigints; a larger number is a 400, never a failed statement.
+MAX_ID = 2**63 - 1
+ItemId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The item's integer id")]
+Page = Annotated[int, QueryParameter(description="Page, from 1 (clamped to ≥ 1)")]
+PageSize = Annotated[
+    int | None, QueryParameter(description="Items per page (default 50, clamped to 1..200)")
+]
+Resolution = Literal["360p", "480p", "720p", "1080p"]
+_NO_AUTH: list[dict[str, list[str]]] = [{}]
+
+
+async def read(
+    request: Request[Any, Any, Any], work: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """Run a read on a pooled autocommit connection, again if Postgres dropped it."""
+    return await retrying(statement, from_request(request).autocommit, work)
+
+
+def _user(user: User) -> UserView:
+    return UserView(
+        id=user.number,
+        username=user.username,
+        displayName=user.display_name or user.username,
+        roles=list(user.roles),
+    )
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+@post(
+    "/auth/login",
+    status_code=200,
+    summary="Log in",
+    security=_NO_AUTH,
+    tags=["robodata: auth"],
+    responses=ERRORS.responses(400, 401, 413, 429, 503),
+)
+async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> TokenResponse:
+    try:
+        user, tokens = await password_login(request, data)
+    except Unauthorized as exc:
+        raise Unauthorized("Invalid credentials") from exc
+    return TokenResponse(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        user=_user(user),
+    )
+
+
+@post(
+    "/auth/refresh",
+    status_code=200,
+    summary="New tokens for a refresh token",
+    security=_NO_AUTH,
+    tags=["robodata: auth"],
+    responses=ERRORS.responses(400, 401, 413),
+)
+async def refresh(request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]) -> TokenResponse:
+    try:
+        user, tokens = await rotate_refresh(request, data)
+    except Unauthorized as exc:
+        raise Unauthorized("Invalid refresh token") from exc
+    return TokenResponse(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        user=_user(user),
+    )
+
+
+@get(
+    "/auth/me",
+    summary="The logged-in user",
+    tags=["robodata: auth"],
+    responses=ERRORS.responses(401),
+)
+async def me(request: Request[Any, Any, Any], member: Caller) -> UserView:
+    async with from_request(request).sessions() as session:
+        user = await users_repo.get_by_id(session, uuid.UUID(member.id))
+    if user is None or user.disabled:
+        raise Unauthorized("Unauthorized")
+    return _user(user)
+
+
+# --- taxonomy and listing -------------------------------------------------------------------
+
+
+def links(request: Request[Any, Any, Any]) -> service.Link:
+    """Absolute media links for payloads: plain while media is open, signed once it is not."""
+    res = from_request(request)
+    base = (res.settings.api.public_url or str(request.base_url)).rstrip("/")
+    signing = not res.settings.robodata.open_media
+
+    def link(item_id: int, what: str, params: dict[str, str]) -> str:
+        path = f"{PREFIX}/items/{item_id}/{what}"
+        if signing:
+            return signed_url(request, path, params)
+        return f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+
+    return link
+
+
+def _paging(request: Request[Any, Any, Any], page: int, page_size: int | None) -> service.Paging:
+    policy = from_request(request).settings.robodata
+    return service.Paging.clamp(page, page_size, policy.page_size, policy.max_page_size)
+
+
+LISTING = ["robodata: catalog"]
+
+
+@get("/robots", summary="Robots", responses=ERRORS.responses(401), tags=LISTING)
+async def list_robots(request: Request[Any, Any, Any], member: Caller) -> Robots:
+    rows = await read(request, repo.list_robots)
+    return Robots(robots=[service.robot_view(r) for r in rows])
+
+
+@get(
+    "/robots/{name:str}/types",
+    summary="Task types of a robot",
+    responses=ERRORS.responses(401, 404),
+    tags=LISTING,
+)
+async def robot_types(
+    request: Request[Any, Any, Any], member: Caller, name: FromPath[str]
+) -> TaskTypes:
+    async def work(conn: asyncpg.Connection) -> TaskTypes:
+        rows = await repo.list_task_types(conn, await service.robot_id(conn, name))
+        return TaskTypes(taskTypes=[service.task_type_view(r) for r in rows])
+
+    return await read(request, work)
+
+
+@get("/task-types", summary="Task types", responses=ERRORS.responses(401, 404), tags=LISTING)
+async def task_types(
+    request: Request[Any, Any, Any], member: Caller, robot: FromQuery[str | None] = None
+) -> TaskTypes:
+    async def work(conn: asyncpg.Connection) -> TaskTypes:
+        robot_id = None if robot is None else await service.robot_id(conn, robot)
+        rows = await repo.list_task_types(conn, robot_id)
+        return TaskTypes(taskTypes=[service.task_type_view(r) for r in rows])
+
+    return await read(request, work)
+
+
+@get("/datasets", summary="Datasets", responses=ERRORS.responses(401), tags=LISTING)
+async def list_datasets(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    robot: FromQuery[str | None] = None,
+    task_type: Annotated[str | None, QueryParameter(name="type")] = None,
+) -> Datasets:
+    rows = await read(request, lambda c: repo.list_datasets(c, robot, task_type))
+    return Datasets(datasets=[service.dataset_view(r) for r in rows])
+
+
+@get(
+    "/datasets/{dataset_id:str}/items",
+    summary="A dataset's items, newest first",
+    responses=ERRORS.responses(400, 401, 404),
+    tags=LISTING,
+)
+async def dataset_items(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    dataset_id: Annotated[str, PathParameter(description="url-safe base64 of the dataset path")],
+    page: Page = 1,
+    page_size: PageSize = None,
+) -> ItemPage:
+    paging, link = _paging(request, page, page_size), links(request)
+    return await read(request, lambda c: service.dataset_items_page(c, dataset_id, paging, link))
+
+
+@get(
+    "/items", summary="Every item, newest first", responses=ERRORS.responses(400, 401), tags=LISTING
+)
+async def list_items(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    robot: FromQuery[str | None] = None,
+    task_type: Annotated[str | None, QueryParameter(name="type")] = None,
+    page: Page = 1,
+    page_size: PageSize = None,
+) -> ItemPage:
+    paging, link = _paging(request, page, page_size), links(request)
+    return await read(request, lambda c: service.items_page(c, robot, task_type, paging, link))
+
+
+# `str` in the path, `int` in the handler: a non-numeric id is a 400 in the contract's shape.
+ITEM = "/items/{item_id:str}"
+
+
+@get(
+    ITEM,
+    summary="An item with its cameras",
+    responses=ERRORS.responses(400, 401, 404),
+    tags=LISTING,
+)
+async def get_item(request: Request[Any, Any, Any], member: Caller, item_id: ItemId) -> ItemDetail:
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    return service.item_detail(row, links(request))
+
+
+# --- index and registration -----------------------------------------------------------------
+
+INDEXING = ["robodata: index"]
+
+
+async def _start_index(
+    request: Request[Any, Any, Any],
+    member: Principal,
+    path: Path,
+    robot: FromQuery[str | None] = None,
+    task_type: str | None = None,
+) -> tuple[int, str]:
+    """Record an index task and submit the job that does it; (task id, job id)."""
+    res = from_request(request)
+    owner = uuid.UUID(member.id)
+    async with statement(res.autocommit) as conn:
+        task_id = await repo.new_task(conn, owner, str(path))
+    payload = {"task_id": task_id, "path": str(path), "robot": robot, "task_type": task_type}
+    (job,) = await submit(res, owner, [JobRequest(kind="robodata.index", payload=payload)])
+    async with statement(res.autocommit) as conn:
+        await repo.attach_job(conn, task_id, job.id)
+    return task_id, str(job.id)
+
+
+def _inside_roots(request: Request[Any, Any, Any], path: str) -> Path:
+    return within_roots(from_request(request).settings.robodata.roots, path)
+
+
+@post(
+    "/index/scan",
+    status_code=200,
+    summary="Index every dataset below a folder (a job on the indexing pool)",
+    responses=ERRORS.responses(400, 401, 403, 404, 413),
+    tags=INDEXING,
+)
+async def scan(
+    request: Request[Any, Any, Any], member: Caller, data: JSONBody[ScanRequest]
+) -> ScanStarted:
+    path = _inside_roots(request, data.path)
+    if not path.is_dir():
+        raise NotADatasetError(f"{data.path} is not a folder")
+    task_id, job_id = await _start_index(request, member, path)
+    return ScanStarted(taskId=task_id, status="running", message="Index task started", jobId=job_id)
+
+
+@get(
+    "/index/status",
+    summary="Where an index task is",
+    responses=ERRORS.responses(400, 401, 404),
+    tags=INDEXING,
+)
+async def index_status(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    task_id: Annotated[int, QueryParameter(ge=1, le=MAX_ID)],
+) -> IndexStatus:
+    return await read(request, lambda c: service.index_status(c, task_id, member))
+
+
+@post(
+    "/datasets/register",
+    status_code=200,
+    summary="Register one dataset under a robot and task type, then index it",
+    responses=ERRORS.responses(400, 401, 403, 404, 413),
+    tags=INDEXING,
+)
+async def register(
+    request: Request[Any, Any, Any], member: Caller, data: JSONBody[RegisterRequest]
+) -> RegisterResponse:
+    path = _inside_roots(request, data.path)
+    dataset = parse_dataset(path, probe_videos=False)
+    name = data.dataset_name or path.name
+    robot, task_type = mapping(dataset, name)
+    if dataset.version == "v3.0":
+        # LeRobot v3 names datasets `{robot_type}_{task_name}_{YYYY-MM-DD}`.
+        try:
+            parse_name(name, dataset.info.robot_type)
+        except InvalidNameError as first:
+            try:
+                parse_name(name)
+            except InvalidNameError:
+                raise first from None
+    robot, task_type = data.robot or robot, data.task_type or task_type
+    task_id, job_id = await _start_index(request, member, path, robot, task_type)
+    return RegisterResponse(
+        taskId=task_id,
+        status="running",
+        message="Dataset registered; index task started",
+        mappedRobot=robot,
+        mappedTaskType=task_type,
+        jobId=job_id,
+    )
+
+
+# --- media ----------------------------------------------------------------------------------
+
+MEDIA = ["robodata: media"]
+
+
+def _media_responses(media_type: str) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            bytes,
+            media_type=media_type,
+            description="The media, or the range asked for",
+            generate_examples=False,
+        )
+        for status in (200, 206)
+    } | {
+        304: ResponseSpec(None, description="If-None-Match matched"),
+        **ERRORS.responses(400, 401, 403, 404, 416, 422, 503, 504),
+    }
+
+
+async def _optional_caller(request: Request[Any, Any, Any]) -> Principal | None:
+    return await caller(request) if bearer_token(request) else None
+
+
+async def _media(
+    request: Request[Any, Any, Any],
+    item_id: int,
+    what: str,
+    extension: str,
+    camera: str | None = None,
+    **params: Any,
+) -> Response[Any]:
+    """Serve one episode's media from the blob-store cache, making it with a job first when
+    it is not there. Concurrent first requests share one job (its idempotency key is the
+    cache key); a cached request runs none."""
+    res = from_request(request)
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    if what != "timeseries":
+        params["camera"] = service.camera_key(row, camera)
+    digest = hashlib.sha256(msgspec.json.encode(sorted(params.items()))).hexdigest()[:24]
+    key = f"robodata/media/{row.id}/{row.fingerprint}/{what}-{digest}.{extension}"
+    store = await res.blobs()
+    if await store.exists(key):
+        return await serve_blob(request, store, key)
+    who = await _optional_caller(request)
+    owner = row.owner_id or (uuid.UUID(who.id) if who else None)
+    if owner is None:
+        raise Unavailable("this dataset has no owner left to make its media; index it again")
+    payload = {"item_id": row.id, "what": what, "key": key, **params}
+    attempt = key
+    for _ in range(3):
+        (job,) = await submit(
+            res,
+            owner,
+            [JobRequest(kind="robodata.media", payload=payload, idempotency_key=attempt)],
+        )
+        ended = job if job.status in ("completed", "failed", "cancelled") else None
+        if ended is None:
+            ended = await wait(request, job.id, res.settings.robodata.media_wait_s)
+        if ended is None:
+            raise GatewayTimeout(f"media for item {row.id} is still being made; retry shortly")
+        if ended.status == "failed":
+            error = ended.error or {"code": "FAILED", "detail": "the media job failed"}
+            raise ApiError(
+                error["detail"], code=error["code"], status_code=JOB_ERRORS.get(error["code"], 500)
+            )
+        if await store.exists(key):
+            return await serve_blob(request, store, key)
+        # The job finished long ago and its file has since left the cache: make it again.
+        attempt = f"{key}#{job.id}"
+    raise Unavailable("the media could not be kept in the blob store; retry shortly")
+
+
+@get(
+    f"{ITEM}/thumbnail",
+    summary="JPEG of an episode's camera frame (open unless robodata.open_media is off)",
+    responses=_media_responses("image/jpeg"),
+    tags=MEDIA,
+    guards=[media_access],
+    security=_NO_AUTH,
+)
+async def thumbnail(
+    request: Request[Any, Any, Any],
+    item_id: ItemId,
+    camera: FromQuery[str | None] = None,
+    frame: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
+) -> Response[Any]:
+    return await _media(request, item_id, "thumbnail", "jpg", camera, frame=frame)
+
+
+@get(
+    f"{ITEM}/stream",
+    summary="An episode's camera video as MP4 (stream copy, else H.264); Range and ETag",
+    responses=_media_responses("video/mp4"),
+    tags=MEDIA,
+    guards=[media_access],
+    security=_NO_AUTH,
+)
+async def stream(
+    request: Request[Any, Any, Any],
+    item_id: ItemId,
+    camera: FromQuery[str | None] = None,
+    resolution: FromQuery[Resolution | None] = None,
+) -> Response[Any]:
+    return await _media(request, item_id, "stream", "mp4", camera, resolution=resolution)
+
+
+@get(
+    f"{ITEM}/timeseries",
+    summary="An episode's action and state, at most max_points rows",
+    responses={
+        200: ResponseSpec(Timeseries, description="The series"),
+        **_media_responses("application/json"),
+    },
+    tags=MEDIA,
+    guards=[media_access],
+    security=_NO_AUTH,
+)
+async def timeseries(
+    request: Request[Any, Any, Any],
+    item_id: ItemId,
+    max_points: Annotated[int, QueryParameter(ge=2, le=100_000)] = 500,
+) -> Response[Any]:
+    return await _media(request, item_id, "timeseries", "json", max_points=max_points)
+
+
+ROUTES = [
+    login,
+    refresh,
+    me,
+    list_robots,
+    robot_types,
+    task_types,
+    list_datasets,
+    dataset_items,
+    list_items,
+    get_item,
+    scan,
+    index_status,
+    register,
+    thumbnail,
+    stream,
+    timeseries,
+]

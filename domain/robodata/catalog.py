@@ -1,0 +1,177 @@
+"""A parsed dataset as catalog records: one per episode, with its robot and task type.
+
+The browser lists episodes by robot and task type; these are read from the dataset's
+conventional name `{robot_type}_{task_name}_{YYYY-MM-DD}` where it has one, else from
+`info.json` and its first task. Dataset ids are the url-safe base64 of the root path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from domain.robodata.error import InvalidDatasetIdError, InvalidNameError, UnsafePathError
+from domain.robodata.model import Camera, Dataset, Episode
+from domain.robodata.naming import parse_name
+from domain.robodata.path import inside
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class ItemRecord(msgspec.Struct, frozen=True):
+    """One episode as the catalog keeps it."""
+
+    episode_index: int
+    total_frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    image_count: int
+    total_size_bytes: int
+    file_path: str
+    # [{key, width, height, frames, codec}]
+    cameras: list[dict[str, Any]]
+    # The engine's Episode as builtins: where its data rows and video segments are.
+    episode: dict[str, Any]
+    fingerprint: str
+
+
+class DatasetRecord(msgspec.Struct, frozen=True):
+    """One parsed dataset as the catalog keeps it."""
+
+    path: str
+    name: str
+    robot: str
+    task_type: str
+    version: str
+    fps: float
+    warnings: list[str]
+    items: list[ItemRecord]
+
+
+def dataset_id(path: str) -> str:
+    """The url-safe base64 of a dataset root path, padding stripped (the original's ids)."""
+    return base64.urlsafe_b64encode(path.encode()).decode().rstrip("=")
+
+
+def dataset_path(identifier: str) -> str:
+    """The root path a dataset id encodes; InvalidDatasetIdError when it encodes none."""
+    try:
+        raw = base64.urlsafe_b64decode(identifier + "=" * (-len(identifier) % 4))
+        # Only the canonical encoding names a dataset: no stray characters or padding bits.
+        if not identifier or dataset_id(raw.decode()) != identifier:
+            raise ValueError("not canonical")
+        return raw.decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidDatasetIdError(f"invalid dataset id {identifier[:80]!r}") from exc
+
+
+def episode_id(index: int) -> str:
+    return f"episode_{index:06d}"
+
+
+def primary_camera(keys: list[str]) -> str | None:
+    """The camera shown by default: one named `top` (or containing it), else the first."""
+    for key in keys:
+        if key.rsplit(".", 1)[-1] == "top":
+            return key
+    for key in keys:
+        if "top" in key:
+            return key
+    return keys[0] if keys else None
+
+
+def _slug(text: str) -> str:
+    return _SLUG.sub("_", text.lower()).strip("_")[:100]
+
+
+def mapping(dataset: Dataset, folder_name: str) -> tuple[str, str]:
+    """(robot, task type) for a dataset: from its conventional name when it has one."""
+    for robot_type in (dataset.info.robot_type, None):
+        try:
+            name = parse_name(folder_name, robot_type)
+        except InvalidNameError:
+            continue
+        return name.robot_type, name.task_name
+    robot = dataset.info.robot_type or "unknown"
+    task = _slug(dataset.tasks[0].task) if dataset.tasks else ""
+    return robot, task or "unknown"
+
+
+def _camera_view(camera: Camera, frames: int) -> dict[str, Any]:
+    probe = camera.probe
+    return {
+        "key": camera.key,
+        "width": probe.width if probe else camera.declared_width or 0,
+        "height": probe.height if probe else camera.declared_height or 0,
+        "frames": frames,
+        "codec": probe.codec if probe else camera.declared_codec,
+    }
+
+
+def _files(episode: Episode) -> list[str]:
+    return [episode.data_path, *(v.path for v in episode.videos.values())]
+
+
+def _stat(root: str, relative: str) -> tuple[int, int]:
+    try:
+        info = inside(root, relative).stat()
+    except (OSError, UnsafePathError):
+        return -1, -1
+    return info.st_size, info.st_mtime_ns
+
+
+def dataset_record(dataset: Dataset, robot: str, task_type: str) -> DatasetRecord:
+    """Catalog records for every episode of a parsed dataset."""
+    stats = {p: _stat(dataset.root, p) for e in dataset.episodes for p in _files(e) if p}
+    # v3 files hold many episodes: each is charged its share of a file's size.
+    sharing = Counter(p for e in dataset.episodes for p in set(_files(e)) if p)
+    images = sum(1 for f in dataset.info.features.values() if f.dtype == "image")
+    keys = [c.key for c in dataset.cameras]
+    primary = primary_camera(keys)
+    main = next((c for c in dataset.cameras if c.key == primary), None)
+    items = []
+    for episode in dataset.episodes:
+        cameras = [_camera_view(c, episode.length) for c in dataset.cameras]
+        view = next((c for c in cameras if c["key"] == primary), None)
+        files = [p for p in set(_files(episode)) if p]
+        size = sum(max(0, stats[p][0]) // sharing[p] for p in files)
+        video = episode.videos.get(primary) if primary else None
+        file_path = str(Path(dataset.root) / (video.path if video else episode.data_path))
+        built = msgspec.to_builtins(episode)
+        seen = [(p, *stats[p]) for p in sorted(files)]
+        fingerprint = hashlib.sha256(msgspec.json.encode([built, seen, main])).hexdigest()
+        items.append(
+            ItemRecord(
+                episode_index=episode.index,
+                total_frames=episode.length,
+                fps=dataset.info.fps,
+                duration=episode.length / dataset.info.fps if dataset.info.fps else 0.0,
+                width=view["width"] if view else 0,
+                height=view["height"] if view else 0,
+                image_count=images * episode.length,
+                total_size_bytes=size,
+                file_path=file_path,
+                cameras=cameras,
+                episode=built,
+                fingerprint=fingerprint[:32],
+            )
+        )
+    return DatasetRecord(
+        path=dataset.root,
+        name=Path(dataset.root).name,
+        robot=robot,
+        task_type=task_type,
+        version=dataset.version,
+        fps=dataset.info.fps,
+        warnings=dataset.warnings,
+        items=items,
+    )

@@ -1,0 +1,143 @@
+"""Robodata handlers: index a folder of datasets into the catalog; make one episode's media.
+
+Both are idempotent: an index upserts by (dataset, episode), media overwrites its cache key.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from domain.job import PermanentError
+from domain.robodata.catalog import dataset_record, mapping
+from domain.robodata.error import RobodataError
+from domain.robodata.model import Dataset
+from domain.robodata.parser import parse_dataset, read_info_json
+from domain.robodata.scanner import ScanProblem, find_datasets
+from infra.db import robodata as repo
+from infra.db.engine import statement
+from workers.catalog.robodata import IndexPayload, MediaPayload
+from workers.context import JobContext
+
+# At most this many of a dataset's warnings go into the task's error message.
+WARNINGS_PER_DATASET = 20
+
+
+def _declared_episodes(roots: list[Path]) -> int:
+    """Episodes the datasets' `info.json` promise: the task's total before any is parsed."""
+    total = 0
+    for root in roots:
+        try:
+            value = read_info_json(root).get("total_episodes")
+        except RobodataError:
+            continue
+        total += value if isinstance(value, int) and value > 0 else 0
+    return total
+
+
+async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
+    """Parse every dataset below the path and write it to the catalog, reporting progress.
+
+    A dataset that cannot be parsed, or an episode with missing files, is recorded in the
+    task's error message and the scan goes on; only a failure of the scan itself fails it.
+    """
+    res = ctx["resources"]
+    run = ctx["run_in_thread"]
+    owner = uuid.UUID(ctx["owner_id"])
+    problems: list[ScanProblem] = []
+    try:
+        roots: list[Path] = await run(find_datasets, payload.path, problems)
+    except RobodataError as exc:
+        raise PermanentError(str(exc), code="NOT_A_DATASET") from exc
+    total = await run(_declared_episodes, roots)
+    errors = [f"{p.path}: {p.error}" for p in problems]
+    if not roots:
+        errors.append(f"no LeRobot dataset found under {payload.path}")
+    async with statement(res.engine) as conn:
+        await repo.task_progress(conn, payload.task_id, total=total, processed=0, errors=errors)
+    processed = datasets = 0
+    for number, root in enumerate(roots, start=1):
+        await ctx["progress"](100.0 * (number - 1) / len(roots), f"parsing {root.name}")
+        notes: list[str] = []
+        try:
+            dataset: Dataset = await run(parse_dataset, root)
+        except (RobodataError, OSError) as exc:
+            notes.append(f"{root}: {exc}")
+        else:
+            robot, task_type = mapping(dataset, root.name)
+            record = dataset_record(dataset, payload.robot or robot, payload.task_type or task_type)
+            async with statement(res.engine) as conn:
+                await repo.save_dataset(conn, record, owner, remap=payload.robot is not None)
+            processed += len(record.items)
+            datasets += 1
+            shown = dataset.warnings[:WARNINGS_PER_DATASET]
+            notes.extend(f"{root.name}: {w}" for w in shown)
+            if len(dataset.warnings) > len(shown):
+                notes.append(f"{root.name}: {len(dataset.warnings) - len(shown)} more warnings")
+        async with statement(res.engine) as conn:
+            await repo.task_progress(
+                conn,
+                payload.task_id,
+                total=max(total, processed),
+                processed=processed,
+                current=str(root),
+                errors=notes,
+            )
+        await ctx["progress"](
+            100.0 * number / len(roots), f"{number}/{len(roots)} datasets, {processed} episodes"
+        )
+    return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
+
+
+async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:
+    """Make one episode's thumbnail (JPEG), stream (MP4) or timeseries (JSON) into the cache."""
+    res = ctx["resources"]
+    if res.blob is None:
+        raise RuntimeError("the blob store is not reachable")
+    async with statement(res.engine) as conn:
+        item = await repo.get_item(conn, payload.item_id)
+    if item is None:
+        raise PermanentError(f"item {payload.item_id} no longer exists", code="ITEM_NOT_FOUND")
+    try:
+        data, content_type, facts = await ctx["run_in_thread"](
+            _make, item.storage_path, item.episode_index, payload
+        )
+    except RobodataError as exc:
+        raise PermanentError(str(exc), code="MEDIA_ERROR") from exc
+    meta = await res.blob.put(payload.key, data, content_type=content_type)
+    return {"key": payload.key, "size": meta.size, **facts}
+
+
+def _make(
+    root: str, episode_index: int, payload: MediaPayload
+) -> tuple[bytes, str, dict[str, Any]]:
+    from domain.robodata.timeseries import episode_timeseries
+    from domain.robodata.video import export_clip, thumbnail
+
+    dataset = parse_dataset(root, probe_videos=False)
+    if payload.what == "thumbnail":
+        jpeg = thumbnail(dataset, episode_index, payload.camera, frame_index=payload.frame)
+        return jpeg, "image/jpeg", {}
+    if payload.what == "timeseries":
+        series = episode_timeseries(dataset, episode_index, max_points=payload.max_points)
+        body = {
+            "timestamps": series.timestamps,
+            "action": series.action or [],
+            "state": series.state or [],
+            "actionNames": series.action_names or [],
+            "stateNames": series.state_names or [],
+            "totalPoints": series.total_points,
+            "downsampled": series.downsampled,
+        }
+        return json.dumps(body).encode(), "application/json", {}
+    with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
+        target = Path(folder) / "clip.mp4"
+        clip = export_clip(
+            dataset, episode_index, payload.camera, target, resolution=payload.resolution
+        )
+        return target.read_bytes(), "video/mp4", msgspec.to_builtins(clip)
