@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from api.error import ErrorShape
-from api.robodata.schema import Detail
+from api.robodata.schema import RobodataDetail
 from domain.robodata.error import (
     CameraNotFoundError,
     EpisodeNotFoundError,
@@ -19,7 +19,7 @@ from domain.robodata.error import (
 )
 
 ERRORS = ErrorShape(
-    body=lambda detail, _code: Detail(detail=detail),
+    body=lambda detail, _code: RobodataDetail(detail=detail),
     codes={
         400: "BAD_REQUEST",
         401: "UNAUTHORIZED",
@@ -32,7 +32,7 @@ ERRORS = ErrorShape(
         504: "TIMEOUT",
     },
     internal_detail="Internal server error",
-    schema=Detail,
+    schema=RobodataDetail,
 )
 
 DOMAIN_ERRORS: Mapping[type[Exception], tuple[int, str]] = {

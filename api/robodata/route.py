@@ -137,7 +137,7 @@ async def refresh(request: Request[Any, Any, Any], data: JSONBody[RefreshRequest
     "/auth/me",
     summary="The logged-in user",
     tags=["robodata: auth"],
-    responses=ERRORS.responses(401),
+    responses=ERRORS.responses(400, 401),
 )
 async def me(request: Request[Any, Any, Any], member: Caller) -> UserView:
     async with from_request(request).sessions() as session:
@@ -173,7 +173,7 @@ def _paging(request: Request[Any, Any, Any], page: int, page_size: int | None) -
 LISTING = ["robodata: catalog"]
 
 
-@get("/robots", summary="Robots", responses=ERRORS.responses(401), tags=LISTING)
+@get("/robots", summary="Robots", responses=ERRORS.responses(400, 401), tags=LISTING)
 async def list_robots(request: Request[Any, Any, Any], member: Caller) -> Robots:
     rows = await read(request, repo.list_robots)
     return Robots(robots=[service.robot_view(r) for r in rows])
@@ -182,7 +182,7 @@ async def list_robots(request: Request[Any, Any, Any], member: Caller) -> Robots
 @get(
     "/robots/{name:str}/types",
     summary="Task types of a robot",
-    responses=ERRORS.responses(401, 404),
+    responses=ERRORS.responses(400, 401, 404),
     tags=LISTING,
 )
 async def robot_types(
@@ -195,7 +195,7 @@ async def robot_types(
     return await read(request, work)
 
 
-@get("/task-types", summary="Task types", responses=ERRORS.responses(401, 404), tags=LISTING)
+@get("/task-types", summary="Task types", responses=ERRORS.responses(400, 401, 404), tags=LISTING)
 async def task_types(
     request: Request[Any, Any, Any], member: Caller, robot: FromQuery[str | None] = None
 ) -> TaskTypes:
@@ -207,7 +207,7 @@ async def task_types(
     return await read(request, work)
 
 
-@get("/datasets", summary="Datasets", responses=ERRORS.responses(401), tags=LISTING)
+@get("/datasets", summary="Datasets", responses=ERRORS.responses(400, 401), tags=LISTING)
 async def list_datasets(
     request: Request[Any, Any, Any],
     member: Caller,
@@ -470,8 +470,8 @@ async def stream(
     f"{ITEM}/timeseries",
     summary="An episode's action and state, at most max_points rows",
     responses={
-        200: ResponseSpec(Timeseries, description="The series"),
         **_media_responses("application/json"),
+        200: ResponseSpec(Timeseries, description="The series"),
     },
     tags=MEDIA,
     guards=[media_access],

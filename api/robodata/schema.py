@@ -12,7 +12,7 @@ PathText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class Detail(msgspec.Struct):
+class RobodataDetail(msgspec.Struct):
     """Every error: `{"detail": "..."}`."""
 
     detail: str

@@ -41,7 +41,8 @@ class Paging(msgspec.Struct, frozen=True):
 
     @classmethod
     def clamp(cls, page: int, size: int | None, default: int, most: int) -> Paging:
-        return cls(page=min(max(page, 1), MAX_PAGE), size=min(max(size or default, 1), most))
+        wanted = default if size is None else size
+        return cls(page=min(max(page, 1), MAX_PAGE), size=min(max(wanted, 1), most))
 
     @property
     def offset(self) -> int:

@@ -32,10 +32,15 @@ def within_roots(roots: Sequence[str | Path], path: str) -> Path:
     given = Path(path)
     candidates = [given] if given.is_absolute() else [b / given for b in bases]
     for candidate in candidates:
-        target = candidate.resolve()
-        if not any(target == b or b in target.parents for b in bases):
+        try:
+            target = candidate.resolve()
+            inside_root = any(target == b or b in target.parents for b in bases)
+            exists = inside_root and target.exists()
+        except OSError as exc:  # a name too long, a loop of links: nothing there to use
+            raise PathNotFoundError("Path not found") from exc
+        if not inside_root:
             continue
-        if not target.exists():
+        if not exists:
             raise PathNotFoundError("Path not found")
         return target
     raise UnsafePathError(f"path {path!r} is outside the dataset roots")

@@ -291,9 +291,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
 ON CONFLICT (path) DO UPDATE SET
     name = EXCLUDED.name, version = EXCLUDED.version, fps = EXCLUDED.fps,
     warnings = EXCLUDED.warnings, indexed_at = now(),
-    robot_id = CASE WHEN $9 THEN EXCLUDED.robot_id ELSE robodata_datasets.robot_id END,
-    task_type_id = CASE WHEN $9 THEN EXCLUDED.task_type_id
-                        ELSE robodata_datasets.task_type_id END,
+    robot_id = EXCLUDED.robot_id, task_type_id = EXCLUDED.task_type_id,
     owner_id = coalesce(robodata_datasets.owner_id, EXCLUDED.owner_id)
 RETURNING id, robot_id, task_type_id
 """
@@ -331,8 +329,18 @@ async def save_dataset(
     a plain scan keeps the mapping it has.
     """
     async with conn.transaction():
-        robot_id = await conn.fetchval(_UPSERT_ROBOT, record.robot)
-        type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, record.task_type)
+        # One catalog writer at a time: robots and task types are created, recounted and
+        # dropped when unused, which concurrent writers would otherwise race on.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('robodata_catalog'))")
+        known = await conn.fetchrow(
+            "SELECT robot_id, task_type_id FROM robodata_datasets WHERE path = $1 FOR UPDATE",
+            record.path,
+        )
+        if known is not None and not remap:
+            robot_id, type_id = known["robot_id"], known["task_type_id"]
+        else:
+            robot_id = await conn.fetchval(_UPSERT_ROBOT, record.robot)
+            type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, record.task_type)
         row = await conn.fetchrow(
             _UPSERT_DATASET,
             record.path,
@@ -343,12 +351,6 @@ async def save_dataset(
             record.fps,
             msgspec.json.encode(record.warnings).decode(),
             owner_id,
-            remap,
-        )
-        # A remapped dataset moves its items: the old robot and task type are recounted too.
-        old = await conn.fetchrow(
-            "SELECT robot_id, task_type_id FROM robodata_items WHERE dataset_id = $1 LIMIT 1",
-            row["id"],
         )
         dataset_id, robot_id, type_id = row["id"], row["robot_id"], row["task_type_id"]
         rows = record.items
@@ -371,10 +373,27 @@ async def save_dataset(
             [i.fingerprint for i in rows],
         )
         await conn.execute(_DROP_GONE, dataset_id, [i.episode_index for i in rows])
-        robots_touched = {robot_id} | ({old["robot_id"]} if old else set())
-        types_touched = {type_id} | ({old["task_type_id"]} if old else set())
+        robots_touched = {robot_id} | ({known["robot_id"]} if known else set())
+        types_touched = {type_id} | ({known["task_type_id"]} if known else set())
+        await _drop_unused(conn, list(robots_touched), list(types_touched))
         await refresh_counts(conn, [dataset_id], list(robots_touched), list(types_touched))
     return int(dataset_id)
+
+
+async def _drop_unused(
+    conn: asyncpg.Connection, robot_ids: Sequence[int], type_ids: Sequence[int]
+) -> None:
+    """A robot or task type no dataset maps to any more (after a remap) leaves the lists."""
+    await conn.execute(
+        """DELETE FROM robodata_task_types t WHERE t.id = ANY($1::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM robodata_datasets d WHERE d.task_type_id = t.id)""",
+        list(type_ids),
+    )
+    await conn.execute(
+        """DELETE FROM robodata_robots r WHERE r.id = ANY($1::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM robodata_datasets d WHERE d.robot_id = r.id)""",
+        list(robot_ids),
+    )
 
 
 async def refresh_counts(

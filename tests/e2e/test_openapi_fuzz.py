@@ -8,12 +8,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from infra.settings import Settings
 from tests.conftest import LiveApi, create_user
+from tests.robodata_factory import FRONT, DatasetSpec, write_dataset
 
 # What `st run --checks all` checks of responses against the document; the checks that judge
 # the server's choices (which valid data it accepts, which invalid data it refuses) are not.
@@ -27,13 +29,24 @@ CHECKS = (
     "response_headers_conformance",
 )
 MAX_EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "25"))
+# A regex of paths to fuzz (e.g. `^/robodata/`) for a focused run; every path by default.
+PATHS = os.environ.get("OPENAPI_FUZZ_PATHS", "")
 # The run takes about two minutes on two shared cores.
 MAX_TIME_S = 300
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(MAX_TIME_S + 120)
-async def test_every_response_matches_the_document(settings: Settings, tmp_path: Path) -> None:
+async def test_every_response_matches_the_document(
+    settings: Settings, tmp_path: Path, worker: Any
+) -> None:
+    # Robodata's routes reach real records and media: a small dataset indexed by real workers.
+    await worker("indexing", concurrency=1)
+    await worker("media", concurrency=1)
+    write_dataset(
+        Path(settings.robodata.roots[0]) / "koch_stack_2026-01-01",
+        DatasetSpec(version="v2.1", robot_type="koch", lengths=(6, 4), cameras={FRONT: "libx264"}),
+    )
     api = LiveApi(settings)
     await api.start()
     try:
@@ -44,6 +57,7 @@ async def test_every_response_matches_the_document(settings: Settings, tmp_path:
             )
             assert r.status_code == 200, r.text
             token = r.json()["access_token"]
+            await _index_robodata(http, token, settings.robodata.roots[0])
         report_path = tmp_path / "schemathesis.json"
         proc = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).with_name("st")),
@@ -59,6 +73,7 @@ async def test_every_response_matches_the_document(settings: Settings, tmp_path:
             "1",
             "--seed",
             "1",
+            *(["--include-path-regex", PATHS] if PATHS else []),
             "--report",
             "json",
             "--report-json-path",
@@ -81,3 +96,18 @@ async def test_every_response_matches_the_document(settings: Settings, tmp_path:
     # The summary names each kind of failure; the output has a curl line reproducing each one.
     assert (report["failures"], report["errors"]) == ([], []), output[-20000:]
     assert report["test_cases"]["generated"] > 0, output[-20000:]
+
+
+async def _index_robodata(http: httpx.AsyncClient, token: str, root: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    r = await http.post("/robodata/index/scan", json={"path": root}, headers=headers)
+    assert r.status_code == 200, r.text
+    for _ in range(600):
+        status = await http.get(
+            "/robodata/index/status", params={"task_id": r.json()["taskId"]}, headers=headers
+        )
+        if status.json()["status"] in ("completed", "failed"):
+            assert status.json()["status"] == "completed", status.text
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the robodata index did not finish")

@@ -18,6 +18,8 @@ from tests.conftest import make_settings
 METHODS = ("get", "put", "post", "delete", "head", "patch")
 # Statuses whose body is the route's own Struct rather than an error (a failed probe).
 PROBE_BODIES = {("/ready", "503"): "Ready", ("/inventory/health", "503"): "inventory_schema_Health"}
+# Each service's error body under its prefix; the platform's elsewhere.
+SHAPES = {"/inventory/": "Error", "/robodata/": "RobodataDetail"}
 
 
 def document() -> dict[str, Any]:
@@ -45,7 +47,7 @@ def schema_name(response: dict[str, Any]) -> str | None:
 def test_every_error_is_documented_in_its_contracts_shape(path: str, method: str) -> None:
     operation = DOC["paths"][path][method]
     responses: dict[str, Any] = operation["responses"]
-    shape = "Error" if path.startswith("/inventory/") else "PlatformError"
+    shape = next((s for p, s in SHAPES.items() if path.startswith(p)), "PlatformError")
     assert "500" in responses
     if operation.get("parameters") or operation.get("requestBody"):
         # Anything a route reads can fail validation; Litestar would document that 400 in a
