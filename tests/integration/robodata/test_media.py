@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+import httpx
+
+from tests.conftest import LiveApi
 from tests.integration.robodata.conftest import V21_NAME, Stack, lab
 
 
@@ -64,3 +67,28 @@ async def test_closed_media_needs_a_token_or_the_payloads_signed_link(closed_sta
     parts = urlsplit(stream)
     forged = f"{parts.path}?{parts.query.replace('camera=', 'camera=x')}"
     assert (await stack.http.get(forged)).status_code == 403
+
+
+def strip(item: dict[str, str], base: str) -> dict[str, str]:
+    return {**item, "thumbnailUrl": item["thumbnailUrl"].removeprefix(base)}
+
+
+async def test_two_api_processes_answer_the_same_and_share_one_job(stack: Stack) -> None:
+    await stack.index(lab(stack.settings) / V21_NAME)
+    item = (await stack.items())[0]["id"]
+    other = LiveApi(stack.settings)
+    await other.start()
+    try:
+        async with httpx.AsyncClient(base_url=other.url, timeout=60) as second:
+            path = f"/robodata/items/{item}/thumbnail"
+            one, two = await asyncio.gather(stack.http.get(path), second.get(path))
+            assert (one.status_code, two.status_code) == (200, 200)
+            assert one.content == two.content and one.headers["etag"] == two.headers["etag"]
+            listed = await second.get("/robodata/items", headers=stack.headers)
+            # The same records; links name the API that was asked.
+            assert [strip(i, other.url) for i in listed.json()["items"]] == [
+                strip(i, stack.api.url) for i in await stack.items()
+            ]
+    finally:
+        await other.stop()
+    assert await media_jobs(stack) == 1
