@@ -15,13 +15,14 @@ import msgspec
 
 from domain.job import PermanentError
 from domain.robodata.catalog import dataset_record, mapping
+from domain.robodata.editor import delete_episode, update_dataset
 from domain.robodata.error import RobodataError
 from domain.robodata.model import Dataset
 from domain.robodata.parser import parse_dataset, read_info_json
 from domain.robodata.scanner import ScanProblem, find_datasets
 from infra.db import robodata as repo
 from infra.db.engine import statement
-from workers.catalog.robodata import IndexPayload, MediaPayload
+from workers.catalog.robodata import EditPayload, IndexPayload, MediaPayload
 from workers.context import JobContext
 
 # At most this many of a dataset's warnings go into the task's error message.
@@ -92,6 +93,73 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
             100.0 * number / len(roots), f"{number}/{len(roots)} datasets, {processed} episodes"
         )
     return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
+
+
+async def _reindex(ctx: JobContext, root: str, robot: str, task_type: str, *, remap: bool) -> int:
+    """Parse one dataset again and write it over its records; the number of episodes."""
+    dataset: Dataset = await ctx["run_in_thread"](parse_dataset, root)
+    record = dataset_record(dataset, robot, task_type)
+    async with statement(ctx["resources"].engine) as conn:
+        await repo.save_dataset(conn, record, uuid.UUID(ctx["owner_id"]), remap=remap)
+    return len(record.items)
+
+
+async def edit(ctx: JobContext, payload: EditPayload) -> dict[str, Any]:
+    """A local edit of a dataset, then its records made to match the files."""
+    res = ctx["resources"]
+    async with statement(res.engine) as conn:
+        dataset = await repo.dataset_by_id(conn, payload.dataset_id)
+    if dataset is None:
+        raise PermanentError("Dataset not found", code="DATASET_NOT_FOUND")
+    if payload.action == "delete":
+        return await _delete(ctx, payload, dataset)
+    robot = payload.robot or dataset.robot
+    task_type = payload.task_type or dataset.task_type
+    note = ""
+    try:
+        root = await ctx["run_in_thread"](
+            update_dataset,
+            dataset.path,
+            robot_type=payload.robot,
+            task_name=payload.task_type,
+            new_root=payload.storage_path,
+        )
+    except (RobodataError, OSError) as exc:
+        if payload.force_local:
+            raise PermanentError(f"local update failed: {exc}", code="LOCAL_EDIT_FAILED") from exc
+        root, note = Path(dataset.path), f"; local files unchanged: {exc}"
+    if str(root) != dataset.path:
+        async with statement(res.engine) as conn:
+            await repo.move_dataset(conn, dataset.id, str(root), root.name)
+    count = await _reindex(ctx, str(root), robot, task_type, remap=True)
+    return {
+        "message": f"Dataset updated{note}",
+        "updatedCount": count,
+        "robot": robot,
+        "taskType": task_type,
+        "storagePath": str(root),
+    }
+
+
+async def _delete(ctx: JobContext, payload: EditPayload, dataset: Any) -> dict[str, Any]:
+    res = ctx["resources"]
+    async with statement(res.engine) as conn:
+        item = await repo.get_item(conn, payload.item_id or 0)
+    if item is None or item.dataset_id != dataset.id:
+        raise PermanentError("Item not found", code="ITEM_NOT_FOUND")
+    note, local = "", True
+    try:
+        await ctx["run_in_thread"](delete_episode, dataset.path, item.episode_index)
+    except (RobodataError, OSError) as exc:
+        if payload.force_local:
+            raise PermanentError(f"local delete failed: {exc}", code="LOCAL_EDIT_FAILED") from exc
+        note, local = f"; local files unchanged: {exc}", False
+    async with statement(res.engine) as conn:
+        # v3 renumbers the later episodes on disk: their records move down with them.
+        await repo.delete_item(conn, item.id, renumber=local and dataset.version == "v3.0")
+    if local:
+        await _reindex(ctx, dataset.path, dataset.robot, dataset.task_type, remap=False)
+    return {"message": f"Episode deleted{note}", "itemId": item.id}
 
 
 async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:

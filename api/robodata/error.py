@@ -26,6 +26,7 @@ ERRORS = ErrorShape(
         403: "FORBIDDEN",
         404: "NOT_FOUND",
         405: "METHOD_NOT_ALLOWED",
+        409: "CONFLICT",
         413: "TOO_LARGE",
         429: "RATE_LIMITED",
         500: "INTERNAL",
@@ -48,4 +49,11 @@ DOMAIN_ERRORS: Mapping[type[Exception], tuple[int, str]] = {
 }
 
 # A media job's failure → the status its waiting request answers.
-JOB_ERRORS: Mapping[str, int] = {"MEDIA_ERROR": 422, "ITEM_NOT_FOUND": 404}
+JOB_ERRORS: Mapping[str, int] = {
+    "MEDIA_ERROR": 422,
+    "ITEM_NOT_FOUND": 404,
+    "DATASET_NOT_FOUND": 404,
+    # The files could not be changed as asked (a target that exists, a name that is not
+    # conventional): nothing changed.
+    "LOCAL_EDIT_FAILED": 409,
+}

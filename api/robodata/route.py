@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import (
     FromPath,
@@ -25,16 +25,29 @@ from litestar.params import (
 from api.access import signed_url
 from api.auth import LoginRequest, RefreshRequest, password_login, rotate_refresh
 from api.blob import serve_blob
-from api.error import ApiError, GatewayTimeout, Unauthorized, Unavailable
+from api.error import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    GatewayTimeout,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from api.principal import bearer_token
 from api.robodata import service
 from api.robodata.access import caller, media_access
 from api.robodata.error import ERRORS, JOB_ERRORS
 from api.robodata.schema import (
+    DatasetDeleted,
     Datasets,
+    DatasetUpdate,
+    DatasetUpdated,
     IndexStatus,
+    ItemChanged,
     ItemDetail,
     ItemPage,
+    ItemUpdate,
     RegisterRequest,
     RegisterResponse,
     Robots,
@@ -46,8 +59,8 @@ from api.robodata.schema import (
     UserView,
 )
 from api.state import from_request
-from api.submit import JobRequest, submit, wait
-from domain.robodata.catalog import mapping
+from api.submit import JobRequest, run, submit, wait
+from domain.robodata.catalog import episode_id, mapping
 from domain.robodata.error import InvalidNameError, NotADatasetError
 from domain.robodata.naming import parse_name
 from domain.robodata.parser import parse_dataset
@@ -359,6 +372,184 @@ async def register(
     )
 
 
+# --- update and delete ----------------------------------------------------------------------
+
+EDITING = ["robodata: edit"]
+EDIT_DEADLINE_S = 300.0
+Flag = Annotated[bool, QueryParameter(description="See the contract")]
+
+
+def _not_empty(body: msgspec.Struct) -> None:
+    for field in body.__struct_fields__:
+        value = getattr(body, field)
+        if isinstance(value, str) and not value.strip():
+            raise BadRequest(f"{field} cannot be empty")
+
+
+def _may_change(owner: uuid.UUID | None, member: Principal) -> None:
+    """Records are their indexer's: only they (or an admin) change or delete them."""
+    if not member.is_admin and str(owner) != member.id:
+        raise Forbidden("Not allowed to change this dataset")
+
+
+def _new_location(request: Request[Any, Any, Any], storage_path: str) -> Path:
+    """Where a dataset may move: a new name in a folder inside the roots."""
+    given = Path(storage_path)
+    if given.name in ("", ".", ".."):
+        raise BadRequest("storage_path must end with the dataset's folder name")
+    return _inside_roots(request, str(given.parent)) / given.name
+
+
+async def _edit(
+    request: Request[Any, Any, Any], member: Principal, payload: dict[str, Any]
+) -> dict[str, Any] | Response[Any]:
+    """Run a local edit as a job and wait for it (202 with the job on `Prefer: respond-async`)."""
+    outcome = await run(
+        request,
+        member,
+        "robodata.edit",
+        payload,
+        deadline_s=EDIT_DEADLINE_S,
+        job_errors=JOB_ERRORS,
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    result: dict[str, Any] = outcome.result
+    return result
+
+
+@put(
+    "/datasets/{dataset_id:str}",
+    summary="Change a dataset's robot, task type or folder (locally as a job, and in records)",
+    responses=ERRORS.responses(400, 401, 403, 404, 409, 413, 504),
+    tags=EDITING,
+)
+async def update_dataset(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    dataset_id: FromPath[str],
+    data: JSONBody[DatasetUpdate],
+    update_local: Flag = True,
+    force_local: Flag = True,
+) -> Response[DatasetUpdated]:
+    _not_empty(data)
+    row = await read(request, lambda c: service.dataset_of(c, dataset_id))
+    _may_change(row.owner_id, member)
+    target = None if data.storage_path is None else _new_location(request, data.storage_path)
+    if update_local:
+        payload = {
+            "action": "update",
+            "dataset_id": row.id,
+            "robot": data.robot,
+            "task_type": data.task_type,
+            "storage_path": None if target is None else str(target),
+            "force_local": force_local,
+        }
+        result = await _edit(request, member, payload)
+        if isinstance(result, Response):
+            return result
+        return Response(DatasetUpdated(success=True, **result))
+    res = from_request(request)
+    async with statement(res.autocommit) as conn:
+        if target is not None:
+            if not target.is_dir():
+                raise NotFound("Path not found")
+            await repo.move_dataset(conn, row.id, str(target), target.name)
+        count = await repo.remap_dataset(conn, row.id, data.robot, data.task_type)
+    return Response(
+        DatasetUpdated(
+            success=True,
+            message="Dataset records updated",
+            updatedCount=count,
+            robot=data.robot or row.robot,
+            taskType=data.task_type or row.task_type,
+            storagePath=str(target or row.path),
+        )
+    )
+
+
+@delete(
+    "/datasets/{dataset_id:str}",
+    status_code=200,
+    summary="Remove a dataset's records (its folder stays)",
+    responses=ERRORS.responses(400, 401, 403, 404),
+    tags=EDITING,
+)
+async def delete_dataset(
+    request: Request[Any, Any, Any], member: Caller, dataset_id: FromPath[str]
+) -> DatasetDeleted:
+    row = await read(request, lambda c: service.dataset_of(c, dataset_id))
+    _may_change(row.owner_id, member)
+    async with statement(from_request(request).autocommit) as conn:
+        count = await repo.delete_dataset(conn, row.id)
+    return DatasetDeleted(
+        success=True, message=f"Deleted {count} items of {row.name}", deletedCount=count
+    )
+
+
+@put(
+    ITEM,
+    summary="Change an item's robot or task type (its records)",
+    responses=ERRORS.responses(400, 401, 403, 404, 413),
+    tags=EDITING,
+)
+async def update_item(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    item_id: ItemId,
+    data: JSONBody[ItemUpdate],
+    update_local: Flag = False,
+    force_local: Flag = True,
+) -> ItemChanged:
+    _not_empty(data)
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    _may_change(row.owner_id, member)
+    fixed = {
+        "episode_id": episode_id(row.episode_index),
+        "file_path": row.file_path,
+        "storage_path": row.storage_path,
+    }
+    for field, current in fixed.items():
+        wanted = getattr(data, field)
+        if wanted is not None and wanted != current:
+            raise BadRequest(f"{field} of an item cannot be changed; update its dataset")
+    async with statement(from_request(request).autocommit) as conn:
+        await repo.remap_item(conn, row.id, data.robot, data.task_type)
+    return ItemChanged(success=True, message="Item updated", itemId=row.id)
+
+
+@delete(
+    ITEM,
+    status_code=200,
+    summary="Delete an episode: its records, and its files (a job) with delete_local",
+    responses=ERRORS.responses(400, 401, 403, 404, 409, 504),
+    tags=EDITING,
+)
+async def delete_item(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    item_id: ItemId,
+    delete_local: Flag = True,
+    force_local: Flag = True,
+) -> Response[ItemChanged]:
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    _may_change(row.owner_id, member)
+    if delete_local:
+        payload = {
+            "action": "delete",
+            "dataset_id": row.dataset_id,
+            "item_id": row.id,
+            "force_local": force_local,
+        }
+        result = await _edit(request, member, payload)
+        if isinstance(result, Response):
+            return result
+        return Response(ItemChanged(success=True, **result))
+    async with statement(from_request(request).autocommit) as conn:
+        await repo.delete_item(conn, row.id, renumber=False)
+    return Response(ItemChanged(success=True, message="Item records deleted", itemId=row.id))
+
+
 # --- media ----------------------------------------------------------------------------------
 
 MEDIA = ["robodata: media"]
@@ -499,6 +690,10 @@ ROUTES = [
     scan,
     index_status,
     register,
+    update_dataset,
+    delete_dataset,
+    update_item,
+    delete_item,
     thumbnail,
     stream,
     timeseries,

@@ -181,3 +181,38 @@ class RegisterResponse(msgspec.Struct):
     mappedRobot: str
     mappedTaskType: str
     jobId: str
+
+
+class DatasetUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    robot: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    task_type: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    storage_path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class DatasetUpdated(msgspec.Struct):
+    success: bool
+    message: str
+    updatedCount: int
+    robot: str
+    taskType: str
+    storagePath: str
+
+
+class ItemUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    episode_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    robot: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    task_type: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    file_path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    storage_path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class ItemChanged(msgspec.Struct):
+    success: bool
+    message: str
+    itemId: int
+
+
+class DatasetDeleted(msgspec.Struct):
+    success: bool
+    message: str
+    deletedCount: int

@@ -177,6 +177,7 @@ ORDER BY d.path
 """
 
 _DATASET_BY_PATH = f"SELECT {_DATASET_COLUMNS} WHERE d.path = $1"
+_DATASET_BY_ID = f"SELECT {_DATASET_COLUMNS} WHERE d.id = $1"
 
 
 async def list_datasets(
@@ -187,6 +188,10 @@ async def list_datasets(
 
 async def dataset_by_path(conn: asyncpg.Connection, path: str) -> AttrRecord | None:
     return await conn.fetchrow(_DATASET_BY_PATH, path, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+async def dataset_by_id(conn: asyncpg.Connection, dataset_id: int) -> AttrRecord | None:
+    return await conn.fetchrow(_DATASET_BY_ID, dataset_id, record_class=AttrRecord)  # type: ignore[no-any-return]
 
 
 # --- items ----------------------------------------------------------------------------------
@@ -479,3 +484,150 @@ async def task_progress(
         current,
         "\n".join(errors),
     )
+
+
+# --- edits ----------------------------------------------------------------------------------
+
+
+async def _catalog_lock(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('robodata_catalog'))")
+
+
+async def _recount_all_touched(
+    conn: asyncpg.Connection, dataset_ids: Sequence[int], robots: set[int], types: set[int]
+) -> None:
+    await _drop_unused(conn, list(robots), list(types))
+    await refresh_counts(conn, dataset_ids, list(robots), list(types))
+
+
+async def remap_dataset(
+    conn: asyncpg.Connection, dataset_id: int, robot: str | None, task_type: str | None
+) -> int:
+    """Put a dataset and its items under another robot and/or task type; items changed."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            """SELECT d.robot_id, d.task_type_id, r.name AS robot, t.name AS task_type
+               FROM robodata_datasets d JOIN robodata_robots r ON r.id = d.robot_id
+               JOIN robodata_task_types t ON t.id = d.task_type_id WHERE d.id = $1""",
+            dataset_id,
+        )
+        robot_id = await conn.fetchval(_UPSERT_ROBOT, robot or row["robot"])
+        type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, task_type or row["task_type"])
+        await conn.execute(
+            "UPDATE robodata_datasets SET robot_id = $2, task_type_id = $3 WHERE id = $1",
+            dataset_id,
+            robot_id,
+            type_id,
+        )
+        changed = await conn.execute(
+            "UPDATE robodata_items SET robot_id = $2, task_type_id = $3 WHERE dataset_id = $1",
+            dataset_id,
+            robot_id,
+            type_id,
+        )
+        await _recount_all_touched(
+            conn, [dataset_id], {robot_id, row["robot_id"]}, {type_id, row["task_type_id"]}
+        )
+    return int(changed.split()[-1])
+
+
+async def remap_item(
+    conn: asyncpg.Connection, item_id: int, robot: str | None, task_type: str | None
+) -> None:
+    """Put one item under another robot and/or task type (its dataset keeps its own)."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            """SELECT i.dataset_id, i.robot_id, i.task_type_id, r.name AS robot,
+                      t.name AS task_type
+               FROM robodata_items i JOIN robodata_robots r ON r.id = i.robot_id
+               JOIN robodata_task_types t ON t.id = i.task_type_id WHERE i.id = $1""",
+            item_id,
+        )
+        robot_id = await conn.fetchval(_UPSERT_ROBOT, robot or row["robot"])
+        type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, task_type or row["task_type"])
+        await conn.execute(
+            "UPDATE robodata_items SET robot_id = $2, task_type_id = $3 WHERE id = $1",
+            item_id,
+            robot_id,
+            type_id,
+        )
+        await refresh_counts(
+            conn,
+            [row["dataset_id"]],
+            [robot_id, row["robot_id"]],
+            [type_id, row["task_type_id"]],
+        )
+
+
+async def move_dataset(conn: asyncpg.Connection, dataset_id: int, path: str, name: str) -> None:
+    """Record that a dataset's folder moved; its items keep their ids."""
+    async with conn.transaction():
+        old = await conn.fetchval(
+            "UPDATE robodata_datasets d SET path = $2, name = $3 FROM robodata_datasets o"
+            " WHERE d.id = $1 AND o.id = d.id RETURNING o.path",
+            dataset_id,
+            path,
+            name,
+        )
+        await conn.execute(
+            "UPDATE robodata_items SET file_path = $3 || substr(file_path, length($2) + 1)"
+            " WHERE dataset_id = $1 AND starts_with(file_path, $2 || '/')",
+            dataset_id,
+            old,
+            path,
+        )
+
+
+async def delete_dataset(conn: asyncpg.Connection, dataset_id: int) -> int:
+    """Remove a dataset's records (never its files); how many items went with it."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            "SELECT robot_id, task_type_id FROM robodata_datasets WHERE id = $1", dataset_id
+        )
+        if row is None:
+            return 0
+        touched = await conn.fetch(
+            "SELECT DISTINCT robot_id, task_type_id FROM robodata_items WHERE dataset_id = $1",
+            dataset_id,
+        )
+        count = await conn.fetchval(
+            "WITH gone AS (DELETE FROM robodata_items WHERE dataset_id = $1 RETURNING 1)"
+            " SELECT count(*) FROM gone",
+            dataset_id,
+        )
+        await conn.execute("DELETE FROM robodata_datasets WHERE id = $1", dataset_id)
+        robots = {row["robot_id"], *(t["robot_id"] for t in touched)}
+        types = {row["task_type_id"], *(t["task_type_id"] for t in touched)}
+        await _recount_all_touched(conn, [], robots, types)
+    return int(count)
+
+
+async def delete_item(conn: asyncpg.Connection, item_id: int, *, renumber: bool) -> None:
+    """Remove one item; with `renumber` (a v3 dataset rewritten without the episode) the
+    later episodes of its dataset move down one index and keep their ids."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            "DELETE FROM robodata_items WHERE id = $1"
+            " RETURNING dataset_id, episode_index, robot_id, task_type_id",
+            item_id,
+        )
+        if row is None:
+            return
+        if renumber:
+            # Two steps: the unique (dataset, episode) would refuse an in-place shift midway.
+            await conn.execute(
+                "UPDATE robodata_items SET episode_index = -episode_index"
+                " WHERE dataset_id = $1 AND episode_index > $2",
+                row["dataset_id"],
+                row["episode_index"],
+            )
+            await conn.execute(
+                "UPDATE robodata_items SET episode_index = -episode_index - 1"
+                " WHERE dataset_id = $1 AND episode_index < 0",
+                row["dataset_id"],
+            )
+        await refresh_counts(conn, [row["dataset_id"]], [row["robot_id"]], [row["task_type_id"]])

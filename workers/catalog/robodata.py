@@ -19,6 +19,22 @@ class IndexPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     task_type: str | None = None
 
 
+class EditPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """robodata.edit: change a dataset on disk through the engine's atomic edits, then make
+    its records follow: `update` moves/renames it and maps it to `robot` / `task_type`;
+    `delete` removes episode `item_id` (a v3 dataset's later episodes keep their ids).
+    `force_local`: a local change that cannot be made fails the job; otherwise only the
+    records change and the message says why the files did not."""
+
+    action: Literal["update", "delete"]
+    dataset_id: int
+    item_id: int | None = None
+    robot: str | None = None
+    task_type: str | None = None
+    storage_path: str | None = None
+    force_local: bool = True
+
+
 class MediaPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """robodata.media: make one episode's thumbnail, stream or timeseries and store it in the
     blob store under `key` (the cache the API serves from)."""
@@ -40,6 +56,17 @@ KINDS = (
         handler="workers.robodata:index",
         timeout_s=3600,
         max_tries=2,
+    ),
+    JobKind(
+        name="robodata.edit",
+        pool="indexing",
+        payload=EditPayload,
+        handler="workers.robodata:edit",
+        timeout_s=3600,
+        # A rewrite half done is finished or undone by the engine; running it twice is not
+        # safe (a second delete would remove the next episode), so it is never retried.
+        max_tries=1,
+        cancellable=False,
     ),
     JobKind(
         name="robodata.media",
