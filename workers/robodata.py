@@ -14,15 +14,27 @@ from typing import Any
 import msgspec
 
 from domain.job import PermanentError
-from domain.robodata.catalog import dataset_record, mapping
+from domain.robodata.archive import import_archive
+from domain.robodata.catalog import dataset_record, mapping, preview
 from domain.robodata.editor import delete_episode, update_dataset
-from domain.robodata.error import RobodataError
+from domain.robodata.error import (
+    InvalidArchiveError,
+    NotADatasetError,
+    RobodataError,
+    UnsafeArchiveError,
+)
 from domain.robodata.model import Dataset
 from domain.robodata.parser import parse_dataset, read_info_json
 from domain.robodata.scanner import ScanProblem, find_datasets
 from infra.db import robodata as repo
 from infra.db.engine import statement
-from workers.catalog.robodata import EditPayload, IndexPayload, MediaPayload
+from workers.catalog.robodata import (
+    EditPayload,
+    IndexPayload,
+    MediaPayload,
+    ParsePayload,
+    UnpackPayload,
+)
 from workers.context import JobContext
 
 # At most this many of a dataset's warnings go into the task's error message.
@@ -160,6 +172,48 @@ async def _delete(ctx: JobContext, payload: EditPayload, dataset: Any) -> dict[s
     if local:
         await _reindex(ctx, dataset.path, dataset.robot, dataset.task_type, remap=False)
     return {"message": f"Episode deleted{note}", "itemId": item.id}
+
+
+async def parse(ctx: JobContext, payload: ParsePayload) -> dict[str, Any]:
+    """The parse-lerobot preview of one dataset."""
+    try:
+        dataset: Dataset = await ctx["run_in_thread"](parse_dataset, payload.path)
+    except (RobodataError, OSError) as exc:
+        raise PermanentError(str(exc), code="NOT_A_DATASET") from exc
+    name = payload.name or Path(dataset.root).name
+    result: dict[str, Any] = msgspec.to_builtins(preview(dataset, name))
+    # The robot and task type a scan would file it under, for the routes that register it.
+    result["mapping"] = list(mapping(dataset, name))
+    return result
+
+
+_ARCHIVE_ERRORS = {
+    UnsafeArchiveError: "UNSAFE_ARCHIVE",
+    InvalidArchiveError: "INVALID_ARCHIVE",
+    NotADatasetError: "NOT_A_DATASET",
+}
+
+
+async def unpack(ctx: JobContext, payload: UnpackPayload) -> dict[str, Any]:
+    """Unpack an uploaded archive into its new folder; the archive leaves the blob store."""
+    store = ctx["resources"].blob
+    if store is None:
+        raise RuntimeError("the blob store is not reachable")
+    with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
+        archive = Path(folder) / "archive"
+        async with await store.get(payload.archive_key) as reader:
+            with archive.open("wb") as handle:
+                async for chunk in reader:
+                    handle.write(chunk)
+        try:
+            root: Path = await ctx["run_in_thread"](import_archive, archive, payload.target)
+        except (UnsafeArchiveError, InvalidArchiveError, NotADatasetError) as exc:
+            # Refused for good: the upload is of no further use.
+            await store.delete(payload.archive_key)
+            code = next(c for t, c in _ARCHIVE_ERRORS.items() if isinstance(exc, t))
+            raise PermanentError(str(exc), code=code) from exc
+    await store.delete(payload.archive_key)
+    return {"path": str(root)}
 
 
 async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:

@@ -56,4 +56,7 @@ JOB_ERRORS: Mapping[str, int] = {
     # The files could not be changed as asked (a target that exists, a name that is not
     # conventional): nothing changed.
     "LOCAL_EDIT_FAILED": 409,
+    "NOT_A_DATASET": 400,
+    "UNSAFE_ARCHIVE": 400,
+    "INVALID_ARCHIVE": 400,
 }

@@ -28,9 +28,11 @@ from api.blob import serve_blob
 from api.error import (
     ApiError,
     BadRequest,
+    Conflict,
     Forbidden,
     GatewayTimeout,
     NotFound,
+    TooLarge,
     Unauthorized,
     Unavailable,
 )
@@ -39,6 +41,8 @@ from api.robodata import service
 from api.robodata.access import caller, media_access
 from api.robodata.error import ERRORS, JOB_ERRORS
 from api.robodata.schema import (
+    CreateRequest,
+    CreateResponse,
     DatasetDeleted,
     Datasets,
     DatasetUpdate,
@@ -48,6 +52,9 @@ from api.robodata.schema import (
     ItemDetail,
     ItemPage,
     ItemUpdate,
+    Parsed,
+    ParseRequest,
+    ParseResponse,
     RegisterRequest,
     RegisterResponse,
     Robots,
@@ -59,11 +66,11 @@ from api.robodata.schema import (
     UserView,
 )
 from api.state import from_request
-from api.submit import JobRequest, run, submit, wait
-from domain.robodata.catalog import episode_id, mapping
+from api.submit import JobRequest, run, submit, wait, wants_async
+from api.upload import UploadPolicy, discard_uploads, receive_uploads, safe_filename, upload_route
+from domain.robodata.catalog import DatasetInfo, EpisodeInfo, RobotInfo, TaskInfo, episode_id
 from domain.robodata.error import InvalidNameError, NotADatasetError
 from domain.robodata.naming import parse_name
-from domain.robodata.parser import parse_dataset
 from domain.robodata.path import within_roots
 from infra.db import robodata as repo
 from infra.db import user as users_repo
@@ -337,30 +344,62 @@ async def index_status(
     return await read(request, lambda c: service.index_status(c, task_id, member))
 
 
+PARSE_DEADLINE_S = 120.0
+
+
+async def _preview(
+    request: Request[Any, Any, Any], member: Principal, path: Path, name: str | None
+) -> dict[str, Any]:
+    """The parse-lerobot preview of a dataset, parsed by a job on the indexing pool."""
+    _synchronous(request)
+    outcome = await run(
+        request,
+        member,
+        "robodata.parse",
+        {"path": str(path), "name": name},
+        deadline_s=PARSE_DEADLINE_S,
+        job_errors=JOB_ERRORS,
+    )
+    assert not isinstance(outcome, Response)  # _synchronous refused respond-async
+    result: dict[str, Any] = outcome.result
+    return result
+
+
+def _synchronous(request: Request[Any, Any, Any]) -> None:
+    """Routes that chain several jobs answer only when all are done."""
+    if wants_async(request):
+        raise BadRequest("this route answers synchronously; do not send Prefer: respond-async")
+
+
+def _check_v3_name(preview: dict[str, Any], name: str) -> None:
+    """LeRobot v3 names datasets `{robot_type}_{task_name}_{YYYY-MM-DD}`."""
+    info = preview["dataset_info"]
+    if info["codebase_version"] != "v3.0":
+        return
+    try:
+        parse_name(name, info["robot_type"])
+    except InvalidNameError as first:
+        try:
+            parse_name(name)
+        except InvalidNameError:
+            raise first from None
+
+
 @post(
     "/datasets/register",
     status_code=200,
     summary="Register one dataset under a robot and task type, then index it",
-    responses=ERRORS.responses(400, 401, 403, 404, 413),
+    responses=ERRORS.responses(400, 401, 403, 404, 413, 504),
     tags=INDEXING,
 )
 async def register(
     request: Request[Any, Any, Any], member: Caller, data: JSONBody[RegisterRequest]
 ) -> RegisterResponse:
     path = _inside_roots(request, data.path)
-    dataset = parse_dataset(path, probe_videos=False)
     name = data.dataset_name or path.name
-    robot, task_type = mapping(dataset, name)
-    if dataset.version == "v3.0":
-        # LeRobot v3 names datasets `{robot_type}_{task_name}_{YYYY-MM-DD}`.
-        try:
-            parse_name(name, dataset.info.robot_type)
-        except InvalidNameError as first:
-            try:
-                parse_name(name)
-            except InvalidNameError:
-                raise first from None
-    robot, task_type = data.robot or robot, data.task_type or task_type
+    preview = await _preview(request, member, path, name)
+    _check_v3_name(preview, name)
+    robot, task_type = data.robot or preview["mapping"][0], data.task_type or preview["mapping"][1]
     task_id, job_id = await _start_index(request, member, path, robot, task_type)
     return RegisterResponse(
         taskId=task_id,
@@ -370,6 +409,156 @@ async def register(
         mappedTaskType=task_type,
         jobId=job_id,
     )
+
+
+@post(
+    "/datasets/parse-lerobot",
+    status_code=200,
+    summary="Parse a LeRobot dataset folder into a metadata preview (a job)",
+    responses=ERRORS.responses(400, 401, 403, 404, 413, 504),
+    tags=INDEXING,
+)
+async def parse_lerobot(
+    request: Request[Any, Any, Any], member: Caller, data: JSONBody[ParseRequest]
+) -> ParseResponse:
+    path = _inside_roots(request, data.dataset_path)
+    preview = await _preview(request, member, path, data.dataset_name)
+    return ParseResponse(
+        success=True,
+        message=f"Parsed {len(preview['episodes'])} episodes",
+        dataset_info=msgspec.convert(preview["dataset_info"], DatasetInfo),
+        robot_info=msgspec.convert(preview["robot_info"], RobotInfo),
+        tasks=msgspec.convert(preview["tasks"], list[TaskInfo]),
+        episodes=msgspec.convert(preview["episodes"], list[EpisodeInfo]),
+    )
+
+
+async def _create(
+    request: Request[Any, Any, Any],
+    member: Principal,
+    data: CreateRequest,
+    path: Path,
+) -> CreateResponse:
+    """Parse, map and (with `index_now`) index a dataset: create- and upload-lerobot."""
+    name = data.dataset_name or path.name
+    preview = await _preview(request, member, path, name)
+    robot, task_type = data.robot or preview["mapping"][0], data.task_type or preview["mapping"][1]
+    task_id: int | None = None
+    job_id: str | None = None
+    if data.index_now:
+        task_id, job_id = await _start_index(request, member, path, robot, task_type)
+    return CreateResponse(
+        success=True,
+        message="Index task started" if data.index_now else "Dataset parsed",
+        taskId=task_id,
+        status="running" if data.index_now else "parsed",
+        datasetName=name,
+        mappedRobot=robot,
+        mappedTaskType=task_type,
+        parsed=Parsed(
+            dataset_name=name,
+            dataset_info=msgspec.convert(preview["dataset_info"], DatasetInfo),
+            robot_info=msgspec.convert(preview["robot_info"], RobotInfo),
+            tasks=msgspec.convert(preview["tasks"], list[TaskInfo]),
+            episode_count=len(preview["episodes"]),
+        ),
+        jobId=job_id,
+        datasetPath=str(path),
+    )
+
+
+@post(
+    "/datasets/create-lerobot",
+    status_code=200,
+    summary="Parse, map and (index_now) index a dataset folder",
+    responses=ERRORS.responses(400, 401, 403, 404, 413, 504),
+    tags=INDEXING,
+)
+async def create_lerobot(
+    request: Request[Any, Any, Any], member: Caller, data: JSONBody[CreateRequest]
+) -> CreateResponse:
+    return await _create(request, member, data, _inside_roots(request, data.dataset_path))
+
+
+UPLOADS = UploadPolicy(
+    prefix="robodata/uploads",
+    max_bytes=2 * 1024**3,
+    file_fields=frozenset({"file"}),
+    min_files=0,
+    max_files=1,
+)
+MAX_JSON_BYTES = 64 * 1024
+UNPACK_DEADLINE_S = 600.0
+
+
+async def _json_body(request: Request[Any, Any, Any]) -> CreateRequest:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise TooLarge(f"a JSON body is at most {MAX_JSON_BYTES} bytes")
+    try:
+        return msgspec.json.decode(body, type=CreateRequest)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"request body: {exc}") from exc
+
+
+def _form_request(fields: dict[str, str], archive_name: str) -> CreateRequest:
+    """A multipart form's fields as a create request (its dataset_path is filled in later)."""
+    flags = {"true": True, "1": True, "false": False, "0": False}
+    values: dict[str, Any] = {"dataset_path": archive_name}
+    for key in ("dataset_name", "robot", "task_type"):
+        if fields.get(key):
+            values[key] = fields[key]
+    for key in ("index_now", "materialize_assets", "overwrite_assets"):
+        if key in fields:
+            if fields[key].lower() not in flags:
+                raise BadRequest(f"{key} must be true or false")
+            values[key] = flags[fields[key].lower()]
+    try:
+        return msgspec.convert(values, CreateRequest)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+@upload_route(
+    "/datasets/upload-lerobot",
+    UPLOADS,
+    status_code=200,
+    summary="create-lerobot for a folder (JSON), or for an uploaded .zip/.tar (multipart `file`)",
+    responses=ERRORS.responses(400, 401, 403, 404, 409, 413, 504),
+    tags=INDEXING,
+)
+async def upload_lerobot(request: Request[Any, Any, Any], member: Caller) -> CreateResponse:
+    _synchronous(request)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        data = await _json_body(request)
+        return await _create(request, member, data, _inside_roots(request, data.dataset_path))
+    res = from_request(request)
+    store = await res.blobs()
+    form = await receive_uploads(request, store, prefix=f"robodata/uploads/{member.id}")
+    if not form.files:
+        raise BadRequest("send the dataset archive in the form field `file`")
+    upload = form.files[0]
+    data = _form_request(form.fields, upload.filename)
+    folder = safe_filename(data.dataset_name or upload.filename.split(".")[0], "dataset")
+    inbox = Path(res.settings.robodata.roots[0]) / "uploads"
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox.resolve() / folder
+    if target.exists():
+        await discard_uploads(store, form.files)
+        raise Conflict(f"{folder} already exists in the uploads folder")
+    outcome = await run(
+        request,
+        member,
+        "robodata.unpack",
+        {"archive_key": upload.key, "target": str(target)},
+        deadline_s=UNPACK_DEADLINE_S,
+        job_errors=JOB_ERRORS,
+    )
+    assert not isinstance(outcome, Response)
+    return await _create(request, member, data, Path(outcome.result["path"]))
 
 
 # --- update and delete ----------------------------------------------------------------------
@@ -690,6 +879,9 @@ ROUTES = [
     scan,
     index_status,
     register,
+    parse_lerobot,
+    create_lerobot,
+    upload_lerobot,
     update_dataset,
     delete_dataset,
     update_item,

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from domain.robodata.catalog import DatasetInfo, EpisodeInfo, RobotInfo, TaskInfo
+
 # Long enough for any real path, short enough that no body is a memory problem.
 PathText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -216,3 +218,51 @@ class DatasetDeleted(msgspec.Struct):
     success: bool
     message: str
     deletedCount: int
+
+
+class ParseRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    dataset_path: PathText
+    dataset_name: Name | None = None
+    materialize_assets: bool = False
+    overwrite_assets: bool = False
+
+
+class ParseResponse(msgspec.Struct):
+    success: bool
+    message: str
+    dataset_info: DatasetInfo
+    robot_info: RobotInfo
+    tasks: list[TaskInfo]
+    episodes: list[EpisodeInfo]
+
+
+class CreateRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    dataset_path: PathText
+    dataset_name: Name | None = None
+    robot: Name | None = None
+    task_type: Name | None = None
+    index_now: bool = True
+    materialize_assets: bool = False
+    overwrite_assets: bool = False
+
+
+class Parsed(msgspec.Struct):
+    dataset_name: str
+    dataset_info: DatasetInfo
+    robot_info: RobotInfo
+    tasks: list[TaskInfo]
+    episode_count: int
+
+
+class CreateResponse(msgspec.Struct):
+    success: bool
+    message: str
+    taskId: int | None
+    status: Literal["running", "parsed"]
+    datasetName: str
+    mappedRobot: str
+    mappedTaskType: str
+    parsed: Parsed
+    # The index job (progress on `/ws`), and where an uploaded archive was unpacked.
+    jobId: str | None = None
+    datasetPath: str | None = None

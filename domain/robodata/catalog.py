@@ -175,3 +175,121 @@ def dataset_record(dataset: Dataset, robot: str, task_type: str) -> DatasetRecor
         warnings=dataset.warnings,
         items=items,
     )
+
+
+class DatasetInfo(msgspec.Struct, frozen=True):
+    codebase_version: str
+    robot_type: str | None
+    fps: float
+    total_episodes: int
+    total_frames: int
+    total_tasks: int
+    total_size_bytes: int
+
+
+class RobotInfo(msgspec.Struct, frozen=True):
+    robot_id: str
+    robot_type: str
+    name: str
+    model: str
+    description: str
+    status: str
+
+
+class TaskInfo(msgspec.Struct, frozen=True):
+    task_index: int
+    task_description: str
+
+
+class EpisodeFiles(msgspec.Struct, frozen=True):
+    video: list[str]
+    images: list[str]
+    parquet: list[str]
+
+
+class EpisodeInfo(msgspec.Struct, frozen=True):
+    episode_index: int
+    task_index: int | None
+    length: int
+    data_chunk_index: int | None
+    data_file_index: int | None
+    capture_time: str | None
+    data_files: EpisodeFiles
+
+
+class Preview(msgspec.Struct, frozen=True):
+    """A dataset as the original's parse-lerobot shows it (snake_case, as it writes it)."""
+
+    dataset_name: str
+    dataset_info: DatasetInfo
+    robot_info: RobotInfo
+    tasks: list[TaskInfo]
+    episodes: list[EpisodeInfo]
+
+
+_CHUNK = re.compile(r"chunk-(\d+)")
+_FILE = re.compile(r"(?:file|episode)[-_](\d+)\.parquet$")
+
+
+def _number_in(pattern: re.Pattern[str], text: str) -> int | None:
+    found = pattern.search(text)
+    return int(found.group(1)) if found else None
+
+
+def _folder_size(root: Path) -> int:
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def preview(dataset: Dataset, name: str) -> Preview:
+    """What a client sees before registering a dataset: totals, robot, tasks, episodes."""
+    robot, _ = mapping(dataset, name)
+    try:
+        captured: str | None = parse_name(name, dataset.info.robot_type).date.isoformat()
+    except InvalidNameError:
+        captured = None
+    task_numbers = {t.task: t.index for t in dataset.tasks}
+    images = [k for k, f in dataset.info.features.items() if f.dtype == "image"]
+    return Preview(
+        dataset_name=name,
+        dataset_info=DatasetInfo(
+            codebase_version=dataset.version,
+            robot_type=dataset.info.robot_type,
+            fps=dataset.info.fps,
+            total_episodes=len(dataset.episodes),
+            total_frames=sum(e.length for e in dataset.episodes),
+            total_tasks=len(dataset.tasks),
+            total_size_bytes=_folder_size(Path(dataset.root)),
+        ),
+        robot_info=RobotInfo(
+            robot_id=robot,
+            robot_type=dataset.info.robot_type or robot,
+            name=robot,
+            model=dataset.info.robot_type or robot,
+            description="",
+            status="active",
+        ),
+        tasks=[TaskInfo(task_index=t.index, task_description=t.task) for t in dataset.tasks],
+        episodes=[
+            EpisodeInfo(
+                episode_index=e.index,
+                task_index=task_numbers.get(e.tasks[0]) if e.tasks else None,
+                length=e.length,
+                data_chunk_index=_number_in(_CHUNK, e.data_path),
+                data_file_index=_number_in(_FILE, e.data_path),
+                capture_time=captured,
+                data_files=EpisodeFiles(
+                    video=sorted({v.path for v in e.videos.values()}),
+                    images=images,
+                    parquet=[e.data_path] if e.data_path else [],
+                ),
+            )
+            for e in dataset.episodes
+        ],
+    )

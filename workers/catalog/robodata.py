@@ -35,6 +35,21 @@ class EditPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     force_local: bool = True
 
 
+class ParsePayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """robodata.parse: the parse-lerobot preview of the dataset at `path`, named `name`."""
+
+    path: str
+    name: str | None = None
+
+
+class UnpackPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """robodata.unpack: import the uploaded archive stored under `archive_key` into the new
+    folder `target` (inside the roots), refusing traversal, outside links and bombs."""
+
+    archive_key: str
+    target: str
+
+
 class MediaPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """robodata.media: make one episode's thumbnail, stream or timeseries and store it in the
     blob store under `key` (the cache the API serves from)."""
@@ -67,6 +82,22 @@ KINDS = (
         # safe (a second delete would remove the next episode), so it is never retried.
         max_tries=1,
         cancellable=False,
+    ),
+    JobKind(
+        name="robodata.parse",
+        pool="indexing",
+        payload=ParsePayload,
+        handler="workers.robodata:parse",
+        timeout_s=600,
+        max_tries=2,
+    ),
+    JobKind(
+        name="robodata.unpack",
+        pool="indexing",
+        payload=UnpackPayload,
+        handler="workers.robodata:unpack",
+        timeout_s=3600,
+        max_tries=2,
     ),
     JobKind(
         name="robodata.media",
