@@ -109,6 +109,8 @@ class RobodataSettings(msgspec.Struct, frozen=True):
     max_page_size: int = 200
     # Seconds a media request waits for its job before answering 504 (the job keeps going).
     media_wait_s: float = 120.0
+    # A folder `/robodata/static/{filename}` serves besides the built-in placeholder.png.
+    static_dir: str = ""
 
 
 class InspectionSettings(msgspec.Struct, frozen=True):

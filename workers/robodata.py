@@ -257,6 +257,13 @@ def _make(
             "downsampled": series.downsampled,
         }
         return json.dumps(body).encode(), "application/json", {}
+    if payload.what == "rrd":
+        from domain.robodata.recording import write_recording
+
+        with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
+            written = write_recording(dataset, episode_index, Path(folder) / "episode.rrd")
+            data = Path(written.path).read_bytes()
+        return data, "application/x-rerun", {"duration": written.duration}
     with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
         target = Path(folder) / "clip.mp4"
         clip = export_clip(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -58,6 +60,8 @@ from api.robodata.schema import (
     RegisterRequest,
     RegisterResponse,
     Robots,
+    RrdRequest,
+    RrdResponse,
     ScanRequest,
     ScanStarted,
     TaskTypes,
@@ -65,6 +69,7 @@ from api.robodata.schema import (
     TokenResponse,
     UserView,
 )
+from api.robodata.static import static_file_bytes
 from api.state import from_request
 from api.submit import JobRequest, run, submit, wait, wants_async
 from api.upload import UploadPolicy, discard_uploads, receive_uploads, safe_filename, upload_route
@@ -170,17 +175,20 @@ async def me(request: Request[Any, Any, Any], member: Caller) -> UserView:
 # --- taxonomy and listing -------------------------------------------------------------------
 
 
-def links(request: Request[Any, Any, Any]) -> service.Link:
-    """Absolute media links for payloads: plain while media is open, signed once it is not."""
+def _link(request: Request[Any, Any, Any], path: str, params: dict[str, str]) -> str:
+    """An absolute link to open media: plain while media is open, signed once it is not."""
     res = from_request(request)
+    if not res.settings.robodata.open_media:
+        return signed_url(request, path, params)
     base = (res.settings.api.public_url or str(request.base_url)).rstrip("/")
-    signing = not res.settings.robodata.open_media
+    return f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+
+
+def links(request: Request[Any, Any, Any]) -> service.Link:
+    """Media links of items for payloads."""
 
     def link(item_id: int, what: str, params: dict[str, str]) -> str:
-        path = f"{PREFIX}/items/{item_id}/{what}"
-        if signing:
-            return signed_url(request, path, params)
-        return f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+        return _link(request, f"{PREFIX}/items/{item_id}/{what}", params)
 
     return link
 
@@ -763,31 +771,20 @@ async def _optional_caller(request: Request[Any, Any, Any]) -> Principal | None:
     return await caller(request) if bearer_token(request) else None
 
 
-async def _media(
-    request: Request[Any, Any, Any],
-    item_id: int,
-    what: str,
-    extension: str,
-    camera: str | None = None,
-    **params: Any,
-) -> Response[Any]:
-    """Serve one episode's media from the blob-store cache, making it with a job first when
-    it is not there. Concurrent first requests share one job (its idempotency key is the
-    cache key); a cached request runs none."""
+async def _ensure_media(
+    request: Request[Any, Any, Any], row: Any, key: str, payload: dict[str, Any]
+) -> None:
+    """Make sure the blob store holds `key`, running the media job that makes it when it does
+    not. Concurrent first requests share one job (its idempotency key is the cache key); a
+    cached request runs none."""
     res = from_request(request)
-    row = await read(request, lambda c: service.item_row(c, item_id))
-    if what != "timeseries":
-        params["camera"] = service.camera_key(row, camera)
-    digest = hashlib.sha256(msgspec.json.encode(sorted(params.items()))).hexdigest()[:24]
-    key = f"robodata/media/{row.id}/{row.fingerprint}/{what}-{digest}.{extension}"
     store = await res.blobs()
     if await store.exists(key):
-        return await serve_blob(request, store, key)
+        return
     who = await _optional_caller(request)
     owner = row.owner_id or (uuid.UUID(who.id) if who else None)
     if owner is None:
         raise Unavailable("this dataset has no owner left to make its media; index it again")
-    payload = {"item_id": row.id, "what": what, "key": key, **params}
     attempt = key
     for _ in range(3):
         (job,) = await submit(
@@ -806,10 +803,28 @@ async def _media(
                 error["detail"], code=error["code"], status_code=JOB_ERRORS.get(error["code"], 500)
             )
         if await store.exists(key):
-            return await serve_blob(request, store, key)
+            return
         # The job finished long ago and its file has since left the cache: make it again.
         attempt = f"{key}#{job.id}"
     raise Unavailable("the media could not be kept in the blob store; retry shortly")
+
+
+async def _media(
+    request: Request[Any, Any, Any],
+    item_id: int,
+    what: str,
+    extension: str,
+    camera: str | None = None,
+    **params: Any,
+) -> Response[Any]:
+    """Serve one episode's media from the blob-store cache, made by a job the first time."""
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    if what != "timeseries":
+        params["camera"] = service.camera_key(row, camera)
+    digest = hashlib.sha256(msgspec.json.encode(sorted(params.items()))).hexdigest()[:24]
+    key = f"robodata/media/{row.id}/{row.fingerprint}/{what}-{digest}.{extension}"
+    await _ensure_media(request, row, key, {"item_id": row.id, "what": what, "key": key, **params})
+    return await serve_blob(request, await from_request(request).blobs(), key)
 
 
 @get(
@@ -865,6 +880,90 @@ async def timeseries(
     return await _media(request, item_id, "timeseries", "json", max_points=max_points)
 
 
+# --- rerun and static files -----------------------------------------------------------------
+
+RRD_PREFIX = "robodata/rrd/"
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def rrd_name(row: Any) -> str:
+    """A recording's file name: its dataset, episode and content, in safe characters."""
+    dataset = _UNSAFE.sub("_", Path(row.storage_path).name).strip("._") or "dataset"
+    return f"{dataset}_episode_{row.episode_index:06d}_{row.fingerprint[:12]}.rrd"
+
+
+def _file_name(filename: str, suffix: str = "") -> str:
+    """A name that can only name a file in its folder: no separators, dots or odd bytes."""
+    if not _FILE_NAME.fullmatch(filename) or ".." in filename or not filename.endswith(suffix):
+        raise NotFound("File not found")
+    return filename
+
+
+@post(
+    f"{ITEM}/visualize/rrd",
+    status_code=200,
+    summary="An episode as a Rerun .rrd recording (made by a media job, then cached)",
+    responses=ERRORS.responses(400, 401, 404, 413, 422, 503, 504),
+    tags=MEDIA,
+)
+async def visualize_rrd(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    item_id: ItemId,
+    data: JSONBody[RrdRequest | None] = None,
+) -> RrdResponse:
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    name = rrd_name(row)
+    key = RRD_PREFIX + name
+    await _ensure_media(request, row, key, {"item_id": row.id, "what": "rrd", "key": key})
+    meta = await (await from_request(request).blobs()).head(key)
+    path = f"{PREFIX}/downloads/rrd/{name}"
+    return RrdResponse(
+        status="completed",
+        downloadUrl=_link(request, path, {}),
+        filePath=f"/downloads/rrd/{name}",
+        fileSize=meta.size,
+        duration=row.duration,
+    )
+
+
+@get(
+    "/downloads/rrd/{filename:str}",
+    summary="A generated .rrd recording (open unless robodata.open_media is off)",
+    responses=_media_responses("application/x-rerun"),
+    tags=MEDIA,
+    guards=[media_access],
+    security=_NO_AUTH,
+)
+async def download_rrd(request: Request[Any, Any, Any], filename: FromPath[str]) -> Response[Any]:
+    key = RRD_PREFIX + _file_name(filename, ".rrd")
+    store = await from_request(request).blobs()
+    if not await store.exists(key):
+        raise NotFound("File not found")
+    return await serve_blob(request, store, key, filename)
+
+
+@get(
+    "/static/{filename:str}",
+    summary="Static assets (a placeholder image at least)",
+    responses={
+        200: ResponseSpec(bytes, description="The file", media_type="*/*", generate_examples=False),
+        **ERRORS.responses(404),
+    },
+    tags=MEDIA,
+    security=_NO_AUTH,
+)
+async def static_file(request: Request[Any, Any, Any], filename: FromPath[str]) -> Response[bytes]:
+    name = _file_name(filename)
+    found = await asyncio.to_thread(
+        static_file_bytes, from_request(request).settings.robodata.static_dir, name
+    )
+    if found is None:
+        raise NotFound("File not found")
+    return Response(found[0], media_type=found[1])
+
+
 ROUTES = [
     login,
     refresh,
@@ -889,4 +988,7 @@ ROUTES = [
     thumbnail,
     stream,
     timeseries,
+    visualize_rrd,
+    download_rrd,
+    static_file,
 ]

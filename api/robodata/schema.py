@@ -266,3 +266,15 @@ class CreateResponse(msgspec.Struct):
     # The index job (progress on `/ws`), and where an uploaded archive was unpacked.
     jobId: str | None = None
     datasetPath: str | None = None
+
+
+class RrdRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    format: Literal["rrd"] = "rrd"
+
+
+class RrdResponse(msgspec.Struct):
+    status: str
+    downloadUrl: str
+    filePath: str
+    fileSize: int
+    duration: float

@@ -51,11 +51,11 @@ class UnpackPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class MediaPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """robodata.media: make one episode's thumbnail, stream or timeseries and store it in the
-    blob store under `key` (the cache the API serves from)."""
+    """robodata.media: make one episode's thumbnail, stream, timeseries or Rerun `.rrd` and
+    store it in the blob store under `key` (the cache the API serves from)."""
 
     item_id: int
-    what: Literal["thumbnail", "stream", "timeseries"]
+    what: Literal["thumbnail", "stream", "timeseries", "rrd"]
     key: str
     camera: str | None = None
     resolution: str | None = None
