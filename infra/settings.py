@@ -111,6 +111,11 @@ class RobodataSettings(msgspec.Struct, frozen=True):
     media_wait_s: float = 120.0
     # A folder `/robodata/static/{filename}` serves besides the built-in placeholder.png.
     static_dir: str = ""
+    # Rerun web viewers run by media workers: the address they bind, the host their URLs
+    # name (empty: the bound one, loopback for a wildcard), and how long an unused one lives.
+    viewer_host: str = "127.0.0.1"
+    viewer_public_host: str = ""
+    viewer_idle_s: float = 600.0
 
 
 class InspectionSettings(msgspec.Struct, frozen=True):

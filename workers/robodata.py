@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from domain.robodata.error import (
     NotADatasetError,
     RobodataError,
     UnsafeArchiveError,
+    ViewerError,
 )
 from domain.robodata.model import Dataset
 from domain.robodata.parser import parse_dataset, read_info_json
 from domain.robodata.scanner import ScanProblem, find_datasets
+from domain.robodata.viewer import Viewer, ViewerManager
 from infra.db import robodata as repo
 from infra.db.engine import statement
 from workers.catalog.robodata import (
@@ -34,6 +37,7 @@ from workers.catalog.robodata import (
     MediaPayload,
     ParsePayload,
     UnpackPayload,
+    ViewerPayload,
 )
 from workers.context import JobContext
 
@@ -214,6 +218,83 @@ async def unpack(ctx: JobContext, payload: UnpackPayload) -> dict[str, Any]:
             raise PermanentError(str(exc), code=code) from exc
     await store.delete(payload.archive_key)
     return {"path": str(root)}
+
+
+class _Viewers:
+    """This worker's Rerun viewers: one per recording, reused while used, stopped when idle
+    (and all of them when the worker exits: the engine's manager ties them to it)."""
+
+    def __init__(self) -> None:
+        self.manager: ViewerManager | None = None
+        self.by_recording: dict[str, Viewer] = {}
+        self.used: dict[str, float] = {}
+
+    def sweep(self, idle_s: float) -> None:
+        assert self.manager is not None
+        alive = {v.id for v in self.manager.list()}
+        for path, viewer in list(self.by_recording.items()):
+            idle = time.monotonic() - self.used.get(viewer.id, 0.0) > idle_s
+            if viewer.id not in alive or idle:
+                self.manager.stop(viewer.id)
+                del self.by_recording[path]
+                self.used.pop(viewer.id, None)
+
+
+_VIEWERS = _Viewers()
+
+
+def _viewer_view(viewer: Viewer, reused: bool) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "viewerId": viewer.id,
+        "wsUrl": viewer.ws_url,
+        "webUrl": viewer.web_url,
+        "reused": reused,
+        "instructions": f"Open {viewer.web_url} in a browser, or run: rerun {viewer.ws_url}",
+    }
+
+
+async def viewer(ctx: JobContext, payload: ViewerPayload) -> dict[str, Any]:
+    """Start (or reuse) the web viewer of one recording, or stop it."""
+    res = ctx["resources"]
+    policy = res.settings.robodata
+    if _VIEWERS.manager is None:
+        try:
+            _VIEWERS.manager = ViewerManager()
+        except ViewerError as exc:
+            raise PermanentError(str(exc), code="VIEWER_ERROR") from exc
+    _VIEWERS.sweep(policy.viewer_idle_s)
+    local = res.settings.data_path / "robodata" / "viewers" / Path(payload.rrd_key).name
+    running = _VIEWERS.by_recording.get(str(local))
+    if payload.action == "stop":
+        if running is not None:
+            _VIEWERS.manager.stop(running.id)
+            del _VIEWERS.by_recording[str(local)]
+        return {"status": "stopped", "stopped": running is not None}
+    if running is not None:
+        _VIEWERS.used[running.id] = time.monotonic()
+        return _viewer_view(running, True)
+    if res.blob is None:
+        raise RuntimeError("the blob store is not reachable")
+    if not local.is_file():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_name(f".{local.name}.{uuid.uuid4().hex}")
+        partial.write_bytes(await res.blob.read(payload.rrd_key))
+        partial.replace(local)
+    try:
+        started: Viewer = await ctx["run_in_thread"](
+            _VIEWERS.manager.start,
+            local,
+            host=policy.viewer_host,
+            ws_port=payload.ws_port,
+            web_port=payload.web_port,
+            public_host=policy.viewer_public_host or None,
+        )
+    except ViewerError as exc:
+        raise PermanentError(str(exc), code="VIEWER_ERROR") from exc
+    _VIEWERS.by_recording[str(local)] = started
+    _VIEWERS.used[started.id] = time.monotonic()
+    return _viewer_view(started, False)
 
 
 async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:

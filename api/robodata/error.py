@@ -59,4 +59,6 @@ JOB_ERRORS: Mapping[str, int] = {
     "NOT_A_DATASET": 400,
     "UNSAFE_ARCHIVE": 400,
     "INVALID_ARCHIVE": 400,
+    # A viewer cannot start: its ports are taken, or rerun is not installed.
+    "VIEWER_ERROR": 409,
 }

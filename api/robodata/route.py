@@ -68,6 +68,8 @@ from api.robodata.schema import (
     Timeseries,
     TokenResponse,
     UserView,
+    ViewerRequest,
+    ViewerResponse,
 )
 from api.robodata.static import static_file_bytes
 from api.state import from_request
@@ -928,6 +930,65 @@ async def visualize_rrd(
     )
 
 
+VIEWER_DEADLINE_S = 60.0
+
+
+async def _viewer_job(
+    request: Request[Any, Any, Any], member: Principal, payload: dict[str, Any]
+) -> ViewerResponse | Response[Any]:
+    outcome = await run(
+        request,
+        member,
+        "robodata.viewer",
+        payload,
+        deadline_s=VIEWER_DEADLINE_S,
+        job_errors=JOB_ERRORS,
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return msgspec.convert(outcome.result, ViewerResponse)
+
+
+@post(
+    f"{ITEM}/visualize/server",
+    status_code=200,
+    summary="Serve an episode's recording in a Rerun web viewer (run by a media worker)",
+    responses=ERRORS.responses(400, 401, 404, 409, 413, 422, 503, 504),
+    tags=MEDIA,
+)
+async def visualize_server(
+    request: Request[Any, Any, Any],
+    member: Caller,
+    item_id: ItemId,
+    data: JSONBody[ViewerRequest | None] = None,
+) -> Response[ViewerResponse]:
+    asked = data or ViewerRequest()
+    if asked.ws_port == asked.web_port:
+        raise BadRequest("ws_port and web_port must differ")
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    key = RRD_PREFIX + rrd_name(row)
+    await _ensure_media(request, row, key, {"item_id": row.id, "what": "rrd", "key": key})
+    payload = {"rrd_key": key, "ws_port": asked.ws_port, "web_port": asked.web_port}
+    answer = await _viewer_job(request, member, payload)
+    return answer if isinstance(answer, Response) else Response(answer)
+
+
+@delete(
+    f"{ITEM}/visualize/server",
+    status_code=200,
+    summary="Stop an episode's Rerun web viewer",
+    responses=ERRORS.responses(400, 401, 404, 504),
+    tags=MEDIA,
+)
+async def stop_visualize_server(
+    request: Request[Any, Any, Any], member: Caller, item_id: ItemId
+) -> Response[ViewerResponse]:
+    row = await read(request, lambda c: service.item_row(c, item_id))
+    payload = {"action": "stop", "rrd_key": RRD_PREFIX + rrd_name(row)}
+    answer = await _viewer_job(request, member, payload)
+    return answer if isinstance(answer, Response) else Response(answer)
+
+
 @get(
     "/downloads/rrd/{filename:str}",
     summary="A generated .rrd recording (open unless robodata.open_media is off)",
@@ -989,6 +1050,8 @@ ROUTES = [
     stream,
     timeseries,
     visualize_rrd,
+    visualize_server,
+    stop_visualize_server,
     download_rrd,
     static_file,
 ]

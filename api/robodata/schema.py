@@ -278,3 +278,18 @@ class RrdResponse(msgspec.Struct):
     filePath: str
     fileSize: int
     duration: float
+
+
+class ViewerRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    mode: Literal["distant", "local"] = "distant"
+    ws_port: Annotated[int, msgspec.Meta(ge=1024, le=65535)] = 9087
+    web_port: Annotated[int, msgspec.Meta(ge=1024, le=65535)] = 9090
+
+
+class ViewerResponse(msgspec.Struct):
+    status: str
+    wsUrl: str | None = None
+    webUrl: str | None = None
+    instructions: str | None = None
+    viewerId: str | None = None
+    reused: bool = False

@@ -50,6 +50,19 @@ class UnpackPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     target: str
 
 
+Port = Annotated[int, msgspec.Meta(ge=1024, le=65535)]
+
+
+class ViewerPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """robodata.viewer: serve the recording stored under `rrd_key` in a Rerun web viewer of
+    this worker (the running one for it when there is one), or stop that viewer."""
+
+    action: Literal["start", "stop"] = "start"
+    rrd_key: str
+    ws_port: Port = 9087
+    web_port: Port = 9090
+
+
 class MediaPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """robodata.media: make one episode's thumbnail, stream, timeseries or Rerun `.rrd` and
     store it in the blob store under `key` (the cache the API serves from)."""
@@ -98,6 +111,14 @@ KINDS = (
         handler="workers.robodata:unpack",
         timeout_s=3600,
         max_tries=2,
+    ),
+    JobKind(
+        name="robodata.viewer",
+        pool="media",
+        payload=ViewerPayload,
+        handler="workers.robodata:viewer",
+        timeout_s=120,
+        max_tries=1,
     ),
     JobKind(
         name="robodata.media",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
+from infra.embedded import free_port
 from tests.integration.robodata.conftest import V21_NAME, Stack, lab
 
 
@@ -53,3 +55,31 @@ def test_a_static_folder_serves_its_own_files(tmp_path: Path) -> None:
     assert static_file_bytes(str(tmp_path), "logo.svg") == (b"<svg/>", "image/svg+xml")
     assert static_file_bytes(str(tmp_path), "inner") is None
     assert static_file_bytes("", "logo.svg") is None
+
+
+async def test_a_viewer_starts_is_reused_and_stops(stack: Stack) -> None:
+    await stack.index(lab(stack.settings) / V21_NAME)
+    item = (await stack.items())[-1]["id"]
+    ports = {"ws_port": free_port(), "web_port": free_port()}
+    r = await stack.post(f"/items/{item}/visualize/server", {"mode": "distant", **ports})
+    assert r.status_code == 200, r.text
+    started = r.json()
+    assert started["status"] == "running" and not started["reused"]
+    assert started["wsUrl"] == f"rerun+http://127.0.0.1:{ports['ws_port']}/proxy"
+    page = await stack.http.get(started["webUrl"])
+    assert page.status_code == 200
+    again = (await stack.post(f"/items/{item}/visualize/server", ports)).json()
+    assert (again["viewerId"], again["reused"]) == (started["viewerId"], True)
+    r = await stack.http.delete(f"/robodata/items/{item}/visualize/server", headers=stack.headers)
+    assert r.status_code == 200 and r.json()["status"] == "stopped"
+    with pytest.raises(httpx.ConnectError):
+        await stack.http.get(started["webUrl"])
+
+
+async def test_a_viewer_on_equal_ports_is_refused(stack: Stack) -> None:
+    await stack.index(lab(stack.settings) / V21_NAME)
+    item = (await stack.items())[-1]["id"]
+    r = await stack.post(f"/items/{item}/visualize/server", {"ws_port": 9500, "web_port": 9500})
+    assert (r.status_code, r.json()) == (400, {"detail": "ws_port and web_port must differ"})
+    r = await stack.post(f"/items/{item}/visualize/server", {"ws_port": 80})
+    assert r.status_code == 400
