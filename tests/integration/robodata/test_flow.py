@@ -128,3 +128,14 @@ async def test_a_broken_episode_does_not_fail_the_scan(stack: Stack) -> None:
     status = await stack.index(v21)
     assert status["status"] == "completed"
     assert "episode_000001.parquet is missing" in status["errorMessage"]
+
+
+async def test_a_dataset_with_its_videos_under_video_plays(stack: Stack) -> None:
+    v3 = lab(stack.settings) / V3_NAME
+    (v3 / "videos").rename(v3 / "video")
+    status = await stack.index(v3)
+    assert "missing" not in (status["errorMessage"] or "")
+    assert "the videos are under video/" in status["errorMessage"]
+    item = (await stack.items())[-1]
+    r = await stack.http.get(f"/robodata/items/{item['id']}/stream")
+    assert r.status_code == 200 and len(r.content) > 0
