@@ -5,6 +5,8 @@ Both are idempotent: an index upserts by (dataset, episode), media overwrites it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import tempfile
 import time
@@ -16,7 +18,7 @@ import msgspec
 
 from domain.job import PermanentError
 from domain.robodata.archive import import_archive
-from domain.robodata.catalog import dataset_record, mapping, preview
+from domain.robodata.catalog import DatasetRecord, dataset_record, mapping, preview
 from domain.robodata.editor import delete_episode, update_dataset
 from domain.robodata.error import (
     InvalidArchiveError,
@@ -43,6 +45,8 @@ from workers.context import JobContext
 
 # At most this many of a dataset's warnings go into the task's error message.
 WARNINGS_PER_DATASET = 20
+# How often a running scan writes its counts to the task row.
+PROGRESS_EVERY_S = 0.25
 
 
 def _declared_episodes(roots: list[Path]) -> int:
@@ -57,11 +61,27 @@ def _declared_episodes(roots: list[Path]) -> int:
     return total
 
 
+def _prepare(root: Path, payload: IndexPayload) -> tuple[DatasetRecord | None, list[str]]:
+    """Parse one dataset into its catalog records (in a worker thread); notes for the task."""
+    try:
+        dataset = parse_dataset(root)
+    except (RobodataError, OSError) as exc:
+        return None, [f"{root}: {exc}"]
+    robot, task_type = mapping(dataset, root.name)
+    record = dataset_record(dataset, payload.robot or robot, payload.task_type or task_type)
+    shown = dataset.warnings[:WARNINGS_PER_DATASET]
+    notes = [f"{root.name}: {w}" for w in shown]
+    if len(dataset.warnings) > len(shown):
+        notes.append(f"{root.name}: {len(dataset.warnings) - len(shown)} more warnings")
+    return record, notes
+
+
 async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
     """Parse every dataset below the path and write it to the catalog, reporting progress.
 
     A dataset that cannot be parsed, or an episode with missing files, is recorded in the
     task's error message and the scan goes on; only a failure of the scan itself fails it.
+    The next dataset is parsed in a thread while the last one is written to Postgres.
     """
     res = ctx["resources"]
     run = ctx["run_in_thread"]
@@ -78,36 +98,44 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
     async with statement(res.engine) as conn:
         await repo.task_progress(conn, payload.task_id, total=total, processed=0, errors=errors)
     processed = datasets = 0
-    for number, root in enumerate(roots, start=1):
-        await ctx["progress"](100.0 * (number - 1) / len(roots), f"parsing {root.name}")
-        notes: list[str] = []
-        try:
-            dataset: Dataset = await run(parse_dataset, root)
-        except (RobodataError, OSError) as exc:
-            notes.append(f"{root}: {exc}")
-        else:
-            robot, task_type = mapping(dataset, root.name)
-            record = dataset_record(dataset, payload.robot or robot, payload.task_type or task_type)
-            async with statement(res.engine) as conn:
-                await repo.save_dataset(conn, record, owner, remap=payload.robot is not None)
-            processed += len(record.items)
-            datasets += 1
-            shown = dataset.warnings[:WARNINGS_PER_DATASET]
-            notes.extend(f"{root.name}: {w}" for w in shown)
-            if len(dataset.warnings) > len(shown):
-                notes.append(f"{root.name}: {len(dataset.warnings) - len(shown)} more warnings")
-        async with statement(res.engine) as conn:
-            await repo.task_progress(
-                conn,
-                payload.task_id,
-                total=max(total, processed),
-                processed=processed,
-                current=str(root),
-                errors=notes,
+    notes: list[str] = []
+    reported = time.monotonic()
+    upcoming = asyncio.ensure_future(run(_prepare, roots[0], payload)) if roots else None
+    try:
+        for number, root in enumerate(roots, start=1):
+            assert upcoming is not None
+            record, found = await upcoming
+            upcoming = None
+            if number < len(roots):
+                upcoming = asyncio.ensure_future(run(_prepare, roots[number], payload))
+            notes.extend(found)
+            if record is not None:
+                async with statement(res.engine) as conn:
+                    await repo.save_dataset(conn, record, owner, remap=payload.robot is not None)
+                processed += len(record.items)
+                datasets += 1
+            await ctx["progress"](
+                100.0 * number / len(roots),
+                f"{number}/{len(roots)} datasets, {processed} episodes",
             )
-        await ctx["progress"](
-            100.0 * number / len(roots), f"{number}/{len(roots)} datasets, {processed} episodes"
-        )
+            # The task row is what /index/status reads: kept current without a write per
+            # dataset of a large tree.
+            if number == len(roots) or time.monotonic() - reported > PROGRESS_EVERY_S:
+                async with statement(res.engine) as conn:
+                    await repo.task_progress(
+                        conn,
+                        payload.task_id,
+                        total=max(total, processed),
+                        processed=processed,
+                        current=str(root),
+                        errors=notes,
+                    )
+                notes, reported = [], time.monotonic()
+    finally:
+        if upcoming is not None:
+            upcoming.cancel()
+            with contextlib.suppress(BaseException):
+                await upcoming
     return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
 
 
