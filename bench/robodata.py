@@ -347,6 +347,11 @@ def _http_figures(
     detail = f"{connections} connections, {api_workers} API processes, non-2xx {figures['non_2xx']}"
     _verdict("/items page", figures["rps"], "req/s", detail)
     _verdict("/items p99", figures["p99"], "ms", f"p50 {figures['p50']:.2f} ms")
+    if wrk:
+        # References the same minute: the platform's cheapest route, and a small listing.
+        for label, path in (("/health", "/health"), ("/robots", "/robodata/robots")):
+            ref = run_wrk(wrk, url + path, script, seconds, connections)
+            _verdict(label, ref["rps"], "req/s", f"p99 {ref['p99']:.2f} ms (reference)")
     items = _request(f"{url}{page}&robot=robot0", token)["items"][:10]
     mixed = _request(f"{url}/robodata/items?robot=so101_follower", token)["items"]
     base = f"{url}/robodata/items"

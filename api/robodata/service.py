@@ -88,8 +88,7 @@ def dataset_view(row: AttrRecord) -> DatasetSummary:
 
 
 def item_summary(row: AttrRecord, link: Link) -> ItemSummary:
-    cameras = _cameras(row)
-    primary = primary_camera([c["key"] for c in cameras])
+    primary = row.primary_camera
     return ItemSummary(
         id=row.id,
         episodeId=episode_id(row.episode_index),
@@ -102,7 +101,7 @@ def item_summary(row: AttrRecord, link: Link) -> ItemSummary:
         duration=row.duration,
         fps=row.fps,
         resolution=f"{row.width}x{row.height}",
-        cameraCount=len(cameras),
+        cameraCount=row.camera_count,
     )
 
 

@@ -42,6 +42,8 @@ class ItemRecord(msgspec.Struct, frozen=True):
     # The engine's Episode as builtins: where its data rows and video segments are.
     episode: dict[str, Any]
     fingerprint: str
+    # The camera shown by default (thumbnails in lists).
+    primary_camera: str | None = None
 
 
 class DatasetRecord(msgspec.Struct, frozen=True):
@@ -168,6 +170,7 @@ def dataset_record(dataset: Dataset, robot: str, task_type: str) -> DatasetRecor
                 cameras=cameras,
                 episode=built,
                 fingerprint=fingerprint[:32],
+                primary_camera=primary,
             )
         )
     return DatasetRecord(

@@ -106,6 +106,9 @@ items = Table(
     Column("file_path", Text, nullable=False),
     # [{key, width, height, frames, codec}]: what the detail and media routes need.
     Column("cameras", JSONB, nullable=False),
+    # What a list row shows of the cameras, so a page never decodes their JSON.
+    Column("camera_count", Integer, nullable=False, server_default="0"),
+    Column("primary_camera", Text),
     # Where the episode's data and video segments live (the engine's Episode).
     Column("episode", JSONB, nullable=False),
     # Changes when the episode's files or segments change: part of every media cache key.
@@ -197,7 +200,8 @@ async def dataset_by_id(conn: asyncpg.Connection, dataset_id: int) -> AttrRecord
 # --- items ----------------------------------------------------------------------------------
 
 _SUMMARY = """
-i.id, i.episode_index, i.total_frames, i.duration, i.fps, i.width, i.height, i.cameras,
+i.id, i.episode_index, i.total_frames, i.duration, i.fps, i.width, i.height, i.camera_count,
+i.primary_camera,
 r.name AS robot, t.name AS task_type, d.path AS storage_path
 FROM robodata_items i
 JOIN robodata_datasets d ON d.id = i.dataset_id
@@ -205,15 +209,20 @@ JOIN robodata_robots r ON r.id = i.robot_id
 JOIN robodata_task_types t ON t.id = i.task_type_id
 """
 
-# Newest id first, a page at a time; each filter has an index ending in `id`.
-_ITEMS_ALL = f"SELECT {_SUMMARY} ORDER BY i.id DESC LIMIT $1 OFFSET $2"
-_ITEMS_BY_ROBOT = f"SELECT {_SUMMARY} WHERE i.robot_id = $3 ORDER BY i.id DESC LIMIT $1 OFFSET $2"
+# Newest id first, a page at a time; each filter has an index ending in `id`. The total
+# (kept on the rows the filter names) comes in the same statement.
+_ALL_TOTAL = "(SELECT coalesce(sum(episode_count), 0) FROM robodata_robots)"
+_ROBOT_TOTAL = "(SELECT episode_count FROM robodata_robots WHERE id = $3)"
+_TYPES_TOTAL = (
+    "(SELECT coalesce(sum(episode_count), 0) FROM robodata_task_types WHERE id = ANY($3))"
+)
+_PAGE = "ORDER BY i.id DESC LIMIT $1 OFFSET $2"
+_ITEMS_ALL = f"SELECT {_ALL_TOTAL} AS total, {_SUMMARY} {_PAGE}"
+_ITEMS_BY_ROBOT = f"SELECT {_ROBOT_TOTAL} AS total, {_SUMMARY} WHERE i.robot_id = $3 {_PAGE}"
 _ITEMS_BY_TYPE = f"""
-SELECT {_SUMMARY} WHERE i.task_type_id = ANY($3::bigint[]) ORDER BY i.id DESC LIMIT $1 OFFSET $2
+SELECT {_TYPES_TOTAL} AS total, {_SUMMARY} WHERE i.task_type_id = ANY($3::bigint[]) {_PAGE}
 """
-_ITEMS_OF_DATASET = f"""
-SELECT {_SUMMARY} WHERE i.dataset_id = $3 ORDER BY i.id DESC LIMIT $1 OFFSET $2
-"""
+_ITEMS_OF_DATASET = f"SELECT {_SUMMARY} WHERE i.dataset_id = $3 {_PAGE}"
 
 _TYPE_BY_NAME = """
 SELECT t.id, t.episode_count FROM robodata_task_types t
@@ -239,19 +248,18 @@ async def list_items(
         types = await conn.fetch(_TYPE_BY_NAME, robot_id, task_type, record_class=AttrRecord)
         if not types:
             return [], 0
-        total = sum(int(t.episode_count) for t in types)
-        ids = [t.id for t in types]
-        rows = await conn.fetch(_ITEMS_BY_TYPE, limit, offset, ids, record_class=AttrRecord)
-        return rows, total
-    if robot_id is not None:
-        total = int(
-            await conn.fetchval("SELECT episode_count FROM robodata_robots WHERE id = $1", robot_id)
-        )
-        rows = await conn.fetch(_ITEMS_BY_ROBOT, limit, offset, robot_id, record_class=AttrRecord)
-        return rows, total
-    total = int(await conn.fetchval("SELECT coalesce(sum(episode_count), 0) FROM robodata_robots"))
-    rows = await conn.fetch(_ITEMS_ALL, limit, offset, record_class=AttrRecord)
-    return rows, total
+        key: int | list[int] = [t.id for t in types]
+        sql, total_sql = _ITEMS_BY_TYPE, _TYPES_TOTAL
+    elif robot_id is not None:
+        key, sql, total_sql = robot_id, _ITEMS_BY_ROBOT, _ROBOT_TOTAL
+    else:
+        rows = await conn.fetch(_ITEMS_ALL, limit, offset, record_class=AttrRecord)
+        total = rows[0]["total"] if rows else await conn.fetchval(f"SELECT {_ALL_TOTAL}")
+        return rows, int(total)
+    rows = await conn.fetch(sql, limit, offset, key, record_class=AttrRecord)
+    # A page past the end has no row to carry the total: read it on its own.
+    total = rows[0]["total"] if rows else await conn.fetchval(f"SELECT {total_sql}", key)
+    return rows, int(total or 0)
 
 
 async def list_dataset_items(
@@ -305,16 +313,18 @@ RETURNING id, robot_id, task_type_id
 _UPSERT_ITEMS = """
 INSERT INTO robodata_items (dataset_id, robot_id, task_type_id, episode_index, total_frames,
     fps, duration, width, height, image_count, total_size_bytes, file_path, cameras, episode,
-    fingerprint)
+    fingerprint, camera_count, primary_camera)
 SELECT $1, $2, $3, e.*
 FROM unnest($4::int[], $5::int[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[],
-            $11::bigint[], $12::text[], $13::jsonb[], $14::jsonb[], $15::text[]) AS e
+            $11::bigint[], $12::text[], $13::jsonb[], $14::jsonb[], $15::text[], $16::int[],
+            $17::text[]) AS e
 ON CONFLICT ON CONSTRAINT uq_robodata_items_dataset_episode DO UPDATE SET
     robot_id = EXCLUDED.robot_id, task_type_id = EXCLUDED.task_type_id,
     total_frames = EXCLUDED.total_frames, fps = EXCLUDED.fps, duration = EXCLUDED.duration,
     width = EXCLUDED.width, height = EXCLUDED.height, image_count = EXCLUDED.image_count,
     total_size_bytes = EXCLUDED.total_size_bytes, file_path = EXCLUDED.file_path,
-    cameras = EXCLUDED.cameras, episode = EXCLUDED.episode, fingerprint = EXCLUDED.fingerprint
+    cameras = EXCLUDED.cameras, episode = EXCLUDED.episode, fingerprint = EXCLUDED.fingerprint,
+    camera_count = EXCLUDED.camera_count, primary_camera = EXCLUDED.primary_camera
 """
 _DROP_GONE = """
 DELETE FROM robodata_items WHERE dataset_id = $1 AND NOT (episode_index = ANY($2::int[]))
@@ -376,6 +386,8 @@ async def save_dataset(
             [msgspec.json.encode(i.cameras).decode() for i in rows],
             [msgspec.json.encode(i.episode).decode() for i in rows],
             [i.fingerprint for i in rows],
+            [len(i.cameras) for i in rows],
+            [i.primary_camera for i in rows],
         )
         await conn.execute(_DROP_GONE, dataset_id, [i.episode_index for i in rows])
         robots_touched = {robot_id} | ({known["robot_id"]} if known else set())

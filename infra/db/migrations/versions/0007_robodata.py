@@ -90,6 +90,8 @@ def upgrade() -> None:
     sa.Column('cameras', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('episode', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('camera_count', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('primary_camera', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['dataset_id'], ['robodata_datasets.id'], name=op.f('fk_robodata_items_dataset_id_robodata_datasets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_robodata_items')),
     sa.UniqueConstraint('dataset_id', 'episode_index', name='uq_robodata_items_dataset_episode')
