@@ -116,6 +116,12 @@ class RobodataSettings(msgspec.Struct, frozen=True):
     viewer_host: str = "127.0.0.1"
     viewer_public_host: str = ""
     viewer_idle_s: float = 600.0
+    # Browser origins of the dataset browser page (its dev servers by default).
+    cors_origins: tuple[str, ...] = (
+        "http://localhost:5173",
+        "http://127.0.0.1:5173",
+        "http://localhost:3000",
+    )
 
 
 class InspectionSettings(msgspec.Struct, frozen=True):

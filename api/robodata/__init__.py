@@ -5,12 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 
 from api.robodata.access import caller
 from api.robodata.error import DOMAIN_ERRORS, ERRORS, JOB_ERRORS
 from api.robodata.route import ROUTES
 from api.service import Service
+from infra.settings import Settings
+
+
+def _cors(settings: Settings) -> CORSConfig:
+    """The browser page's origins (a setting); bearer tokens, so no cookies are allowed."""
+    return CORSConfig(
+        allow_origins=list(settings.robodata.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "Range", "Prefer"],
+        expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Content-Length"],
+    )
+
 
 SERVICE: Service[Any] = Service(
     name="robodata",
@@ -20,4 +33,5 @@ SERVICE: Service[Any] = Service(
     domain_errors=DOMAIN_ERRORS,
     job_errors=JOB_ERRORS,
     dependencies={"member": Provide(caller)},
+    cors=_cors,
 )

@@ -126,3 +126,23 @@ async def test_a_v3_dataset_misnamed_is_refused_at_registration(stack: Stack) ->
     r = await stack.post("/datasets/register", {"path": str(lab(stack.settings))})
     assert r.status_code == 400 and "not a LeRobot dataset" in r.json()["detail"]
     assert (await stack.get("/robots")).json() == {"robots": []}
+
+
+async def test_the_browser_pages_origin_may_call_the_api(stack: Stack) -> None:
+    origin = {"Origin": "http://localhost:5173"}
+    r = await stack.http.options(
+        "/robodata/items",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert r.status_code in (200, 204), r.text
+    assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
+    r = await stack.http.get("/robodata/robots", headers={**origin, **stack.headers})
+    assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
+    r = await stack.http.get(
+        "/robodata/robots", headers={"Origin": "https://evil.example", **stack.headers}
+    )
+    assert "access-control-allow-origin" not in r.headers
