@@ -1010,7 +1010,7 @@ async def download_rrd(request: Request[Any, Any, Any], filename: FromPath[str])
     summary="Static assets (a placeholder image at least)",
     responses={
         200: ResponseSpec(bytes, description="The file", media_type="*/*", generate_examples=False),
-        **ERRORS.responses(404),
+        **ERRORS.responses(400, 404),
     },
     tags=MEDIA,
     security=_NO_AUTH,
