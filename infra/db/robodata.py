@@ -212,15 +212,19 @@ JOIN robodata_task_types t ON t.id = i.task_type_id
 # Newest id first, a page at a time; each filter has an index ending in `id`. The total
 # (kept on the rows the filter names) comes in the same statement.
 _ALL_TOTAL = "(SELECT coalesce(sum(episode_count), 0) FROM robodata_robots)"
-_ROBOT_TOTAL = "(SELECT episode_count FROM robodata_robots WHERE id = $3)"
+# `{}` is the filter's parameter: $3 beside a page, $1 alone.
+_ROBOT_TOTAL = "(SELECT episode_count FROM robodata_robots WHERE id = {})"
 _TYPES_TOTAL = (
-    "(SELECT coalesce(sum(episode_count), 0) FROM robodata_task_types WHERE id = ANY($3))"
+    "(SELECT coalesce(sum(episode_count), 0) FROM robodata_task_types WHERE id = ANY({}::bigint[]))"
 )
 _PAGE = "ORDER BY i.id DESC LIMIT $1 OFFSET $2"
 _ITEMS_ALL = f"SELECT {_ALL_TOTAL} AS total, {_SUMMARY} {_PAGE}"
-_ITEMS_BY_ROBOT = f"SELECT {_ROBOT_TOTAL} AS total, {_SUMMARY} WHERE i.robot_id = $3 {_PAGE}"
+_ITEMS_BY_ROBOT = f"""
+SELECT {_ROBOT_TOTAL.format("$3")} AS total, {_SUMMARY} WHERE i.robot_id = $3 {_PAGE}
+"""
 _ITEMS_BY_TYPE = f"""
-SELECT {_TYPES_TOTAL} AS total, {_SUMMARY} WHERE i.task_type_id = ANY($3::bigint[]) {_PAGE}
+SELECT {_TYPES_TOTAL.format("$3")} AS total, {_SUMMARY}
+WHERE i.task_type_id = ANY($3::bigint[]) {_PAGE}
 """
 _ITEMS_OF_DATASET = f"SELECT {_SUMMARY} WHERE i.dataset_id = $3 {_PAGE}"
 
@@ -258,7 +262,10 @@ async def list_items(
         return rows, int(total)
     rows = await conn.fetch(sql, limit, offset, key, record_class=AttrRecord)
     # A page past the end has no row to carry the total: read it on its own.
-    total = rows[0]["total"] if rows else await conn.fetchval(f"SELECT {total_sql}", key)
+    if rows:
+        total = rows[0]["total"]
+    else:
+        total = await conn.fetchval(f"SELECT {total_sql.format('$1')}", key)
     return rows, int(total or 0)
 
 

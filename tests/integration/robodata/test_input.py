@@ -114,6 +114,15 @@ async def test_paging_is_clamped_as_the_original_clamps_it(stack: Stack) -> None
         body = r.json()
         assert (body["page"], body["pageSize"], len(body["items"])) == (page, size, count)
         assert body["total"] == 6
+    # Past the end of a filtered list: no items, the filter's total.
+    for params in (
+        {"robot": "koch"},
+        {"robot": "koch", "type": "stackcups"},
+        {"type": "cleandesk"},
+    ):
+        body = (await stack.get("/items", params={**params, "page": 99})).json()
+        assert (body["items"], body["page"]) == ([], 99)
+        assert body["total"] == (4 if params.get("type") == "cleandesk" else 2), params
     # Past what any integer column holds: refused, not clamped.
     r = await stack.get("/items", params={"page": 10**30})
     assert r.status_code == 400 and set(r.json()) == {"detail"}
