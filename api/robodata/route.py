@@ -26,6 +26,7 @@ from litestar.params import (
 
 from api.access import signed_url
 from api.auth import LoginRequest, RefreshRequest, password_login, rotate_refresh
+from api.auth import TokenResponse as PlatformTokens
 from api.blob import serve_blob
 from api.error import (
     ApiError,
@@ -115,6 +116,16 @@ def _user(user: User) -> UserView:
     )
 
 
+def _tokens(user: User, tokens: PlatformTokens) -> TokenResponse:
+    """The platform's tokens in the contract's shape (its user id an integer)."""
+    return TokenResponse(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        user=_user(user),
+    )
+
+
 # --- auth -----------------------------------------------------------------------------------
 
 
@@ -128,15 +139,9 @@ def _user(user: User) -> UserView:
 )
 async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> TokenResponse:
     try:
-        user, tokens = await password_login(request, data)
+        return _tokens(*await password_login(request, data))
     except Unauthorized as exc:
         raise Unauthorized("Invalid credentials") from exc
-    return TokenResponse(
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in,
-        user=_user(user),
-    )
 
 
 @post(
@@ -149,15 +154,9 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -
 )
 async def refresh(request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]) -> TokenResponse:
     try:
-        user, tokens = await rotate_refresh(request, data)
+        return _tokens(*await rotate_refresh(request, data))
     except Unauthorized as exc:
         raise Unauthorized("Invalid refresh token") from exc
-    return TokenResponse(
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in,
-        user=_user(user),
-    )
 
 
 @get(

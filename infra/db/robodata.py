@@ -338,6 +338,12 @@ DELETE FROM robodata_items WHERE dataset_id = $1 AND NOT (episode_index = ANY($2
 """
 
 
+async def _mapped(conn: asyncpg.Connection, robot: str, task_type: str) -> tuple[int, int]:
+    """The ids of a robot and one of its task types, created when new."""
+    robot_id = await conn.fetchval(_UPSERT_ROBOT, robot)
+    return robot_id, await conn.fetchval(_UPSERT_TYPE, robot_id, task_type)
+
+
 async def save_dataset(
     conn: asyncpg.Connection,
     record: DatasetRecord,
@@ -361,8 +367,7 @@ async def save_dataset(
         if known is not None and not remap:
             robot_id, type_id = known["robot_id"], known["task_type_id"]
         else:
-            robot_id = await conn.fetchval(_UPSERT_ROBOT, record.robot)
-            type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, record.task_type)
+            robot_id, type_id = await _mapped(conn, record.robot, record.task_type)
         row = await conn.fetchrow(
             _UPSERT_DATASET,
             record.path,
@@ -531,8 +536,9 @@ async def remap_dataset(
                JOIN robodata_task_types t ON t.id = d.task_type_id WHERE d.id = $1""",
             dataset_id,
         )
-        robot_id = await conn.fetchval(_UPSERT_ROBOT, robot or row["robot"])
-        type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, task_type or row["task_type"])
+        robot_id, type_id = await _mapped(
+            conn, robot or row["robot"], task_type or row["task_type"]
+        )
         await conn.execute(
             "UPDATE robodata_datasets SET robot_id = $2, task_type_id = $3 WHERE id = $1",
             dataset_id,
@@ -564,8 +570,9 @@ async def remap_item(
                JOIN robodata_task_types t ON t.id = i.task_type_id WHERE i.id = $1""",
             item_id,
         )
-        robot_id = await conn.fetchval(_UPSERT_ROBOT, robot or row["robot"])
-        type_id = await conn.fetchval(_UPSERT_TYPE, robot_id, task_type or row["task_type"])
+        robot_id, type_id = await _mapped(
+            conn, robot or row["robot"], task_type or row["task_type"]
+        )
         await conn.execute(
             "UPDATE robodata_items SET robot_id = $2, task_type_id = $3 WHERE id = $1",
             item_id,
