@@ -48,7 +48,6 @@ from api.robodata.schema import (
     CreateResponse,
     DatasetDeleted,
     Datasets,
-    DatasetUpdate,
     DatasetUpdated,
     IndexStatus,
     ItemChanged,
@@ -60,6 +59,9 @@ from api.robodata.schema import (
     ParseResponse,
     RegisterRequest,
     RegisterResponse,
+    RobodataDatasetUpdate,
+    RobodataTokens,
+    RobodataUser,
     Robots,
     RrdRequest,
     RrdResponse,
@@ -67,8 +69,6 @@ from api.robodata.schema import (
     ScanStarted,
     TaskTypes,
     Timeseries,
-    TokenResponse,
-    UserView,
     ViewerRequest,
     ViewerResponse,
 )
@@ -107,8 +107,8 @@ async def read(
     return await retrying(statement, from_request(request).autocommit, work)
 
 
-def _user(user: User) -> UserView:
-    return UserView(
+def _user(user: User) -> RobodataUser:
+    return RobodataUser(
         id=user.number,
         username=user.username,
         displayName=user.display_name or user.username,
@@ -116,9 +116,9 @@ def _user(user: User) -> UserView:
     )
 
 
-def _tokens(user: User, tokens: PlatformTokens) -> TokenResponse:
+def _tokens(user: User, tokens: PlatformTokens) -> RobodataTokens:
     """The platform's tokens in the contract's shape (its user id an integer)."""
-    return TokenResponse(
+    return RobodataTokens(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
@@ -137,7 +137,7 @@ def _tokens(user: User, tokens: PlatformTokens) -> TokenResponse:
     tags=["robodata: auth"],
     responses=ERRORS.responses(400, 401, 413, 429, 503),
 )
-async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> TokenResponse:
+async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> RobodataTokens:
     try:
         return _tokens(*await password_login(request, data))
     except Unauthorized as exc:
@@ -152,7 +152,9 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -
     tags=["robodata: auth"],
     responses=ERRORS.responses(400, 401, 413),
 )
-async def refresh(request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]) -> TokenResponse:
+async def refresh(
+    request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]
+) -> RobodataTokens:
     try:
         return _tokens(*await rotate_refresh(request, data))
     except Unauthorized as exc:
@@ -165,7 +167,7 @@ async def refresh(request: Request[Any, Any, Any], data: JSONBody[RefreshRequest
     tags=["robodata: auth"],
     responses=ERRORS.responses(400, 401),
 )
-async def me(request: Request[Any, Any, Any], member: Caller) -> UserView:
+async def me(request: Request[Any, Any, Any], member: Caller) -> RobodataUser:
     async with from_request(request).sessions() as session:
         user = await users_repo.get_by_id(session, uuid.UUID(member.id))
     if user is None or user.disabled:
@@ -626,7 +628,7 @@ async def update_dataset(
     request: Request[Any, Any, Any],
     member: Caller,
     dataset_id: FromPath[str],
-    data: JSONBody[DatasetUpdate],
+    data: JSONBody[RobodataDatasetUpdate],
     update_local: Flag = True,
     force_local: Flag = True,
 ) -> Response[DatasetUpdated]:

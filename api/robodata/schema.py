@@ -20,18 +20,18 @@ class RobodataDetail(msgspec.Struct):
     detail: str
 
 
-class UserView(msgspec.Struct):
+class RobodataUser(msgspec.Struct):
     id: int
     username: str
     displayName: str
     roles: list[str]
 
 
-class TokenResponse(msgspec.Struct):
+class RobodataTokens(msgspec.Struct):
     access_token: str
     refresh_token: str
     expires_in: int
-    user: UserView
+    user: RobodataUser
     token_type: str = "bearer"
 
 
@@ -185,7 +185,7 @@ class RegisterResponse(msgspec.Struct):
     jobId: str
 
 
-class DatasetUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RobodataDatasetUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     robot: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     task_type: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     storage_path: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
