@@ -109,6 +109,87 @@ async def _tokens(request: Request[Any, Any, Any], user: User, family: uuid.UUID
     )
 
 
+async def password_login(
+    request: Request[Any, Any, Any], data: LoginRequest
+) -> tuple[User, TokenResponse]:
+    """Check a username and password under the login limits; the user and fresh tokens.
+
+    Shared by `/auth/login` and the services whose contracts have a login of their own.
+    """
+    # Each attempt takes its slots before the password is checked, with one atomic
+    # increment-and-read per counter, so parallel guesses cannot all read a count that
+    # none of them has added to yet. A login that succeeds gives its slots back: the
+    # counters hold failed (and unfinished) attempts only.
+    address = f"login:{limit.per_client(request)}"
+    taken: list[tuple[str, float]] = []
+    counted = await limit.count(request, address, ADDRESS_WINDOW_S)
+    if counted is not None:
+        attempts, reset_s = counted
+        if attempts > ADDRESS_ATTEMPTS:
+            raise RateLimited(
+                f"too many failed logins from this address; retry in {reset_s} s",
+                headers={"Retry-After": str(reset_s)},
+            )
+        taken.append((address, ADDRESS_WINDOW_S))
+    account = f"login:account:{data.username.lower()}"
+    counted = await limit.count(request, account, ACCOUNT_WINDOW_S)
+    if counted is not None:
+        taken.append((account, ACCOUNT_WINDOW_S))
+        # Slowed, never refused: a refusal here would let anyone lock the owner out.
+        await asyncio.sleep(account_delay_s(counted[0]))
+    res = from_request(request)
+    async with res.sessions() as session:
+        user = await users_repo.get_by_username(session, data.username)
+    try:
+        ok = await verify_password_async(user.password_hash if user else None, data.password)
+    except HashingBusy as exc:
+        await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
+        raise Unavailable(
+            "too many logins at once; retry in a second", headers={"Retry-After": "1"}
+        ) from exc
+    if not ok or user is None or user.disabled:
+        raise Unauthorized("invalid username or password", code="INVALID_CREDENTIALS")
+    await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
+    return user, await _tokens(request, user, uuid.uuid4())
+
+
+async def rotate_refresh(
+    request: Request[Any, Any, Any], data: RefreshRequest
+) -> tuple[User, TokenResponse]:
+    """Exchange a refresh token for new tokens (its family revoked on reuse); the user too."""
+    res = from_request(request)
+    settings = res.settings.auth
+    try:
+        claims = jwt.decode(
+            data.refresh_token,
+            settings.jwt_secret,
+            algorithms=["HS256"],
+            issuer=settings.issuer,
+            options={"require": ["exp", "jti", "sub"]},
+        )
+        if claims.get("typ") != "refresh":
+            raise InvalidToken("not a refresh token")
+        token_id, family = uuid.UUID(claims["jti"]), uuid.UUID(claims["fam"])
+    except (jwt.PyJWTError, InvalidToken, KeyError, ValueError) as exc:
+        raise Unauthorized("invalid refresh token", code="INVALID_TOKEN") from exc
+    async with res.sessions.begin() as session:
+        used = await users_repo.use_refresh_token(session, token_id)
+        if used is None:
+            # A token that was already used (or revoked) is being replayed: whoever holds
+            # the family may be an attacker, so every token of the family dies.
+            await users_repo.revoke_family(session, family)
+    if used is None:
+        raise Unauthorized(
+            "refresh token already used; this session has been revoked",
+            code="TOKEN_REUSED",
+        )
+    async with res.sessions() as session:
+        user = await users_repo.get_by_id(session, used.user_id)
+    if user is None or user.disabled:
+        raise Unauthorized("user no longer exists", code="INVALID_TOKEN")
+    return user, await _tokens(request, user, family)
+
+
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
@@ -123,41 +204,7 @@ class AuthController(Controller):
     async def login(
         self, request: Request[Any, Any, Any], data: JSONBody[LoginRequest]
     ) -> TokenResponse:
-        # Each attempt takes its slots before the password is checked, with one atomic
-        # increment-and-read per counter, so parallel guesses cannot all read a count that
-        # none of them has added to yet. A login that succeeds gives its slots back: the
-        # counters hold failed (and unfinished) attempts only.
-        address = f"login:{limit.per_client(request)}"
-        taken: list[tuple[str, float]] = []
-        counted = await limit.count(request, address, ADDRESS_WINDOW_S)
-        if counted is not None:
-            attempts, reset_s = counted
-            if attempts > ADDRESS_ATTEMPTS:
-                raise RateLimited(
-                    f"too many failed logins from this address; retry in {reset_s} s",
-                    headers={"Retry-After": str(reset_s)},
-                )
-            taken.append((address, ADDRESS_WINDOW_S))
-        account = f"login:account:{data.username.lower()}"
-        counted = await limit.count(request, account, ACCOUNT_WINDOW_S)
-        if counted is not None:
-            taken.append((account, ACCOUNT_WINDOW_S))
-            # Slowed, never refused: a refusal here would let anyone lock the owner out.
-            await asyncio.sleep(account_delay_s(counted[0]))
-        res = from_request(request)
-        async with res.sessions() as session:
-            user = await users_repo.get_by_username(session, data.username)
-        try:
-            ok = await verify_password_async(user.password_hash if user else None, data.password)
-        except HashingBusy as exc:
-            await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
-            raise Unavailable(
-                "too many logins at once; retry in a second", headers={"Retry-After": "1"}
-            ) from exc
-        if not ok or user is None or user.disabled:
-            raise Unauthorized("invalid username or password", code="INVALID_CREDENTIALS")
-        await asyncio.gather(*(limit.uncount(request, *slot) for slot in taken))
-        return await _tokens(request, user, uuid.uuid4())
+        return (await password_login(request, data))[1]
 
     @post(
         "/refresh",
@@ -169,37 +216,7 @@ class AuthController(Controller):
     async def refresh(
         self, request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]
     ) -> TokenResponse:
-        res = from_request(request)
-        settings = res.settings.auth
-        try:
-            claims = jwt.decode(
-                data.refresh_token,
-                settings.jwt_secret,
-                algorithms=["HS256"],
-                issuer=settings.issuer,
-                options={"require": ["exp", "jti", "sub"]},
-            )
-            if claims.get("typ") != "refresh":
-                raise InvalidToken("not a refresh token")
-            token_id, family = uuid.UUID(claims["jti"]), uuid.UUID(claims["fam"])
-        except (jwt.PyJWTError, InvalidToken, KeyError, ValueError) as exc:
-            raise Unauthorized("invalid refresh token", code="INVALID_TOKEN") from exc
-        async with res.sessions.begin() as session:
-            used = await users_repo.use_refresh_token(session, token_id)
-            if used is None:
-                # A token that was already used (or revoked) is being replayed: whoever holds
-                # the family may be an attacker, so every token of the family dies.
-                await users_repo.revoke_family(session, family)
-        if used is None:
-            raise Unauthorized(
-                "refresh token already used; this session has been revoked",
-                code="TOKEN_REUSED",
-            )
-        async with res.sessions() as session:
-            user = await users_repo.get_by_id(session, used.user_id)
-        if user is None or user.disabled:
-            raise Unauthorized("user no longer exists", code="INVALID_TOKEN")
-        return await _tokens(request, user, family)
+        return (await rotate_refresh(request, data))[1]
 
     @get("/me", summary="The logged-in user", responses=PLATFORM_ERRORS.responses(401))
     async def me(

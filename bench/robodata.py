@@ -2,19 +2,31 @@
 
 Without `--root` it writes a synthetic tree (small v2.1/v3.0 datasets, a 720p dataset with
 AV1 and H.264 cameras, a 100k-frame episode) into a temporary folder and measures on it.
+
+`python -m bench.robodata --http [--episodes 1000]` measures the service over HTTP instead:
+a generated tree of small datasets indexed through `/robodata/index/scan` by a real indexing
+worker (beside the engine's own scan of it), `/robodata/items` pages under load (wrk, or a
+Python loader), first and cached thumbnails, the first byte of a stream copy and of a
+transcode, and timeseries, each through `switchyard api` and real media workers.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
+import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from domain.robodata.error import RobodataError
 from domain.robodata.model import Dataset
@@ -179,12 +191,206 @@ def _media(dataset: Dataset, repeat: int) -> None:
     _line(".rrd", ms, "ms", f"{spread} {len(cameras)} cameras + scalars, {size / 1e6:.1f} MB")
 
 
+HTTP_TARGETS = {
+    "index over HTTP": (">=", 0.8),
+    "/items page": (">=", 1500.0),
+    "/items p99": ("<=", 20.0),
+    "thumbnail cached": ("<=", 5.0),
+    "thumbnail first": ("<=", 80.0),
+    "stream copy 1st byte": ("<=", 60.0),
+    "timeseries": ("<=", 40.0),
+}
+
+
+def _verdict(name: str, value: float, unit: str, detail: str = "") -> None:
+    target = HTTP_TARGETS.get(name)
+    verdict = ""
+    if target is not None:
+        op, limit = target
+        ok = value <= limit if op == "<=" else value >= limit
+        verdict = f"  target {op} {limit:g}: {'ok' if ok else 'MISSED'}"
+    print(f"{name:<22} {value:10.2f} {unit:<12}{verdict}  {detail}".rstrip(), flush=True)
+
+
+def generate_http(base: Path, episodes: int) -> Path:
+    """Datasets of 50 short episodes each (v3.0 and v2.1, one H.264 camera), and one small
+    dataset whose second camera is AV1 (the transcode figure)."""
+    from tests.robodata_factory import FRONT, WRIST, DatasetSpec, write_dataset
+
+    tree = base / "http-tree"
+    for number in range(max(1, episodes // 50)):
+        version = "v3.0" if number % 2 == 0 else "v2.1"
+        spec = DatasetSpec(
+            version=version,
+            lengths=(10,) * 50,
+            episodes_per_file=25,
+            cameras={FRONT: "libx264"},
+            robot_type=f"robot{number % 4}",
+        )
+        write_dataset(tree / f"robot{number % 4}_task{number}_2000-01-01", spec)
+    mixed = DatasetSpec(lengths=(30, 30), cameras={FRONT: "libx264", WRIST: "libsvtav1"})
+    write_dataset(tree / "so101_follower_mixed_2000-01-01", mixed)
+    return tree
+
+
+def _request(url: str, token: str | None = None, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        return json.load(resp)
+
+
+def _first_byte_ms(url: str) -> float:
+    """Milliseconds until the first byte of the body arrives (the whole body is then read)."""
+    start = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=300) as resp:
+        resp.read(1)
+        elapsed = (time.perf_counter() - start) * 1000
+        resp.read()
+    return elapsed
+
+
+def _median_ms(urls: list[str]) -> tuple[float, float]:
+    times = [_first_byte_ms(u) for u in urls]
+    return statistics.median(times), max(times)
+
+
+def http_run(episodes: int, seconds: float, connections: int, api_workers: int) -> None:
+    """The HTTP figures of the issue, on a generated tree of at least `episodes` episodes."""
+    from bench.harness import Fleet, free_port, machine, servers
+    from bench.inventory import api_process
+    from infra.cli import ensure_user
+    from infra.db.migrate import scratch_database
+    from infra.settings import load_settings
+
+    with tempfile.TemporaryDirectory(prefix="robodata-http-") as scratch:
+        base = Path(scratch)
+        start = time.perf_counter()
+        tree = generate_http(base, episodes)
+        print(f"generated {tree} in {time.perf_counter() - start:.1f} s; {machine()}")
+        list(scan(tree))
+        start = time.perf_counter()
+        parsed = [r.dataset for r in scan(tree) if r.dataset is not None]
+        engine_s = time.perf_counter() - start
+        total = sum(len(d.episodes) for d in parsed)
+        engine_rate = total / engine_s
+        print(f"engine alone: {total} episodes in {engine_s * 1000:.0f} ms, {engine_rate:.0f}/s")
+        with servers(base) as (pg, redis_url), scratch_database(pg, prefix="sy_bench") as db:
+            env = {
+                **os.environ,
+                "DATABASE_URL": db,
+                "REDIS_URL": redis_url,
+                "SWITCHYARD_DATA_DIR": str(base / "data"),
+                "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
+                "SWITCHYARD_ROBODATA_ROOTS": str(tree),
+                "SWITCHYARD_API_LOG_LEVEL": "warning",
+            }
+            settings = load_settings(env)
+            asyncio.run(ensure_user(settings, "bench", "bench-password", ["user"]))
+            fleet = Fleet(env, base)
+            try:
+                fleet.spawn("indexing", "worker", "--pool", "indexing", "--concurrency", "1")
+                fleet.spawn("media", "worker", "--pool", "media", "--concurrency", "2")
+                with api_process(env, free_port(), api_workers) as (url, _):
+                    _http_figures(url, tree, total, engine_rate, seconds, connections, api_workers)
+            finally:
+                fleet.stop()
+
+
+def _http_figures(
+    url: str,
+    tree: Path,
+    total: int,
+    engine_rate: float,
+    seconds: float,
+    connections: int,
+    api_workers: int,
+) -> None:
+    from bench.inventory import WRK_INSTALL, run_python, run_wrk
+
+    login = _request(
+        f"{url}/robodata/auth/login",
+        method="POST",
+        body={"username": "bench", "password": "bench-password"},
+    )
+    token = login["access_token"]
+    start = time.perf_counter()
+    task = _request(f"{url}/robodata/index/scan", token, "POST", {"path": str(tree)})
+    while True:
+        status = _request(f"{url}/robodata/index/status?task_id={task['taskId']}", token)
+        if status["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    rate = status["processedEpisodes"] / elapsed
+    job = _request(f"{url}/jobs/{task['jobId']}", token)
+    ran = datetime.fromisoformat(job["completed_at"]) - datetime.fromisoformat(job["started_at"])
+    _verdict(
+        "index over HTTP",
+        rate / engine_rate,
+        "x engine",
+        f"{status['processedEpisodes']}/{total} episodes in {elapsed * 1000:.0f} ms = "
+        f"{rate:.0f}/s vs engine {engine_rate:.0f}/s ({status['status']}; the job itself "
+        f"{ran.total_seconds() * 1000:.0f} ms)",
+    )
+    page = "/robodata/items?page_size=50"
+    wrk = shutil.which("wrk")
+    if wrk:
+        script = f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        figures = run_wrk(wrk, url + page, script, seconds, connections)
+    else:
+        print(f"wrk not found ({WRK_INSTALL}); a Python loader instead")
+        figures = run_python(url, "GET", page, token, seconds, connections, "robodata")
+    detail = f"{connections} connections, {api_workers} API processes, non-2xx {figures['non_2xx']}"
+    _verdict("/items page", figures["rps"], "req/s", detail)
+    _verdict("/items p99", figures["p99"], "ms", f"p50 {figures['p50']:.2f} ms")
+    if wrk:
+        # References the same minute: the platform's cheapest route, and a small listing.
+        for label, path in (("/health", "/health"), ("/robots", "/robodata/robots")):
+            ref = run_wrk(wrk, url + path, script, seconds, connections)
+            _verdict(label, ref["rps"], "req/s", f"p99 {ref['p99']:.2f} ms (reference)")
+    items = _request(f"{url}{page}&robot=robot0", token)["items"][:10]
+    mixed = _request(f"{url}/robodata/items?robot=so101_follower", token)["items"]
+    base = f"{url}/robodata/items"
+    first, worst = _median_ms([f"{base}/{i['id']}/thumbnail" for i in items])
+    _verdict("thumbnail first", first, "ms", f"median of {len(items)} episodes, max {worst:.1f}")
+    cached, worst = _median_ms([f"{base}/{i['id']}/thumbnail" for i in items * 3])
+    _verdict("thumbnail cached", cached, "ms", f"max {worst:.1f}")
+    first, worst = _median_ms([f"{base}/{i['id']}/stream" for i in items])
+    _verdict("stream copy 1st byte", first, "ms", f"first request (job), max {worst:.1f}")
+    cached, worst = _median_ms([f"{base}/{i['id']}/stream" for i in items * 3])
+    _verdict("stream cached 1st byte", cached, "ms", f"max {worst:.1f}")
+    av1 = [f"{base}/{i['id']}/stream?camera=wrist" for i in mixed]
+    first, worst = _median_ms(av1)
+    _verdict("transcode 1st byte", first, "ms", "AV1 30 frames 64x48, first request (job)")
+    first, worst = _median_ms([f"{base}/{i['id']}/timeseries?max_points=300" for i in items])
+    _verdict("timeseries first", first, "ms", f"first request (job), max {worst:.1f}")
+    cached, worst = _median_ms([f"{base}/{i['id']}/timeseries?max_points=300" for i in items * 3])
+    _verdict("timeseries", cached, "ms", f"cached, max {worst:.1f}")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine load average {load} on {os.cpu_count()} cores (shared)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the figures for `--root` or for a freshly generated tree."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, help="folder to scan (default: a generated tree)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--http", action="store_true", help="measure the service over HTTP")
+    parser.add_argument("--episodes", type=int, default=1000, help="episodes (--http)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of /items load")
+    parser.add_argument("--connections", type=int, default=8, help="connections of /items load")
+    parser.add_argument("--api-workers", type=int, default=0, help="API processes (--http)")
     args = parser.parse_args(argv)
+    if args.http:
+        from infra.cli import default_api_workers
+
+        workers = args.api_workers or default_api_workers()
+        http_run(args.episodes, args.duration, args.connections, workers)
+        return 0
     if args.root is not None:
         try:
             run(args.root, args.repeat)

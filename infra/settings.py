@@ -97,6 +97,33 @@ class InventorySettings(msgspec.Struct, frozen=True):
     cors_headers: tuple[str, ...] = ("Content-Type", "Authorization")
 
 
+class RobodataSettings(msgspec.Struct, frozen=True):
+    # Folders clients may index and register datasets from (comma separated in the env);
+    # empty: `<data dir>/robodata`. Any path a client gives must resolve inside one of them.
+    roots: tuple[str, ...] = ()
+    # Media (stream, thumbnail, timeseries) without a token, as the original page plays
+    # `<video src>`; false: a bearer token or a signed link from an item payload.
+    open_media: bool = True
+    # Items per page when `page_size` is not sent (the original's default), and the most.
+    page_size: int = 50
+    max_page_size: int = 200
+    # Seconds a media request waits for its job before answering 504 (the job keeps going).
+    media_wait_s: float = 120.0
+    # A folder `/robodata/static/{filename}` serves besides the built-in placeholder.png.
+    static_dir: str = ""
+    # Rerun web viewers run by media workers: the address they bind, the host their URLs
+    # name (empty: the bound one, loopback for a wildcard), and how long an unused one lives.
+    viewer_host: str = "127.0.0.1"
+    viewer_public_host: str = ""
+    viewer_idle_s: float = 600.0
+    # Browser origins of the dataset browser page (its dev servers by default).
+    cors_origins: tuple[str, ...] = (
+        "http://localhost:5173",
+        "http://127.0.0.1:5173",
+        "http://localhost:3000",
+    )
+
+
 class InspectionSettings(msgspec.Struct, frozen=True):
     dinov2_weights: str = ""  # local file for vit_small_patch14_dinov2.lvd142m
     device: str = "auto"  # auto | cpu | cuda
@@ -184,6 +211,7 @@ class Settings(msgspec.Struct, frozen=True):
     jobs: JobSettings
     blob: BlobSettings
     inventory: InventorySettings
+    robodata: RobodataSettings
     inspection: InspectionSettings
     rigging: RiggingSettings
     replicate: ReplicateSettings
@@ -232,6 +260,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         blob = msgspec.structs.replace(blob, signing_secret=_persistent_secret(data_dir, "blob"))
     if not blob.root:
         blob = msgspec.structs.replace(blob, root=str(Path(data_dir) / "blobs"))
+    robodata: RobodataSettings = _group(RobodataSettings, env, "robodata")
+    if not robodata.roots:
+        robodata = msgspec.structs.replace(robodata, roots=(str(Path(data_dir) / "robodata"),))
     replicate: ReplicateSettings = _group(ReplicateSettings, env, "replicate")
     if env.get("REPLICATE_API_TOKEN") and not replicate.api_token:
         replicate = msgspec.structs.replace(replicate, api_token=env["REPLICATE_API_TOKEN"])
@@ -244,6 +275,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jobs=_group(JobSettings, env, "jobs"),
         blob=blob,
         inventory=_group(InventorySettings, env, "inventory"),
+        robodata=robodata,
         inspection=_group(InspectionSettings, env, "inspection"),
         rigging=_group(RiggingSettings, env, "rigging"),
         replicate=replicate,

@@ -43,3 +43,11 @@ class DatasetEditError(RobodataError):
 
 class ViewerError(RobodataError):
     """The Rerun viewer could not be started or found."""
+
+
+class PathNotFoundError(RobodataError):
+    """A path inside the dataset roots names nothing on disk."""
+
+
+class InvalidDatasetIdError(RobodataError):
+    """A dataset id is not the url-safe base64 of a path."""

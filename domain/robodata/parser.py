@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from domain.robodata.error import MediaError, NotADatasetError, UnsafePathError
 from domain.robodata.model import (
     Camera,
@@ -68,6 +70,7 @@ def parse_dataset(
     else:
         tasks = _v2_tasks(base, warnings)
         episodes = _v2_episodes(base, info, cameras_keys, warnings)
+    episodes = _relocate_videos(base, episodes, warnings)
     if progress:
         progress(50.0, f"read {len(episodes)} episodes")
     _check_totals(info, episodes, version, warnings)
@@ -398,6 +401,44 @@ def _v3_episodes(root: Path, info: Info, cameras: list[str], warnings: list[str]
             )
         )
     return episodes
+
+
+# Published datasets keep their videos under either folder whatever `video_path` says.
+VIDEO_FOLDERS = ("videos", "video")
+
+
+def _relocate_videos(root: Path, episodes: list[Episode], warnings: list[str]) -> list[Episode]:
+    """Point video paths at the other conventional folder when the template's has no files.
+
+    A real v3.0 dataset ships `video/...` while its info.json template says `videos/...`;
+    read literally, every episode's video would be missing. The first listed video decides:
+    if it is absent and the same path under the other folder exists, every path under the
+    template's folder moves there, with one warning.
+    """
+    first = next((v.path for e in episodes for v in e.videos.values()), None)
+    if first is None or _exists(root, first):
+        return episodes
+    head, sep, rest = first.partition("/")
+    if head not in VIDEO_FOLDERS or not sep:
+        return episodes
+    other = next(f for f in VIDEO_FOLDERS if f != head)
+    if not _exists(root, f"{other}/{rest}"):
+        return episodes
+    warnings.append(
+        f"info.json video_path points under {head}/ but the videos are under {other}/; "
+        f"using {other}/"
+    )
+
+    def moved(path: str) -> str:
+        return f"{other}/{path[len(head) + 1 :]}" if path.startswith(head + "/") else path
+
+    return [
+        msgspec.structs.replace(
+            e,
+            videos={k: msgspec.structs.replace(v, path=moved(v.path)) for k, v in e.videos.items()},
+        )
+        for e in episodes
+    ]
 
 
 def _episode_key(row: dict[str, Any]) -> int:

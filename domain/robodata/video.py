@@ -301,12 +301,16 @@ def thumbnail(
     episode_index: int,
     camera: str | None,
     *,
+    frame_index: int = 0,
     max_width: int | None = None,
     quality: int = 85,
 ) -> bytes:
-    """JPEG bytes of the first frame of one episode's camera footage."""
+    """JPEG bytes of one frame (the first by default) of one episode's camera footage."""
     path, video = locate(dataset, episode_index, camera)
-    frames = decode_segment(path, video.from_timestamp, video.to_timestamp, threaded=False)
+    # A frame past the end shows the last one rather than nothing.
+    length = dataset.episode(episode_index).length
+    start = video.from_timestamp + max(0, min(frame_index, length - 1)) / dataset.info.fps
+    frames = decode_segment(path, start, video.to_timestamp, threaded=False)
     try:
         frame = next(frames, None)
     except av.FFmpegError as exc:

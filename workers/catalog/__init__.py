@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from infra.settings import POOLS
-from workers.catalog import inspection, platform, studio
+from workers.catalog import inspection, platform, robodata, studio
 from workers.catalog.kind import JobKind
 
 __all__ = ["CATALOG", "JobKind", "kinds_for_pool"]
@@ -27,7 +27,9 @@ def _merge(groups: Iterable[Iterable[JobKind]]) -> dict[str, JobKind]:
     return merged
 
 
-CATALOG: dict[str, JobKind] = _merge([platform.KINDS, inspection.KINDS, studio.KINDS])
+CATALOG: dict[str, JobKind] = _merge(
+    [platform.KINDS, inspection.KINDS, robodata.KINDS, studio.KINDS]
+)
 
 
 def kinds_for_pool(pool: str) -> list[JobKind]:

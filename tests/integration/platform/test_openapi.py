@@ -23,7 +23,12 @@ PROBE_BODIES = {
     ("/studio/health", "503"): "studio_schema_Health",
 }
 # Each service's error shape, by prefix; the platform's elsewhere.
-SHAPES = {"/inventory/": "Error", "/inspection/": "InspectionError", "/studio": "Detail"}
+SHAPES = {
+    "/inventory/": "Error",
+    "/inspection/": "InspectionError",
+    "/robodata/": "RobodataDetail",
+    "/studio": "Detail",
+}
 
 
 def document() -> dict[str, Any]:

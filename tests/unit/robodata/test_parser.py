@@ -203,3 +203,18 @@ def test_plain_action_and_state_names_are_found(tmp_path: Path) -> None:
 
     assert (dataset.action_key, dataset.state_key) == ("action", "state")
     assert dataset.cameras == [] and dataset.warnings == []
+
+
+def test_videos_under_the_other_conventional_folder_are_found_and_probed(tmp_path: Path) -> None:
+    # As a real published v3.0 dataset: files under video/, the template says videos/, and
+    # mpeg4 footage labelled h264.
+    spec = DatasetSpec(version="v3.0", cameras={FRONT: "mpeg4"}, lengths=(6, 5))
+    root = write_dataset(tmp_path / "so101_follower_real_2025-01-01", spec)
+    (root / "videos").rename(root / "video")
+    dataset = parse_dataset(root)
+    assert all(v.path.startswith("video/") for e in dataset.episodes for v in e.videos.values())
+    camera = dataset.cameras[0]
+    assert camera.probe is not None and camera.probe.codec == "mpeg4"
+    assert not [w for w in dataset.warnings if "missing" in w or "no video file" in w]
+    assert any("under videos/ but the videos are under video/" in w for w in dataset.warnings)
+    assert any("says codec h264 but the file holds mpeg4" in w for w in dataset.warnings)

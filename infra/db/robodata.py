@@ -1,0 +1,659 @@
+"""Robodata tables (robots, task types, datasets, items, index tasks) and every query on them.
+
+Statements are plain SQL run on an asyncpg connection (`infra.db.engine.statement`): the
+listing routes are hot and small. Counts shown by the lists (`episode_count`) are kept on the
+robot, task type and dataset rows by the indexer, so a page never counts 100,000 items.
+Item ids are an identity keyed by (dataset, episode index): a re-index updates rows in place,
+so an unchanged episode keeps its id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from domain.robodata.catalog import DatasetRecord
+from infra.db.base import Base
+from infra.db.driver import AttrRecord
+
+robots = Table(
+    "robodata_robots",
+    Base.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("type_count", Integer, nullable=False, server_default="0"),
+    Column("episode_count", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+task_types = Table(
+    "robodata_task_types",
+    Base.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "robot_id",
+        BigInteger,
+        ForeignKey("robodata_robots.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(200), nullable=False),
+    Column("display_name", String(200), nullable=False, server_default=""),
+    Column("episode_count", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("robot_id", "name", name="uq_robodata_task_types_robot_name"),
+)
+
+datasets = Table(
+    "robodata_datasets",
+    Base.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    # The dataset root, resolved: the key its base64 `datasetId` encodes.
+    Column("path", Text, nullable=False, unique=True),
+    Column("name", String(400), nullable=False),
+    Column("robot_id", BigInteger, ForeignKey("robodata_robots.id"), nullable=False),
+    Column("task_type_id", BigInteger, ForeignKey("robodata_task_types.id"), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("fps", Float, nullable=False),
+    Column("episode_count", BigInteger, nullable=False, server_default="0"),
+    Column("warnings", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("owner_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("indexed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_robodata_datasets_robot_type", "robot_id", "task_type_id"),
+)
+
+items = Table(
+    "robodata_items",
+    Base.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "dataset_id",
+        BigInteger,
+        ForeignKey("robodata_datasets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("episode_index", Integer, nullable=False),
+    # Copied from the dataset so the global list filters on one table's index.
+    Column("robot_id", BigInteger, nullable=False),
+    Column("task_type_id", BigInteger, nullable=False),
+    Column("total_frames", Integer, nullable=False),
+    Column("fps", Float, nullable=False),
+    Column("duration", Float, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("image_count", Integer, nullable=False),
+    Column("total_size_bytes", BigInteger, nullable=False),
+    Column("file_path", Text, nullable=False),
+    # [{key, width, height, frames, codec}]: what the detail and media routes need.
+    Column("cameras", JSONB, nullable=False),
+    # What a list row shows of the cameras, so a page never decodes their JSON.
+    Column("camera_count", Integer, nullable=False, server_default="0"),
+    Column("primary_camera", Text),
+    # Where the episode's data and video segments live (the engine's Episode).
+    Column("episode", JSONB, nullable=False),
+    # Changes when the episode's files or segments change: part of every media cache key.
+    Column("fingerprint", String(64), nullable=False),
+    UniqueConstraint("dataset_id", "episode_index", name="uq_robodata_items_dataset_episode"),
+    Index("ix_robodata_items_dataset_id", "dataset_id", "id"),
+    Index("ix_robodata_items_robot_id", "robot_id", "id"),
+    Index("ix_robodata_items_task_type_id", "task_type_id", "id"),
+)
+
+index_tasks = Table(
+    "robodata_index_tasks",
+    Base.metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="SET NULL")),
+    Column("owner_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")),
+    Column("path", Text, nullable=False),
+    Column("total_episodes", Integer, nullable=False, server_default="0"),
+    Column("processed_episodes", Integer, nullable=False, server_default="0"),
+    Column("current_path", Text, nullable=False, server_default=""),
+    Column("error_message", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+# --- taxonomy -------------------------------------------------------------------------------
+
+_ROBOTS = """
+SELECT id, name, display_name, description, type_count, episode_count
+FROM robodata_robots ORDER BY name
+"""
+
+_ROBOT_BY_NAME = "SELECT id, name, display_name FROM robodata_robots WHERE name = $1"
+
+_TYPES = """
+SELECT t.id, t.name, t.display_name, t.episode_count, r.name AS robot
+FROM robodata_task_types t JOIN robodata_robots r ON r.id = t.robot_id
+WHERE ($1::bigint IS NULL OR t.robot_id = $1)
+ORDER BY t.name, r.name
+"""
+
+
+async def list_robots(conn: asyncpg.Connection) -> list[AttrRecord]:
+    return await conn.fetch(_ROBOTS, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+async def robot_by_name(conn: asyncpg.Connection, name: str) -> AttrRecord | None:
+    return await conn.fetchrow(_ROBOT_BY_NAME, name, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+async def list_task_types(conn: asyncpg.Connection, robot_id: int | None) -> list[AttrRecord]:
+    return await conn.fetch(_TYPES, robot_id, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+# --- datasets -------------------------------------------------------------------------------
+
+_DATASET_COLUMNS = """
+d.id, d.path, d.name, d.version, d.fps, d.episode_count, d.owner_id, d.warnings,
+r.name AS robot, t.name AS task_type
+FROM robodata_datasets d
+JOIN robodata_robots r ON r.id = d.robot_id
+JOIN robodata_task_types t ON t.id = d.task_type_id
+"""
+
+_DATASETS = f"""
+SELECT {_DATASET_COLUMNS}
+WHERE ($1::text IS NULL OR r.name = $1) AND ($2::text IS NULL OR t.name = $2)
+ORDER BY d.path
+"""
+
+_DATASET_BY_PATH = f"SELECT {_DATASET_COLUMNS} WHERE d.path = $1"
+_DATASET_BY_ID = f"SELECT {_DATASET_COLUMNS} WHERE d.id = $1"
+
+
+async def list_datasets(
+    conn: asyncpg.Connection, robot: str | None, task_type: str | None
+) -> list[AttrRecord]:
+    return await conn.fetch(_DATASETS, robot, task_type, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+async def dataset_by_path(conn: asyncpg.Connection, path: str) -> AttrRecord | None:
+    return await conn.fetchrow(_DATASET_BY_PATH, path, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+async def dataset_by_id(conn: asyncpg.Connection, dataset_id: int) -> AttrRecord | None:
+    return await conn.fetchrow(_DATASET_BY_ID, dataset_id, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+# --- items ----------------------------------------------------------------------------------
+
+_SUMMARY = """
+i.id, i.episode_index, i.total_frames, i.duration, i.fps, i.width, i.height, i.camera_count,
+i.primary_camera,
+r.name AS robot, t.name AS task_type, d.path AS storage_path
+FROM robodata_items i
+JOIN robodata_datasets d ON d.id = i.dataset_id
+JOIN robodata_robots r ON r.id = i.robot_id
+JOIN robodata_task_types t ON t.id = i.task_type_id
+"""
+
+# Newest id first, a page at a time; each filter has an index ending in `id`. The total
+# (kept on the rows the filter names) comes in the same statement.
+_ALL_TOTAL = "(SELECT coalesce(sum(episode_count), 0) FROM robodata_robots)"
+# `{}` is the filter's parameter: $3 beside a page, $1 alone.
+_ROBOT_TOTAL = "(SELECT episode_count FROM robodata_robots WHERE id = {})"
+_TYPES_TOTAL = (
+    "(SELECT coalesce(sum(episode_count), 0) FROM robodata_task_types WHERE id = ANY({}::bigint[]))"
+)
+_PAGE = "ORDER BY i.id DESC LIMIT $1 OFFSET $2"
+_ITEMS_ALL = f"SELECT {_ALL_TOTAL} AS total, {_SUMMARY} {_PAGE}"
+_ITEMS_BY_ROBOT = f"""
+SELECT {_ROBOT_TOTAL.format("$3")} AS total, {_SUMMARY} WHERE i.robot_id = $3 {_PAGE}
+"""
+_ITEMS_BY_TYPE = f"""
+SELECT {_TYPES_TOTAL.format("$3")} AS total, {_SUMMARY}
+WHERE i.task_type_id = ANY($3::bigint[]) {_PAGE}
+"""
+_ITEMS_OF_DATASET = f"SELECT {_SUMMARY} WHERE i.dataset_id = $3 {_PAGE}"
+
+_TYPE_BY_NAME = """
+SELECT t.id, t.episode_count FROM robodata_task_types t
+WHERE t.name = $2 AND ($1::bigint IS NULL OR t.robot_id = $1)
+"""
+
+
+async def list_items(
+    conn: asyncpg.Connection,
+    robot: str | None,
+    task_type: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[AttrRecord], int]:
+    """A page of every dataset's items, filtered by robot and task type names, and the total."""
+    robot_id: int | None = None
+    if robot is not None:
+        found = await robot_by_name(conn, robot)
+        if found is None:
+            return [], 0
+        robot_id = found.id
+    if task_type is not None:
+        types = await conn.fetch(_TYPE_BY_NAME, robot_id, task_type, record_class=AttrRecord)
+        if not types:
+            return [], 0
+        key: int | list[int] = [t.id for t in types]
+        sql, total_sql = _ITEMS_BY_TYPE, _TYPES_TOTAL
+    elif robot_id is not None:
+        key, sql, total_sql = robot_id, _ITEMS_BY_ROBOT, _ROBOT_TOTAL
+    else:
+        rows = await conn.fetch(_ITEMS_ALL, limit, offset, record_class=AttrRecord)
+        total = rows[0]["total"] if rows else await conn.fetchval(f"SELECT {_ALL_TOTAL}")
+        return rows, int(total)
+    rows = await conn.fetch(sql, limit, offset, key, record_class=AttrRecord)
+    # A page past the end has no row to carry the total: read it on its own.
+    if rows:
+        total = rows[0]["total"]
+    else:
+        total = await conn.fetchval(f"SELECT {total_sql.format('$1')}", key)
+    return rows, int(total or 0)
+
+
+async def list_dataset_items(
+    conn: asyncpg.Connection, dataset_id: int, limit: int, offset: int
+) -> list[AttrRecord]:
+    return await conn.fetch(  # type: ignore[no-any-return]
+        _ITEMS_OF_DATASET, limit, offset, dataset_id, record_class=AttrRecord
+    )
+
+
+_ITEM = """
+SELECT i.*, d.path AS storage_path, d.version, d.owner_id,
+       r.name AS robot, r.display_name AS robot_display, t.name AS task_type,
+       t.display_name AS task_type_display
+FROM robodata_items i
+JOIN robodata_datasets d ON d.id = i.dataset_id
+JOIN robodata_robots r ON r.id = i.robot_id
+JOIN robodata_task_types t ON t.id = i.task_type_id
+WHERE i.id = $1
+"""
+
+
+async def get_item(conn: asyncpg.Connection, item_id: int) -> AttrRecord | None:
+    return await conn.fetchrow(_ITEM, item_id, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+# --- indexing -------------------------------------------------------------------------------
+
+_UPSERT_ROBOT = """
+INSERT INTO robodata_robots (name, display_name) VALUES ($1, $1)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id
+"""
+_UPSERT_TYPE = """
+INSERT INTO robodata_task_types (robot_id, name, display_name) VALUES ($1, $2, $2)
+ON CONFLICT ON CONSTRAINT uq_robodata_task_types_robot_name
+DO UPDATE SET name = EXCLUDED.name RETURNING id
+"""
+_UPSERT_DATASET = """
+INSERT INTO robodata_datasets (path, name, robot_id, task_type_id, version, fps, warnings,
+                               owner_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+ON CONFLICT (path) DO UPDATE SET
+    name = EXCLUDED.name, version = EXCLUDED.version, fps = EXCLUDED.fps,
+    warnings = EXCLUDED.warnings, indexed_at = now(),
+    robot_id = EXCLUDED.robot_id, task_type_id = EXCLUDED.task_type_id,
+    owner_id = coalesce(robodata_datasets.owner_id, EXCLUDED.owner_id)
+RETURNING id, robot_id, task_type_id
+"""
+# One statement per dataset: the items arrive as parallel arrays and are upserted by
+# (dataset, episode index), so ids of unchanged episodes survive a re-index.
+_UPSERT_ITEMS = """
+INSERT INTO robodata_items (dataset_id, robot_id, task_type_id, episode_index, total_frames,
+    fps, duration, width, height, image_count, total_size_bytes, file_path, cameras, episode,
+    fingerprint, camera_count, primary_camera)
+SELECT $1, $2, $3, e.*
+FROM unnest($4::int[], $5::int[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[],
+            $11::bigint[], $12::text[], $13::jsonb[], $14::jsonb[], $15::text[], $16::int[],
+            $17::text[]) AS e
+ON CONFLICT ON CONSTRAINT uq_robodata_items_dataset_episode DO UPDATE SET
+    robot_id = EXCLUDED.robot_id, task_type_id = EXCLUDED.task_type_id,
+    total_frames = EXCLUDED.total_frames, fps = EXCLUDED.fps, duration = EXCLUDED.duration,
+    width = EXCLUDED.width, height = EXCLUDED.height, image_count = EXCLUDED.image_count,
+    total_size_bytes = EXCLUDED.total_size_bytes, file_path = EXCLUDED.file_path,
+    cameras = EXCLUDED.cameras, episode = EXCLUDED.episode, fingerprint = EXCLUDED.fingerprint,
+    camera_count = EXCLUDED.camera_count, primary_camera = EXCLUDED.primary_camera
+"""
+_DROP_GONE = """
+DELETE FROM robodata_items WHERE dataset_id = $1 AND NOT (episode_index = ANY($2::int[]))
+"""
+
+
+async def _mapped(conn: asyncpg.Connection, robot: str, task_type: str) -> tuple[int, int]:
+    """The ids of a robot and one of its task types, created when new."""
+    robot_id = await conn.fetchval(_UPSERT_ROBOT, robot)
+    return robot_id, await conn.fetchval(_UPSERT_TYPE, robot_id, task_type)
+
+
+async def save_dataset(
+    conn: asyncpg.Connection,
+    record: DatasetRecord,
+    owner_id: uuid.UUID | None,
+    *,
+    remap: bool,
+) -> int:
+    """Write one dataset and its items in one transaction; its id.
+
+    `remap` replaces the robot and task type of a dataset already known (a registration);
+    a plain scan keeps the mapping it has.
+    """
+    async with conn.transaction():
+        # One catalog writer at a time: robots and task types are created, recounted and
+        # dropped when unused, which concurrent writers would otherwise race on.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('robodata_catalog'))")
+        known = await conn.fetchrow(
+            "SELECT robot_id, task_type_id FROM robodata_datasets WHERE path = $1 FOR UPDATE",
+            record.path,
+        )
+        if known is not None and not remap:
+            robot_id, type_id = known["robot_id"], known["task_type_id"]
+        else:
+            robot_id, type_id = await _mapped(conn, record.robot, record.task_type)
+        row = await conn.fetchrow(
+            _UPSERT_DATASET,
+            record.path,
+            record.name,
+            robot_id,
+            type_id,
+            record.version,
+            record.fps,
+            msgspec.json.encode(record.warnings).decode(),
+            owner_id,
+        )
+        dataset_id, robot_id, type_id = row["id"], row["robot_id"], row["task_type_id"]
+        rows = record.items
+        await conn.execute(
+            _UPSERT_ITEMS,
+            dataset_id,
+            robot_id,
+            type_id,
+            [i.episode_index for i in rows],
+            [i.total_frames for i in rows],
+            [i.fps for i in rows],
+            [i.duration for i in rows],
+            [i.width for i in rows],
+            [i.height for i in rows],
+            [i.image_count for i in rows],
+            [i.total_size_bytes for i in rows],
+            [i.file_path for i in rows],
+            [msgspec.json.encode(i.cameras).decode() for i in rows],
+            [msgspec.json.encode(i.episode).decode() for i in rows],
+            [i.fingerprint for i in rows],
+            [len(i.cameras) for i in rows],
+            [i.primary_camera for i in rows],
+        )
+        await conn.execute(_DROP_GONE, dataset_id, [i.episode_index for i in rows])
+        robots_touched = {robot_id} | ({known["robot_id"]} if known else set())
+        types_touched = {type_id} | ({known["task_type_id"]} if known else set())
+        await _drop_unused(conn, list(robots_touched), list(types_touched))
+        await refresh_counts(conn, [dataset_id], list(robots_touched), list(types_touched))
+    return int(dataset_id)
+
+
+async def _drop_unused(
+    conn: asyncpg.Connection, robot_ids: Sequence[int], type_ids: Sequence[int]
+) -> None:
+    """A robot or task type no dataset maps to any more (after a remap) leaves the lists."""
+    await conn.execute(
+        """DELETE FROM robodata_task_types t WHERE t.id = ANY($1::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM robodata_datasets d WHERE d.task_type_id = t.id)""",
+        list(type_ids),
+    )
+    await conn.execute(
+        """DELETE FROM robodata_robots r WHERE r.id = ANY($1::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM robodata_datasets d WHERE d.robot_id = r.id)""",
+        list(robot_ids),
+    )
+
+
+async def refresh_counts(
+    conn: asyncpg.Connection,
+    dataset_ids: Sequence[int],
+    robot_ids: Sequence[int],
+    type_ids: Sequence[int],
+) -> None:
+    """Recount the episodes behind these datasets, robots and task types (after a write).
+
+    Each count is an index-only scan of the rows it names, so it stays cheap however many
+    other items there are.
+    """
+    await conn.execute(
+        """UPDATE robodata_datasets d SET episode_count =
+               (SELECT count(*) FROM robodata_items i WHERE i.dataset_id = d.id)
+           WHERE d.id = ANY($1::bigint[])""",
+        list(dataset_ids),
+    )
+    await conn.execute(
+        """UPDATE robodata_task_types t SET episode_count =
+               (SELECT count(*) FROM robodata_items i WHERE i.task_type_id = t.id)
+           WHERE t.id = ANY($1::bigint[])""",
+        list(type_ids),
+    )
+    await conn.execute(
+        """UPDATE robodata_robots r SET
+               episode_count = (SELECT count(*) FROM robodata_items i WHERE i.robot_id = r.id),
+               type_count = (SELECT count(*) FROM robodata_task_types t WHERE t.robot_id = r.id)
+           WHERE r.id = ANY($1::bigint[])""",
+        list(robot_ids),
+    )
+
+
+# --- index tasks ----------------------------------------------------------------------------
+
+_NEW_TASK = """
+INSERT INTO robodata_index_tasks (owner_id, path) VALUES ($1, $2) RETURNING id
+"""
+_TASK = """
+SELECT x.id, x.job_id, x.owner_id, x.path, x.total_episodes, x.processed_episodes, x.current_path,
+       x.error_message, j.status, j.progress, j.error
+FROM robodata_index_tasks x LEFT JOIN jobs j ON j.id = x.job_id
+WHERE x.id = $1
+"""
+
+
+async def new_task(conn: asyncpg.Connection, owner_id: uuid.UUID, path: str) -> int:
+    return int(await conn.fetchval(_NEW_TASK, owner_id, path))
+
+
+async def attach_job(conn: asyncpg.Connection, task_id: int, job_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE robodata_index_tasks SET job_id = $2 WHERE id = $1", task_id, job_id)
+
+
+async def get_task(conn: asyncpg.Connection, task_id: int) -> AttrRecord | None:
+    return await conn.fetchrow(_TASK, task_id, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
+async def task_progress(
+    conn: asyncpg.Connection,
+    task_id: int,
+    *,
+    total: int | None = None,
+    processed: int | None = None,
+    current: str | None = None,
+    errors: Sequence[str] = (),
+) -> None:
+    """Record where an index task is; errors that do not fail it are appended."""
+    await conn.execute(
+        """
+        UPDATE robodata_index_tasks SET
+            total_episodes = coalesce($2, total_episodes),
+            processed_episodes = coalesce($3, processed_episodes),
+            current_path = coalesce($4, current_path),
+            error_message = CASE WHEN $5::text = '' THEN error_message
+                                 ELSE concat_ws(E'\\n', error_message, $5::text) END
+        WHERE id = $1
+        """,
+        task_id,
+        total,
+        processed,
+        current,
+        "\n".join(errors),
+    )
+
+
+# --- edits ----------------------------------------------------------------------------------
+
+
+async def _catalog_lock(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('robodata_catalog'))")
+
+
+async def _recount_all_touched(
+    conn: asyncpg.Connection, dataset_ids: Sequence[int], robots: set[int], types: set[int]
+) -> None:
+    await _drop_unused(conn, list(robots), list(types))
+    await refresh_counts(conn, dataset_ids, list(robots), list(types))
+
+
+async def remap_dataset(
+    conn: asyncpg.Connection, dataset_id: int, robot: str | None, task_type: str | None
+) -> int:
+    """Put a dataset and its items under another robot and/or task type; items changed."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            """SELECT d.robot_id, d.task_type_id, r.name AS robot, t.name AS task_type
+               FROM robodata_datasets d JOIN robodata_robots r ON r.id = d.robot_id
+               JOIN robodata_task_types t ON t.id = d.task_type_id WHERE d.id = $1""",
+            dataset_id,
+        )
+        robot_id, type_id = await _mapped(
+            conn, robot or row["robot"], task_type or row["task_type"]
+        )
+        await conn.execute(
+            "UPDATE robodata_datasets SET robot_id = $2, task_type_id = $3 WHERE id = $1",
+            dataset_id,
+            robot_id,
+            type_id,
+        )
+        changed = await conn.execute(
+            "UPDATE robodata_items SET robot_id = $2, task_type_id = $3 WHERE dataset_id = $1",
+            dataset_id,
+            robot_id,
+            type_id,
+        )
+        await _recount_all_touched(
+            conn, [dataset_id], {robot_id, row["robot_id"]}, {type_id, row["task_type_id"]}
+        )
+    return int(changed.split()[-1])
+
+
+async def remap_item(
+    conn: asyncpg.Connection, item_id: int, robot: str | None, task_type: str | None
+) -> None:
+    """Put one item under another robot and/or task type (its dataset keeps its own)."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            """SELECT i.dataset_id, i.robot_id, i.task_type_id, r.name AS robot,
+                      t.name AS task_type
+               FROM robodata_items i JOIN robodata_robots r ON r.id = i.robot_id
+               JOIN robodata_task_types t ON t.id = i.task_type_id WHERE i.id = $1""",
+            item_id,
+        )
+        robot_id, type_id = await _mapped(
+            conn, robot or row["robot"], task_type or row["task_type"]
+        )
+        await conn.execute(
+            "UPDATE robodata_items SET robot_id = $2, task_type_id = $3 WHERE id = $1",
+            item_id,
+            robot_id,
+            type_id,
+        )
+        await refresh_counts(
+            conn,
+            [row["dataset_id"]],
+            [robot_id, row["robot_id"]],
+            [type_id, row["task_type_id"]],
+        )
+
+
+async def move_dataset(conn: asyncpg.Connection, dataset_id: int, path: str, name: str) -> None:
+    """Record that a dataset's folder moved; its items keep their ids."""
+    async with conn.transaction():
+        old = await conn.fetchval(
+            "UPDATE robodata_datasets d SET path = $2, name = $3 FROM robodata_datasets o"
+            " WHERE d.id = $1 AND o.id = d.id RETURNING o.path",
+            dataset_id,
+            path,
+            name,
+        )
+        await conn.execute(
+            "UPDATE robodata_items SET file_path = $3 || substr(file_path, length($2) + 1)"
+            " WHERE dataset_id = $1 AND starts_with(file_path, $2 || '/')",
+            dataset_id,
+            old,
+            path,
+        )
+
+
+async def delete_dataset(conn: asyncpg.Connection, dataset_id: int) -> int:
+    """Remove a dataset's records (never its files); how many items went with it."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            "SELECT robot_id, task_type_id FROM robodata_datasets WHERE id = $1", dataset_id
+        )
+        if row is None:
+            return 0
+        touched = await conn.fetch(
+            "SELECT DISTINCT robot_id, task_type_id FROM robodata_items WHERE dataset_id = $1",
+            dataset_id,
+        )
+        count = await conn.fetchval(
+            "WITH gone AS (DELETE FROM robodata_items WHERE dataset_id = $1 RETURNING 1)"
+            " SELECT count(*) FROM gone",
+            dataset_id,
+        )
+        await conn.execute("DELETE FROM robodata_datasets WHERE id = $1", dataset_id)
+        robots = {row["robot_id"], *(t["robot_id"] for t in touched)}
+        types = {row["task_type_id"], *(t["task_type_id"] for t in touched)}
+        await _recount_all_touched(conn, [], robots, types)
+    return int(count)
+
+
+async def delete_item(conn: asyncpg.Connection, item_id: int, *, renumber: bool) -> None:
+    """Remove one item; with `renumber` (a v3 dataset rewritten without the episode) the
+    later episodes of its dataset move down one index and keep their ids."""
+    async with conn.transaction():
+        await _catalog_lock(conn)
+        row = await conn.fetchrow(
+            "DELETE FROM robodata_items WHERE id = $1"
+            " RETURNING dataset_id, episode_index, robot_id, task_type_id",
+            item_id,
+        )
+        if row is None:
+            return
+        if renumber:
+            # Two steps: the unique (dataset, episode) would refuse an in-place shift midway.
+            await conn.execute(
+                "UPDATE robodata_items SET episode_index = -episode_index"
+                " WHERE dataset_id = $1 AND episode_index > $2",
+                row["dataset_id"],
+                row["episode_index"],
+            )
+            await conn.execute(
+                "UPDATE robodata_items SET episode_index = -episode_index - 1"
+                " WHERE dataset_id = $1 AND episode_index < 0",
+                row["dataset_id"],
+            )
+        await refresh_counts(conn, [row["dataset_id"]], [row["robot_id"]], [row["task_type_id"]])

@@ -1,0 +1,381 @@
+"""Robodata handlers: index a folder of datasets into the catalog; make one episode's media.
+
+Both are idempotent: an index upserts by (dataset, episode), media overwrites its cache key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from domain.job import PermanentError
+from domain.robodata.archive import import_archive
+from domain.robodata.catalog import DatasetRecord, dataset_record, mapping, preview
+from domain.robodata.editor import delete_episode, update_dataset
+from domain.robodata.error import (
+    InvalidArchiveError,
+    NotADatasetError,
+    RobodataError,
+    UnsafeArchiveError,
+    ViewerError,
+)
+from domain.robodata.model import Dataset
+from domain.robodata.parser import parse_dataset, read_info_json
+from domain.robodata.scanner import ScanProblem, find_datasets
+from domain.robodata.viewer import Viewer, ViewerManager
+from infra.db import robodata as repo
+from infra.db.engine import statement
+from workers.catalog.robodata import (
+    EditPayload,
+    IndexPayload,
+    MediaPayload,
+    ParsePayload,
+    UnpackPayload,
+    ViewerPayload,
+)
+from workers.context import JobContext
+
+# At most this many of a dataset's warnings go into the task's error message.
+WARNINGS_PER_DATASET = 20
+# How often a running scan writes its counts to the task row.
+PROGRESS_EVERY_S = 0.25
+
+
+def _declared_episodes(roots: list[Path]) -> int:
+    """Episodes the datasets' `info.json` promise: the task's total before any is parsed."""
+    total = 0
+    for root in roots:
+        try:
+            value = read_info_json(root).get("total_episodes")
+        except RobodataError:
+            continue
+        total += value if isinstance(value, int) and value > 0 else 0
+    return total
+
+
+def _prepare(root: Path, payload: IndexPayload) -> tuple[DatasetRecord | None, list[str]]:
+    """Parse one dataset into its catalog records (in a worker thread); notes for the task."""
+    try:
+        dataset = parse_dataset(root)
+    except (RobodataError, OSError) as exc:
+        return None, [f"{root}: {exc}"]
+    robot, task_type = mapping(dataset, root.name)
+    record = dataset_record(dataset, payload.robot or robot, payload.task_type or task_type)
+    shown = dataset.warnings[:WARNINGS_PER_DATASET]
+    notes = [f"{root.name}: {w}" for w in shown]
+    if len(dataset.warnings) > len(shown):
+        notes.append(f"{root.name}: {len(dataset.warnings) - len(shown)} more warnings")
+    return record, notes
+
+
+async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
+    """Parse every dataset below the path and write it to the catalog, reporting progress.
+
+    A dataset that cannot be parsed, or an episode with missing files, is recorded in the
+    task's error message and the scan goes on; only a failure of the scan itself fails it.
+    The next dataset is parsed in a thread while the last one is written to Postgres.
+    """
+    res = ctx["resources"]
+    run = ctx["run_in_thread"]
+    owner = uuid.UUID(ctx["owner_id"])
+    problems: list[ScanProblem] = []
+    try:
+        roots: list[Path] = await run(find_datasets, payload.path, problems)
+    except RobodataError as exc:
+        raise PermanentError(str(exc), code="NOT_A_DATASET") from exc
+    total = await run(_declared_episodes, roots)
+    errors = [f"{p.path}: {p.error}" for p in problems]
+    if not roots:
+        errors.append(f"no LeRobot dataset found under {payload.path}")
+    async with statement(res.engine) as conn:
+        await repo.task_progress(conn, payload.task_id, total=total, processed=0, errors=errors)
+    processed = datasets = 0
+    notes: list[str] = []
+    reported = time.monotonic()
+    upcoming = asyncio.ensure_future(run(_prepare, roots[0], payload)) if roots else None
+    try:
+        for number, root in enumerate(roots, start=1):
+            assert upcoming is not None
+            record, found = await upcoming
+            upcoming = None
+            if number < len(roots):
+                upcoming = asyncio.ensure_future(run(_prepare, roots[number], payload))
+            notes.extend(found)
+            if record is not None:
+                async with statement(res.engine) as conn:
+                    await repo.save_dataset(conn, record, owner, remap=payload.robot is not None)
+                processed += len(record.items)
+                datasets += 1
+            await ctx["progress"](
+                100.0 * number / len(roots),
+                f"{number}/{len(roots)} datasets, {processed} episodes",
+            )
+            # The task row is what /index/status reads: kept current without a write per
+            # dataset of a large tree.
+            if number == len(roots) or time.monotonic() - reported > PROGRESS_EVERY_S:
+                async with statement(res.engine) as conn:
+                    await repo.task_progress(
+                        conn,
+                        payload.task_id,
+                        total=max(total, processed),
+                        processed=processed,
+                        current=str(root),
+                        errors=notes,
+                    )
+                notes, reported = [], time.monotonic()
+    finally:
+        if upcoming is not None:
+            upcoming.cancel()
+            with contextlib.suppress(BaseException):
+                await upcoming
+    return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
+
+
+async def _reindex(ctx: JobContext, root: str, robot: str, task_type: str, *, remap: bool) -> int:
+    """Parse one dataset again and write it over its records; the number of episodes."""
+    dataset: Dataset = await ctx["run_in_thread"](parse_dataset, root)
+    record = dataset_record(dataset, robot, task_type)
+    async with statement(ctx["resources"].engine) as conn:
+        await repo.save_dataset(conn, record, uuid.UUID(ctx["owner_id"]), remap=remap)
+    return len(record.items)
+
+
+async def edit(ctx: JobContext, payload: EditPayload) -> dict[str, Any]:
+    """A local edit of a dataset, then its records made to match the files."""
+    res = ctx["resources"]
+    async with statement(res.engine) as conn:
+        dataset = await repo.dataset_by_id(conn, payload.dataset_id)
+    if dataset is None:
+        raise PermanentError("Dataset not found", code="DATASET_NOT_FOUND")
+    if payload.action == "delete":
+        return await _delete(ctx, payload, dataset)
+    robot = payload.robot or dataset.robot
+    task_type = payload.task_type or dataset.task_type
+    note = ""
+    try:
+        root = await ctx["run_in_thread"](
+            update_dataset,
+            dataset.path,
+            robot_type=payload.robot,
+            task_name=payload.task_type,
+            new_root=payload.storage_path,
+        )
+    except (RobodataError, OSError) as exc:
+        if payload.force_local:
+            raise PermanentError(f"local update failed: {exc}", code="LOCAL_EDIT_FAILED") from exc
+        root, note = Path(dataset.path), f"; local files unchanged: {exc}"
+    if str(root) != dataset.path:
+        async with statement(res.engine) as conn:
+            await repo.move_dataset(conn, dataset.id, str(root), root.name)
+    count = await _reindex(ctx, str(root), robot, task_type, remap=True)
+    return {
+        "message": f"Dataset updated{note}",
+        "updatedCount": count,
+        "robot": robot,
+        "taskType": task_type,
+        "storagePath": str(root),
+    }
+
+
+async def _delete(ctx: JobContext, payload: EditPayload, dataset: Any) -> dict[str, Any]:
+    res = ctx["resources"]
+    async with statement(res.engine) as conn:
+        item = await repo.get_item(conn, payload.item_id or 0)
+    if item is None or item.dataset_id != dataset.id:
+        raise PermanentError("Item not found", code="ITEM_NOT_FOUND")
+    note, local = "", True
+    try:
+        await ctx["run_in_thread"](delete_episode, dataset.path, item.episode_index)
+    except (RobodataError, OSError) as exc:
+        if payload.force_local:
+            raise PermanentError(f"local delete failed: {exc}", code="LOCAL_EDIT_FAILED") from exc
+        note, local = f"; local files unchanged: {exc}", False
+    async with statement(res.engine) as conn:
+        # v3 renumbers the later episodes on disk: their records move down with them.
+        await repo.delete_item(conn, item.id, renumber=local and dataset.version == "v3.0")
+    if local:
+        await _reindex(ctx, dataset.path, dataset.robot, dataset.task_type, remap=False)
+    return {"message": f"Episode deleted{note}", "itemId": item.id}
+
+
+async def parse(ctx: JobContext, payload: ParsePayload) -> dict[str, Any]:
+    """The parse-lerobot preview of one dataset."""
+    try:
+        dataset: Dataset = await ctx["run_in_thread"](parse_dataset, payload.path)
+    except (RobodataError, OSError) as exc:
+        raise PermanentError(str(exc), code="NOT_A_DATASET") from exc
+    name = payload.name or Path(dataset.root).name
+    result: dict[str, Any] = msgspec.to_builtins(preview(dataset, name))
+    # The robot and task type a scan would file it under, for the routes that register it.
+    result["mapping"] = list(mapping(dataset, name))
+    return result
+
+
+_ARCHIVE_ERRORS = {
+    UnsafeArchiveError: "UNSAFE_ARCHIVE",
+    InvalidArchiveError: "INVALID_ARCHIVE",
+    NotADatasetError: "NOT_A_DATASET",
+}
+
+
+async def unpack(ctx: JobContext, payload: UnpackPayload) -> dict[str, Any]:
+    """Unpack an uploaded archive into its new folder; the archive leaves the blob store."""
+    store = ctx["resources"].blob
+    if store is None:
+        raise RuntimeError("the blob store is not reachable")
+    with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
+        archive = Path(folder) / "archive"
+        async with await store.get(payload.archive_key) as reader:
+            with archive.open("wb") as handle:
+                async for chunk in reader:
+                    handle.write(chunk)
+        try:
+            root: Path = await ctx["run_in_thread"](import_archive, archive, payload.target)
+        except (UnsafeArchiveError, InvalidArchiveError, NotADatasetError) as exc:
+            # Refused for good: the upload is of no further use.
+            await store.delete(payload.archive_key)
+            code = next(c for t, c in _ARCHIVE_ERRORS.items() if isinstance(exc, t))
+            raise PermanentError(str(exc), code=code) from exc
+    await store.delete(payload.archive_key)
+    return {"path": str(root)}
+
+
+class _Viewers:
+    """This worker's Rerun viewers: one per recording, reused while used, stopped when idle
+    (and all of them when the worker exits: the engine's manager ties them to it)."""
+
+    def __init__(self) -> None:
+        self.manager: ViewerManager | None = None
+        self.by_recording: dict[str, Viewer] = {}
+        self.used: dict[str, float] = {}
+
+    def sweep(self, idle_s: float) -> None:
+        assert self.manager is not None
+        alive = {v.id for v in self.manager.list()}
+        for path, viewer in list(self.by_recording.items()):
+            idle = time.monotonic() - self.used.get(viewer.id, 0.0) > idle_s
+            if viewer.id not in alive or idle:
+                self.manager.stop(viewer.id)
+                del self.by_recording[path]
+                self.used.pop(viewer.id, None)
+
+
+_VIEWERS = _Viewers()
+
+
+def _viewer_view(viewer: Viewer, reused: bool) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "viewerId": viewer.id,
+        "wsUrl": viewer.ws_url,
+        "webUrl": viewer.web_url,
+        "reused": reused,
+        "instructions": f"Open {viewer.web_url} in a browser, or run: rerun {viewer.ws_url}",
+    }
+
+
+async def viewer(ctx: JobContext, payload: ViewerPayload) -> dict[str, Any]:
+    """Start (or reuse) the web viewer of one recording, or stop it."""
+    res = ctx["resources"]
+    policy = res.settings.robodata
+    if _VIEWERS.manager is None:
+        try:
+            _VIEWERS.manager = ViewerManager()
+        except ViewerError as exc:
+            raise PermanentError(str(exc), code="VIEWER_ERROR") from exc
+    _VIEWERS.sweep(policy.viewer_idle_s)
+    local = res.settings.data_path / "robodata" / "viewers" / Path(payload.rrd_key).name
+    running = _VIEWERS.by_recording.get(str(local))
+    if payload.action == "stop":
+        if running is not None:
+            _VIEWERS.manager.stop(running.id)
+            del _VIEWERS.by_recording[str(local)]
+        return {"status": "stopped", "stopped": running is not None}
+    if running is not None:
+        _VIEWERS.used[running.id] = time.monotonic()
+        return _viewer_view(running, True)
+    if res.blob is None:
+        raise RuntimeError("the blob store is not reachable")
+    if not local.is_file():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_name(f".{local.name}.{uuid.uuid4().hex}")
+        partial.write_bytes(await res.blob.read(payload.rrd_key))
+        partial.replace(local)
+    try:
+        started: Viewer = await ctx["run_in_thread"](
+            _VIEWERS.manager.start,
+            local,
+            host=policy.viewer_host,
+            ws_port=payload.ws_port,
+            web_port=payload.web_port,
+            public_host=policy.viewer_public_host or None,
+        )
+    except ViewerError as exc:
+        raise PermanentError(str(exc), code="VIEWER_ERROR") from exc
+    _VIEWERS.by_recording[str(local)] = started
+    _VIEWERS.used[started.id] = time.monotonic()
+    return _viewer_view(started, False)
+
+
+async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:
+    """Make one episode's thumbnail (JPEG), stream (MP4) or timeseries (JSON) into the cache."""
+    res = ctx["resources"]
+    if res.blob is None:
+        raise RuntimeError("the blob store is not reachable")
+    async with statement(res.engine) as conn:
+        item = await repo.get_item(conn, payload.item_id)
+    if item is None:
+        raise PermanentError(f"item {payload.item_id} no longer exists", code="ITEM_NOT_FOUND")
+    try:
+        data, content_type, facts = await ctx["run_in_thread"](
+            _make, item.storage_path, item.episode_index, payload
+        )
+    except RobodataError as exc:
+        raise PermanentError(str(exc), code="MEDIA_ERROR") from exc
+    meta = await res.blob.put(payload.key, data, content_type=content_type)
+    return {"key": payload.key, "size": meta.size, **facts}
+
+
+def _make(
+    root: str, episode_index: int, payload: MediaPayload
+) -> tuple[bytes, str, dict[str, Any]]:
+    from domain.robodata.timeseries import episode_timeseries
+    from domain.robodata.video import export_clip, thumbnail
+
+    dataset = parse_dataset(root, probe_videos=False)
+    if payload.what == "thumbnail":
+        jpeg = thumbnail(dataset, episode_index, payload.camera, frame_index=payload.frame)
+        return jpeg, "image/jpeg", {}
+    if payload.what == "timeseries":
+        series = episode_timeseries(dataset, episode_index, max_points=payload.max_points)
+        body = {
+            "timestamps": series.timestamps,
+            "action": series.action or [],
+            "state": series.state or [],
+            "actionNames": series.action_names or [],
+            "stateNames": series.state_names or [],
+            "totalPoints": series.total_points,
+            "downsampled": series.downsampled,
+        }
+        return json.dumps(body).encode(), "application/json", {}
+    if payload.what == "rrd":
+        from domain.robodata.recording import write_recording
+
+        with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
+            written = write_recording(dataset, episode_index, Path(folder) / "episode.rrd")
+            data = Path(written.path).read_bytes()
+        return data, "application/x-rerun", {"duration": written.duration}
+    with tempfile.TemporaryDirectory(prefix="sy-robodata-") as folder:
+        target = Path(folder) / "clip.mp4"
+        clip = export_clip(
+            dataset, episode_index, payload.camera, target, resolution=payload.resolution
+        )
+        return target.read_bytes(), "video/mp4", msgspec.to_builtins(clip)
