@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.inventory import SERVICE as INVENTORY
+from api.rigging import SERVICE as RIGGING
 from api.service import Service
 
-SERVICES: list[Service[Any]] = [INVENTORY]
+SERVICES: list[Service[Any]] = [INVENTORY, RIGGING]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from infra.settings import POOLS
-from workers.catalog import platform
+from workers.catalog import platform, rigging
 from workers.catalog.kind import JobKind
 
 __all__ = ["CATALOG", "JobKind", "kinds_for_pool"]
@@ -27,7 +27,7 @@ def _merge(groups: Iterable[Iterable[JobKind]]) -> dict[str, JobKind]:
     return merged
 
 
-CATALOG: dict[str, JobKind] = _merge([platform.KINDS])
+CATALOG: dict[str, JobKind] = _merge([platform.KINDS, rigging.KINDS])
 
 
 def kinds_for_pool(pool: str) -> list[JobKind]:
