@@ -553,8 +553,10 @@ class _Ended:
         self.result = data.get("result")
 
 
+# Litestar answers unknown paths before any router sees them, in the platform's shape; these
+# hidden routes catch them under /rigging so the contract's clients get its shape there too.
 @route(
-    ["/", "/{rest:path}"],
+    ["/", "/{rest:path}", "/api/{rest:path}"],
     http_method=[
         HttpMethod.GET,
         HttpMethod.POST,
@@ -587,10 +589,10 @@ ROUTES: list[ControllerRouterHandler] = [
             session_stats,
             remove_session,
             download,
-            unknown_route,
         ],
         guards=[csrf_guard],
         middleware=[API_LIMIT],
     ),
     socket,
+    unknown_route,
 ]
