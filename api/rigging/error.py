@@ -33,7 +33,11 @@ def _body(detail: str, code: str) -> Error:
 
 
 # The kit's codes for what the contract names otherwise.
-_CONTRACT_CODES = {"RATE_LIMITED": "RATE_LIMIT_EXCEEDED", "TOO_LARGE": "FILE_TOO_LARGE"}
+_CONTRACT_CODES = {
+    "BAD_REQUEST": "INVALID_REQUEST",
+    "RATE_LIMITED": "RATE_LIMIT_EXCEEDED",
+    "TOO_LARGE": "FILE_TOO_LARGE",
+}
 
 
 @dataclass(frozen=True)
