@@ -321,7 +321,7 @@ async def merge_job(request: Request[Any, Any, Any], data: JSONBody[MergeRequest
     )
 
 
-@get("/api/jobs/{job_id:str}", summary="Get job status", responses=ERRORS.responses(404, 429))
+@get("/api/jobs/{job_id:str}", summary="Get job status", responses=ERRORS.responses(400, 404, 429))
 async def get_job(request: Request[Any, Any, Any], job_id: JobId) -> Job:
     session_id = cookie_session(request)
     row = await session_job(from_request(request), session_id, job_id)
@@ -387,7 +387,7 @@ async def remove_job(request: Request[Any, Any, Any], job_id: JobId) -> Message:
 @get(
     "/api/sessions/{session_id:str}/stats",
     summary="Get session statistics",
-    responses=ERRORS.responses(404, 429),
+    responses=ERRORS.responses(400, 404, 429),
 )
 async def session_stats(request: Request[Any, Any, Any], session_id: SessionId) -> SessionStats:
     async with from_request(request).autocommit.connect() as conn:
@@ -416,7 +416,7 @@ async def session_stats(request: Request[Any, Any, Any], session_id: SessionId) 
     "/api/sessions/{session_id:str}",
     status_code=200,
     summary="Delete a session",
-    responses=ERRORS.responses(403, 404, 429),
+    responses=ERRORS.responses(400, 403, 404, 429),
 )
 async def remove_session(
     request: Request[Any, Any, Any], session_id: SessionId
@@ -447,7 +447,7 @@ async def remove_session(
             media_type="application/octet-stream",
             generate_examples=False,
         ),
-        **ERRORS.responses(404, 416, 429),
+        **ERRORS.responses(400, 404, 416, 429),
     },
 )
 async def download(
