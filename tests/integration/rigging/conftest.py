@@ -5,7 +5,6 @@ fixtures (CC-BY), written as the files a browser would upload."""
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,24 +15,13 @@ import pytest
 
 from domain.rigging.export import glb_bytes
 from domain.rigging.loader import load_model
-from domain.rigging.model import Limits, Mesh, Model
-from domain.rigging.synthetic import character, tree
+from domain.rigging.model import Limits, Model
+from domain.rigging.synthetic import character, obj_bytes, tree
 from infra.settings import Settings
 from tests.conftest import SHARED, LiveApi
 
 FIXTURES = SHARED / "fixtures" / "rigging"
 API = "/rigging/api"
-
-
-def obj_bytes(mesh: Mesh) -> bytes:
-    """A Wavefront OBJ of the mesh (1-based faces), as a modelling tool writes it."""
-    out = io.StringIO()
-    out.write("# generated test model\n")
-    for x, y, z in mesh.vertices:
-        out.write(f"v {x:.6f} {y:.6f} {z:.6f}\n")
-    for a, b, c in mesh.faces:
-        out.write(f"f {a + 1} {b + 1} {c + 1}\n")
-    return out.getvalue().encode()
 
 
 def bare_glb(model: Model) -> bytes:
