@@ -116,6 +116,8 @@ class RiggingSettings(msgspec.Struct, frozen=True):
     # Disk-space thresholds of `/api/disk-space` (free GB below which it warns, is critical).
     disk_warning_gb: float = 10.0
     disk_critical_gb: float = 5.0
+    # Browser origins of a UI served elsewhere (credentialed CORS); none: same origin only.
+    cors_origins: tuple[str, ...] = ()
 
 
 class ReplicateSettings(msgspec.Struct, frozen=True):

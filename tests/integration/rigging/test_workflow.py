@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from domain.rigging.loader import load_model
@@ -259,3 +261,28 @@ async def test_a_form_field_session_is_the_session(
         assert r.json()["path"] == f"/uploads/{first['session_id']}/b.obj"
         stats = (await no_cookies.get(f"/sessions/{first['session_id']}/stats")).json()
         assert stats["total_uploads"] == 2
+
+
+async def test_the_contract_typescript_client_runs_as_written(
+    stack: LiveApi, small_obj: bytes, tmp_path: Path
+) -> None:
+    """`UniRigClient` from the contract (types stripped) in Node, with a browser's cookie jar."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node binary")
+    model = tmp_path / "character.obj"
+    model.write_bytes(small_obj)
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(Path(__file__).with_name("unirig_client.mjs")),
+        f"{stack.url}{API}",
+        str(model),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    result = json.loads(out)
+    assert result["finalJob"]["status"] == "completed", result
+    assert result["finalJob"]["output_file"].endswith("/character_skeleton.glb")
+    assert result["seen"][-1] == 100
