@@ -4,7 +4,8 @@ One API process and one rigging worker (concurrency 1) on the bench's scratch da
 model and run: a new session (CSRF token, upload), then skeleton, skinning and merge to GLB,
 each awaited on the session's socket, then the download. The engine alone runs the same three
 pipeline functions on the same file in this process. Medians of `runs`; one warm-up run
-first, so neither side pays for first imports.
+first, so neither side pays for first imports; the two sides alternate, so both see the
+same background load.
 """
 
 from __future__ import annotations
@@ -114,10 +115,11 @@ def run(runs: int) -> None:
                     data = obj_bytes(model.mesh)
                     engine_alone(data, Path(tempfile.mkdtemp(dir=tmp)))  # warm-up
                     asyncio.run(service(url, data))
-                    engine = [
-                        engine_alone(data, Path(tempfile.mkdtemp(dir=tmp))) for _ in range(runs)
-                    ]
-                    http = [asyncio.run(service(url, data)) for _ in range(runs)]
+                    # Interleaved, so both sides see the same background load.
+                    engine, http = [], []
+                    for _ in range(runs):
+                        engine.append(engine_alone(data, Path(tempfile.mkdtemp(dir=tmp))))
+                        http.append(asyncio.run(service(url, data)))
                     rows.append((name, len(model.mesh.faces), engine, http))
             finally:
                 fleet.stop()
