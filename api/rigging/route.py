@@ -25,6 +25,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryP
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 from multipart import parse_options_header
+from sqlalchemy.exc import IntegrityError
 
 from api.blob import parse_range
 from api.error import ApiError, BadRequest, TooLarge, UnsupportedMediaType
@@ -266,6 +267,9 @@ async def upload(request: Request[Any, Any, Any]) -> Response[Upload]:
                 stored.content_type,
             )
             await repo.touch(conn, session.id)
+    except IntegrityError as exc:  # the session was deleted while the file arrived
+        await discard_uploads(store, form.files)
+        raise SessionNotFound("Session not found") from exc
     except BaseException:
         await discard_uploads(store, form.files)
         raise

@@ -286,3 +286,26 @@ async def test_the_contract_typescript_client_runs_as_written(
     assert result["finalJob"]["status"] == "completed", result
     assert result["finalJob"]["output_file"].endswith("/character_skeleton.glb")
     assert result["seen"][-1] == 100
+
+
+async def test_every_contract_format_is_rigged(
+    browser: Callable[[], Browser], figure_glb: bytes, tmp_path: Path
+) -> None:
+    """GLB (Khronos' RiggedFigure mesh), the same bytes as .vrm, and an FBX file."""
+    from domain.rigging.fbx import write_fbx
+    from domain.rigging.model import Model
+    from domain.rigging.synthetic import character
+
+    fbx = tmp_path / "model.fbx"
+    write_fbx(Model(mesh=character(2).mesh), fbx)
+    async with browser() as tab:
+        for name, data, mime in (
+            ("figure.glb", figure_glb, "model/gltf-binary"),
+            ("avatar.vrm", figure_glb, "model/gltf-binary"),
+            ("model.fbx", fbx.read_bytes(), "application/vnd.autodesk.fbx"),
+        ):
+            r = await tab.upload(name, data)
+            assert r.status_code == 200, r.text
+            assert r.json()["mime_type"] == mime
+            job = await tab.finished("skeleton", {"input_file": r.json()["path"]})
+            assert job["status"] == "completed", job
