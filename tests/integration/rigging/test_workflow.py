@@ -289,20 +289,19 @@ async def test_the_contract_typescript_client_runs_as_written(
 
 
 async def test_every_contract_format_is_rigged(
-    browser: Callable[[], Browser], figure_glb: bytes, tmp_path: Path
+    browser: Callable[[], Browser], stack: LiveApi, figure_glb: bytes, small_obj: bytes
 ) -> None:
-    """GLB (Khronos' RiggedFigure mesh), the same bytes as .vrm, and an FBX file."""
-    from domain.rigging.fbx import write_fbx
-    from domain.rigging.model import Model
-    from domain.rigging.synthetic import character
-
-    fbx = tmp_path / "model.fbx"
-    write_fbx(Model(mesh=character(2).mesh), fbx)
+    """GLB (Khronos' RiggedFigure mesh), the same bytes as .vrm, and an FBX file (the
+    service's own FBX export: bpy runs in the worker's threads only, never beside it)."""
     async with browser() as tab:
+        path = await tab.uploaded("model.obj", small_obj)
+        skeleton = await tab.finished("skeleton", {"input_file": path, "output_format": "fbx"})
+        assert skeleton["output_file"].endswith("/model_skeleton.fbx"), skeleton
+        fbx = (await tab.http.get(f"{stack.url}/rigging{skeleton['output_file']}")).content
         for name, data, mime in (
             ("figure.glb", figure_glb, "model/gltf-binary"),
             ("avatar.vrm", figure_glb, "model/gltf-binary"),
-            ("model.fbx", fbx.read_bytes(), "application/vnd.autodesk.fbx"),
+            ("rigged.fbx", fbx, "application/vnd.autodesk.fbx"),
         ):
             r = await tab.upload(name, data)
             assert r.status_code == 200, r.text
