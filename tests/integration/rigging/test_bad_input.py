@@ -3,12 +3,16 @@ PROCESSING_FAILED and a readable message: never a 500, never a job left running.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
+import websockets
 
 from domain.rigging.synthetic import character
 from infra.settings import Settings
+from tests.conftest import LiveApi
 from tests.integration.rigging.conftest import Browser, bare_glb, blob_files, with_rigging
 from tests.integration.rigging.test_access import error_of
 
@@ -82,12 +86,23 @@ async def failed(tab: Browser, kind: str, body: dict[str, str]) -> str:
 
 
 async def test_models_the_engine_cannot_rig_fail_their_job_readably(
-    browser: Callable[[], Browser], small_obj: bytes
+    browser: Callable[[], Browser], stack: LiveApi, small_obj: bytes
 ) -> None:
     glb = bare_glb(character(2))
     no_faces = b"".join(f"v {i} {i % 3} {i % 5}\n".encode() for i in range(20))
     over_limit = bare_glb(character(6))  # 26k faces; this test's limit is 10k
     async with browser() as tab:
+        # The socket says why too.
+        path = await tab.uploaded("points.obj", no_faces)
+        url = f"{stack.ws_url}/rigging/ws?session={tab.session_id}"
+        async with websockets.connect(url) as ws:
+            job = await tab.started("skeleton", {"input_file": path})
+            frame: dict[str, object] = {}
+            while frame.get("type") != "job_failed":
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert frame["job_id"] == job["job_id"] and frame["status"] == "failed"
+        assert frame["error_code"] == "PROCESSING_FAILED"
+        assert "no faces" in str(frame["error"])
         cases = {
             "truncated.glb": (glb[: len(glb) // 2], "glb"),
             "points.obj": (no_faces, "no faces"),
