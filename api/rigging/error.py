@@ -19,7 +19,7 @@ from api.error import ErrorShape
 from domain.rigging.error import RiggingError
 
 
-class Error(msgspec.Struct, omit_defaults=True):
+class RiggingErrorBody(msgspec.Struct, omit_defaults=True):
     """The contract's error body; `retry_after` (seconds) only on a 429."""
 
     detail: str
@@ -28,8 +28,10 @@ class Error(msgspec.Struct, omit_defaults=True):
     retry_after: int | None = None
 
 
-def _body(detail: str, code: str) -> Error:
-    return Error(detail=detail, error_code=code, timestamp=datetime.now(UTC).replace(microsecond=0))
+def _body(detail: str, code: str) -> RiggingErrorBody:
+    return RiggingErrorBody(
+        detail=detail, error_code=code, timestamp=datetime.now(UTC).replace(microsecond=0)
+    )
 
 
 # The kit's codes for what the contract names otherwise.
@@ -73,7 +75,7 @@ ERRORS = ContractErrors(
         503: "SERVICE_UNAVAILABLE",
     },
     internal_detail="Internal server error",
-    schema=Error,
+    schema=RiggingErrorBody,
 )
 
 # Engine errors reaching a route (they normally end a job instead).

@@ -107,6 +107,9 @@ UPLOAD_POLICY = UploadPolicy(
 )
 SessionId = Annotated[str, PathParameter(min_length=1, max_length=200)]
 JobId = Annotated[str, PathParameter(min_length=1, max_length=100)]
+# No bearer token: the session cookie (or the session id in a path) and the CSRF token are
+# the credentials; OpenAPI's "no authentication" is one empty requirement.
+OPEN: list[dict[str, list[str]]] = [{}]
 _DOWNLOAD = ResponseSpec(
     bytes,
     description="The result file",
@@ -197,6 +200,7 @@ def _usage(folder: str) -> Any:
     status_code=200,
     summary="Upload a 3D model (OBJ, FBX, GLB, VRM)",
     guards=[csrf_guard],
+    security=OPEN,
     responses=ERRORS.responses(400, 403, 404, 413, 429),
 )
 async def upload(request: Request[Any, Any, Any]) -> Response[Upload]:
@@ -596,6 +600,7 @@ ROUTES: list[ControllerRouterHandler] = [
         ],
         guards=[csrf_guard],
         middleware=[API_LIMIT],
+        security=OPEN,
     ),
     socket,
     unknown_route,

@@ -45,7 +45,8 @@ def schema_name(response: dict[str, Any]) -> str | None:
 def test_every_error_is_documented_in_its_contracts_shape(path: str, method: str) -> None:
     operation = DOC["paths"][path][method]
     responses: dict[str, Any] = operation["responses"]
-    shape = "Error" if path.startswith("/inventory/") else "PlatformError"
+    shapes = {"/inventory/": "Error", "/rigging/": "RiggingErrorBody"}
+    shape = next((v for k, v in shapes.items() if path.startswith(k)), "PlatformError")
     assert "500" in responses
     if operation.get("parameters") or operation.get("requestBody"):
         # Anything a route reads can fail validation; Litestar would document that 400 in a
