@@ -153,9 +153,13 @@ async def _fetch(store: BlobStore, key: str, name: str, folder: Path, limits: Li
             f"{limits.max_file_bytes}"
         )
     async with reader:
-        with path.open("wb") as f:
+        f = await asyncio.to_thread(path.open, "wb")
+        try:
             async for chunk in reader:
-                f.write(chunk)
+                # Off the event loop: a large model must not hold up the worker's heartbeats.
+                await asyncio.to_thread(f.write, chunk)
+        finally:
+            f.close()
     return path
 
 
