@@ -12,12 +12,12 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, Router, WebSocket, delete, get, post, route, websocket
-from litestar.datastructures import Cookie
 from litestar.enums import HttpMethod
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
@@ -25,7 +25,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryP
 from litestar.response import Stream
 from litestar.types import ControllerRouterHandler
 from multipart import parse_options_header
-from sqlalchemy.exc import IntegrityError
 
 from api.blob import parse_range
 from api.error import ApiError, BadRequest, TooLarge, UnsupportedMediaType
@@ -58,6 +57,7 @@ from api.rigging.service import (
     job_summary,
     job_view,
     output_file,
+    record_upload,
     request_cancel,
     session_job,
     topic,
@@ -68,7 +68,6 @@ from api.rigging.session import (
     csrf_guard,
     expired_session_cookie,
     issue_csrf,
-    new_session_id,
     session_cookie,
     token_hash,
     well_formed,
@@ -83,7 +82,6 @@ from infra.blob.error import BlobNotFound, InvalidRange
 from infra.blob.mediatype import FBX
 from infra.blob.store import content_disposition
 from infra.db import rigging as repo
-from infra.db.engine import transaction
 
 NAME = "rigging"
 VERSION = "1.0.0"
@@ -241,44 +239,18 @@ async def upload(request: Request[Any, Any, Any]) -> Response[Upload]:
     except UnsupportedMediaType as exc:
         raise InvalidFormat(f"{BAD_FORMAT} ({exc.detail})") from exc
     stored = form.files[0]
-    cookies: list[Cookie] = []
     try:
         ext = Path(stored.filename).suffix.lower()
         if EXTENSIONS.get(ext) != stored.content_type:
             raise InvalidFormat(f"{BAD_FORMAT} ({stored.filename!r} holds {stored.content_type})")
-        async with transaction(res.engine) as conn:
-            if session_id is None and (field := form.fields.get("session_id")):
-                if not well_formed(field) or (
-                    await repo.find_session(conn, token_hash(field)) is None
-                ):
-                    raise SessionNotFound("Session not found")
-                session_id = field
-                limit_headers = await _count_upload(request, session_id)
-            if session_id is None:
-                session_id = new_session_id()
-                await repo.create_session(conn, token_hash(session_id))
-                limit_headers = await _count_upload(request, session_id)
-            if cookie_session(request) != session_id:
-                cookies.append(session_cookie(request, session_id))
-            session = await find_session(conn, session_id)
-            replaced = await repo.put_file(
-                conn,
-                session.id,
-                "uploads",
-                stored.filename,
-                stored.key,
-                stored.size,
-                stored.content_type,
-            )
-            await repo.touch(conn, session.id)
-    except IntegrityError as exc:  # the session was deleted while the file arrived
-        await discard_uploads(store, form.files)
-        raise SessionNotFound("Session not found") from exc
+        session_id, counted = await record_upload(
+            res, stored, session_id, form.fields.get("session_id"), partial(_count_upload, request)
+        )
     except BaseException:
         await discard_uploads(store, form.files)
         raise
-    if replaced is not None:
-        await store.delete(replaced)
+    limit_headers = counted or limit_headers
+    cookies = [] if cookie_session(request) == session_id else [session_cookie(request, session_id)]
     body = Upload(
         filename=stored.filename,
         path=contract_path(session_id, f"uploads/{stored.filename}"),

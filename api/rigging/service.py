@@ -11,19 +11,21 @@ import asyncio
 import hmac
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.error import ApiError, BadRequest, Conflict, NotFound
 from api.rigging.schema import Job, JobResults, JobSummary
-from api.rigging.session import token_hash
+from api.rigging.session import new_session_id, token_hash, well_formed
 from api.state import Resources
 from api.submit import JobRequest, submit
 from api.submit import cancel as cancel_job
+from api.upload import StoredUpload
 from domain.job import ACTIVE
 from infra.blob.error import BlobError
 from infra.db import rigging as repo
@@ -111,6 +113,58 @@ def output_name(type_: str, input_name: str, fmt: str) -> str:
     for suffix in _STAGE_SUFFIXES:
         stem = stem.removesuffix(suffix)
     return f"{stem}{_OUTPUT_SUFFIX[type_]}.{fmt}"
+
+
+# --- uploads -----------------------------------------------------------------------------
+
+Counter = Callable[[str], Awaitable[dict[str, str] | None]]
+
+
+async def record_upload(
+    res: Resources,
+    stored: StoredUpload,
+    session_id: str | None,
+    field: str | None,
+    count: Counter,
+) -> tuple[str, dict[str, str] | None]:
+    """Record a stored upload in its session: the caller's (`session_id`, already checked and
+    counted), the one the form names, or a new one. (The session id, the upload limit's
+    headers when counted here.) The file a same-named upload replaces is deleted."""
+    counted = None
+    try:
+        async with transaction(res.engine) as conn:
+            if session_id is None and field:
+                if (
+                    not well_formed(field)
+                    or await repo.find_session(conn, token_hash(field)) is None
+                ):
+                    raise SessionNotFound("Session not found")
+                session_id = field
+                counted = await count(session_id)
+            if session_id is None:
+                session_id = new_session_id()
+                await repo.create_session(conn, token_hash(session_id))
+                counted = await count(session_id)
+            session = await find_session(conn, session_id)
+            replaced = await repo.put_file(
+                conn,
+                session.id,
+                "uploads",
+                stored.filename,
+                stored.key,
+                stored.size,
+                stored.content_type,
+            )
+            await repo.touch(conn, session.id)
+    except IntegrityError as exc:  # the session was deleted while the file arrived
+        raise SessionNotFound("Session not found") from exc
+    if replaced is not None:
+        store = await res.blobs()
+        try:
+            await store.delete(replaced)
+        except BlobError:
+            log.exception("could not delete %s, replaced by a new upload", replaced)
+    return session_id, counted
 
 
 # --- jobs --------------------------------------------------------------------------------
