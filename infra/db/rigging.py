@@ -46,6 +46,17 @@ JOB_TYPES = ("skeleton", "skinning", "merge")
 # The user every rigging job belongs to: sessions are anonymous, jobs need an owner.
 SERVICE_USER = "rigging-service"
 
+
+def _session_column() -> Column[Any]:
+    """The session a row belongs to; it goes with its session."""
+    return Column(
+        "session_id",
+        UUID(as_uuid=True),
+        ForeignKey("rigging_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
 sessions = Table(
     "rigging_sessions",
     Base.metadata,
@@ -59,12 +70,7 @@ files = Table(
     "rigging_files",
     Base.metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column(
-        "session_id",
-        UUID(as_uuid=True),
-        ForeignKey("rigging_sessions.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _session_column(),
     Column("folder", String(16), nullable=False),
     Column("name", String(255), nullable=False),
     Column("key", Text, nullable=False),
@@ -82,12 +88,7 @@ session_jobs = Table(
     Column(
         "job_id", UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     ),
-    Column(
-        "session_id",
-        UUID(as_uuid=True),
-        ForeignKey("rigging_sessions.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _session_column(),
     Column("type", String(16), nullable=False),
     # Paths relative to the session ("uploads/x.obj"): the session id is not stored.
     Column("input", Text, nullable=False),
