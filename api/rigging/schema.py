@@ -76,8 +76,10 @@ class Job(msgspec.Struct):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
-    # The original's extras: the session, the stage now running and per-stage results.
+    # The original's extras: the session, the input's name, the stage now running and
+    # per-stage results.
     session_id: str
+    filename: str
     stage: str
     error_code: str | None
     results: JobResults

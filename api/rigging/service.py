@@ -233,6 +233,7 @@ def job_view(session_id: str, row: Any) -> Job:
         started_at=row.started_at,
         completed_at=row.completed_at,
         session_id=session_id,
+        filename=row.input.partition("/")[2],
         stage=row.message,
         error_code=error.get("code"),
         results=JobResults(

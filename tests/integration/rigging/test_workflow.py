@@ -56,6 +56,9 @@ async def test_the_complete_workflow(
         assert polled["status"] == "completed" and polled["progress"] == 100
         assert polled["output_file"] == skeleton and polled["error"] is None
         assert polled["started_at"] and polled["completed_at"]
+        # The original backend's extras, which its page reads.
+        assert (polled["session_id"], polled["filename"]) == (sid, "character.obj")
+        assert polled["results"]["skeleton_file"] == skeleton
         progress = [f for f in frames if f["type"] == "job_progress"]
         assert progress and all(f["status"] == "running" for f in progress)
         assert [f["progress"] for f in progress] == sorted(f["progress"] for f in progress)
