@@ -4,6 +4,11 @@
 `python -m bench.rigging --gt DIR` scores every skinned .glb/.gltf/.vrm/.fbx and every RigNet
 pair (X.obj + X_rig.txt) under DIR. Skeleton metrics come from rigging the bare mesh, skin
 metrics from skinning the bare mesh onto the ground-truth skeleton.
+
+`python -m bench.rigging --http` times the service end to end (upload → skeleton → skinning →
+merge to GLB → download, through `/rigging` with a real API and rigging worker) beside the
+engine alone on the same files, for a small and a ~50k-face model: the difference is what the
+platform adds per model.
 """
 
 from __future__ import annotations
@@ -79,10 +84,17 @@ def score(name: str, model: Model) -> dict[str, float] | None:
 
 
 def main() -> None:
-    """Score every model and print the mean line."""
+    """Score every model and print the mean line (or, with --http, time the service)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gt", type=Path, help="folder of ground-truth rigs")
+    parser.add_argument("--http", action="store_true", help="time the service end to end")
+    parser.add_argument("--runs", type=int, default=3, help="runs per model with --http")
     args = parser.parse_args()
+    if args.http:
+        from bench.rigging_http import run
+
+        run(args.runs)
+        return
     # A worker imports these once per process; the first model should not pay for them.
     import robust_laplacian  # noqa: F401
     import skimage.morphology  # noqa: F401

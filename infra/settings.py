@@ -155,6 +155,17 @@ class RiggingSettings(msgspec.Struct, frozen=True):
     max_vertices: int = 2_000_000
     max_file_bytes: int = 512 * 1024 * 1024
     joint_budget: int = 40
+    # The service's limits; the contract's figures by default.
+    max_upload_bytes: int = 100 * 1024 * 1024
+    uploads_per_hour: int = 10
+    csrf_ttl_s: int = 3600
+    # How long `POST /api/jobs/{id}/cancel` waits for a running job to stop.
+    cancel_wait_s: float = 30.0
+    # Disk-space thresholds of `/api/disk-space` (free GB below which it warns, is critical).
+    disk_warning_gb: float = 10.0
+    disk_critical_gb: float = 5.0
+    # Browser origins of a UI served elsewhere (credentialed CORS); none: same origin only.
+    cors_origins: tuple[str, ...] = ()
 
 
 class ReplicateSettings(msgspec.Struct, frozen=True):

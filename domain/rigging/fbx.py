@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +17,38 @@ from domain.rigging.model import FloatArray, Model
 
 # Our models are Y-up; Blender is Z-up. Its FBX exporter turns Z-up back into FBX's Y-up.
 _TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-# bpy is one global Blender session per process: two exports at once would share one scene.
-_BLENDER = threading.Lock()
+# bpy is one global Blender session per process, and it crashes its process (SIGSEGV) when
+# used from a thread other than the one that imported it, and at exit when that was not the
+# main thread. Exports therefore run in a process of their own, on its main thread, one at a
+# time (which also keeps two exports from sharing the scene); it is started on first use and
+# kept, so Blender is imported once.
+_LOCK = threading.Lock()
+_POOL: ProcessPoolExecutor | None = None
 
 
 def write_fbx(model: Model, path: Path) -> None:
     """Write the mesh, its armature (if any) and its vertex weights (if any) as binary FBX."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        try:
+            _POOL.submit(_export, model, path).result()
+        except BrokenProcessPool as exc:
+            _POOL = None  # the next export starts a fresh Blender
+            raise RiggingError("the FBX writer crashed on this model") from exc
+
+
+def _export(model: Model, path: Path) -> None:
+    """In the export process: Blender imported and used on its main thread."""
+    # A parent that had imported bpy hands its sys.path on (spawn copies it), with Blender's
+    # script folders in it, where a package named bpy shadows the module itself.
+    sys.path[:] = [p for p in sys.path if f"{os.sep}bpy{os.sep}" not in p]
     try:
         import bpy  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the installed extra
         raise RiggingError("FBX export needs the 'bpy' package (rigging extra)") from exc
-    with _BLENDER:
-        _write(model, path)
+    _write(model, path)
 
 
 def _write(model: Model, path: Path) -> None:

@@ -267,3 +267,10 @@ def synthetic_set(detail: int = 4) -> dict[str, Model]:
         "tree": tree(detail),
         "multipart": multipart(detail),
     }
+
+
+def obj_bytes(mesh: Mesh) -> bytes:
+    """The mesh as a Wavefront OBJ file (1-based faces), as a modelling tool writes it."""
+    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in mesh.vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in mesh.faces]
+    return ("\n".join(lines) + "\n").encode()

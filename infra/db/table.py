@@ -1,3 +1,3 @@
 """Imports every module that defines tables, so Base.metadata knows them all."""
 
-from infra.db import inspection, inventory, model, robodata, studio  # noqa: F401
+from infra.db import inspection, inventory, model, rigging, robodata, studio  # noqa: F401

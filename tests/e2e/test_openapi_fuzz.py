@@ -65,39 +65,75 @@ async def test_every_response_matches_the_document(
             assert r.status_code == 200, r.text
             token = r.json()["access_token"]
             await _index_robodata(http, token, settings.robodata.roots[0])
-        report_path = tmp_path / "schemathesis.json"
-        proc = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("st")),
-            "run",
-            f"{api.url}/openapi.json",
-            "--checks",
-            ",".join(CHECKS),
-            "--header",
-            f"Authorization: Bearer {token}",
-            "--max-examples",
-            str(MAX_EXAMPLES),
-            "--workers",
-            "1",
-            "--seed",
-            "1",
-            *(["--include-path-regex", ONLY_PATHS] if ONLY_PATHS else []),
-            "--report",
-            "json",
-            "--report-json-path",
-            str(report_path),
-            # Schemathesis keeps its replay store in the working directory.
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        await schemathesis(
+            api,
+            [f"Authorization: Bearer {token}"],
+            ["--include-path-regex", ONLY_PATHS] if ONLY_PATHS else [],
+            tmp_path,
         )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), MAX_TIME_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            pytest.fail(f"schemathesis took more than {MAX_TIME_S} s")
     finally:
         await api.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(MAX_TIME_S + 120)
+async def test_rigging_responses_match_the_document_inside_a_session(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """/rigging again, as a browser session with a valid CSRF token: the fuzzed changes reach
+    the handlers instead of stopping at the CSRF check (no worker: jobs stay pending)."""
+    api = LiveApi(settings)
+    await api.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"{api.url}/rigging/api") as http:
+            csrf = (await http.get("/csrf-token")).json()["csrf_token"]
+            r = await http.post(
+                "/upload",
+                files={"file": ("m.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert r.status_code == 200, r.text
+            session = r.json()["session_id"]
+        headers = [f"X-CSRF-Token: {csrf}", f"Cookie: session_id={session}"]
+        await schemathesis(api, headers, ["--include-path-regex", "^/rigging/"], tmp_path)
+    finally:
+        await api.stop()
+
+
+async def schemathesis(
+    api: LiveApi, headers: list[str], options: list[str], tmp_path: Path
+) -> None:
+    """Run schemathesis over the live API's document; fail on any failure it reports."""
+    report_path = tmp_path / "schemathesis.json"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        f"{api.url}/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        *(arg for header in headers for arg in ("--header", header)),
+        *options,
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        "1",
+        "--seed",
+        "1",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report_path),
+        # Schemathesis keeps its replay store in the working directory.
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), MAX_TIME_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"schemathesis took more than {MAX_TIME_S} s")
     output = out.decode(errors="replace")
     report = json.loads(report_path.read_text())
     # The summary names each kind of failure; the output has a curl line reproducing each one.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from infra.settings import POOLS
-from workers.catalog import inspection, platform, robodata, studio
+from workers.catalog import inspection, platform, rigging, robodata, studio
 from workers.catalog.kind import JobKind
 
 __all__ = ["CATALOG", "JobKind", "kinds_for_pool"]
@@ -28,7 +28,7 @@ def _merge(groups: Iterable[Iterable[JobKind]]) -> dict[str, JobKind]:
 
 
 CATALOG: dict[str, JobKind] = _merge(
-    [platform.KINDS, inspection.KINDS, robodata.KINDS, studio.KINDS]
+    [platform.KINDS, inspection.KINDS, rigging.KINDS, robodata.KINDS, studio.KINDS]
 )
 
 

@@ -26,6 +26,7 @@ PROBE_BODIES = {
 SHAPES = {
     "/inventory/": "Error",
     "/inspection/": "InspectionError",
+    "/rigging/": "RiggingErrorBody",
     "/robodata/": "RobodataDetail",
     "/studio": "Detail",
 }

@@ -1,7 +1,7 @@
 """studio: sessions, their assets and cost lines
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 04:00:00
 
 A session is owned by a user (deleted with them); assets and costs are deleted with their
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
