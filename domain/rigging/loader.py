@@ -430,6 +430,10 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
             verts.append(pos @ m[:3, :3].T + m[:3, 3])
             faces.append(idx.reshape(-1, 3) + offset)
             rows = np.zeros((n, len(skin_joints)))
+            holder = _joint_ancestor(ni, parent, joint_slot) if not skinned else -1
+            if holder >= 0:
+                # A rigid part parented to a bone (a robot's plates, a helmet) moves with it.
+                rows[:, holder] = 1.0
             if skinned and "JOINTS_0" in attrs and "WEIGHTS_0" in attrs:
                 node_skin = skins[node["skin"]]["joints"]
                 for set_i in range(4):
@@ -468,6 +472,16 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         weights=weights,
         source_format=fmt,
     )
+
+
+def _joint_ancestor(node: int, parent: list[int], joint_slot: dict[int, int]) -> int:
+    """Slot of the nearest joint above an unskinned mesh node, or -1 when it hangs off none."""
+    p = parent[node]
+    while p >= 0:
+        if p in joint_slot:
+            return joint_slot[p]
+        p = parent[p]
+    return -1
 
 
 def _gltf_skeleton(

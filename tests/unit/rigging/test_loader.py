@@ -260,3 +260,22 @@ def test_compressed_gltf_geometry_is_refused_clearly(
     path.write_bytes(data)
     with pytest.raises(UnsupportedFormatError, match="draco"):
         load_model(path, limits)
+
+
+def test_rigid_part_parented_to_a_bone_follows_that_bone(
+    tmp_path: Path, fixtures_dir: Path, limits: Limits
+) -> None:
+    doc = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
+    nodes = doc["nodes"]
+    mesh = next(n["mesh"] for n in nodes if "skin" in n)
+    neck = next(i for i, n in enumerate(nodes) if n.get("name") == "neck_joint_2")
+    # An unskinned copy of the body hung under the neck, as exporters write a rigid helmet.
+    nodes.append({"name": "helmet", "mesh": mesh})
+    nodes[neck].setdefault("children", []).append(len(nodes) - 1)
+    (tmp_path / "helmet.gltf").write_text(json.dumps(doc))
+    model = load_model(tmp_path / "helmet.gltf", limits)
+    assert model.skeleton is not None and model.weights is not None
+    helmet = model.weights[370:]
+    assert helmet.shape[0] == 370
+    assert np.all(helmet.argmax(axis=1) == model.skeleton.names.index("neck_joint_2"))
+    assert np.allclose(helmet.sum(axis=1), 1.0)
