@@ -11,6 +11,7 @@ from scipy.sparse.linalg import splu
 from domain.rigging.error import InvalidMeshError
 from domain.rigging.geometry import unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
+from domain.rigging.skeleton import cap_holes, voxelise
 
 
 class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,6 +22,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     candidates: int = 4
     heat: float = 2.0
     max_solve_vertices: int = 120_000
+    min_inside: float = 0.5
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -48,6 +50,24 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
             tails.append(pos[j] + 0.5 * direction)
             owner.append(j)
     return np.asarray(heads), np.asarray(tails), np.asarray(owner, dtype=np.int64)
+
+
+def inside_fraction(
+    verts: FloatArray, faces: IntArray, heads: FloatArray, tails: FloatArray, resolution: int = 64
+) -> FloatArray:
+    """Share of each segment that runs inside the body (a coarse solid voxel grid).
+
+    Game rigs carry bones that deform nothing: a root on the ground between the feet, IK pole
+    targets in front of the knees. Their segments run through the air, and as heat sources
+    they would pull the belly and the inner thighs towards the floor.
+    """
+    v, f = cap_holes(verts, faces)
+    solid, origin, pitch = voxelise(v, f, resolution)
+    top = np.array(solid.shape) - 1
+    t = np.linspace(0.0, 1.0, 9)
+    pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
+    idx = np.clip(np.floor((pts - origin) / pitch).astype(int), 0, top)
+    return np.asarray(solid[idx[..., 0], idx[..., 1], idx[..., 2]].mean(axis=1), dtype=np.float64)
 
 
 def _segment_distances(
@@ -101,6 +121,10 @@ def _solve(
     """Bone-heat weights of a welded mesh."""
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
+    if opt.min_inside > 0:
+        keep = inside_fraction(verts, faces, heads, tails) >= opt.min_inside
+        if keep.any():
+            heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:
         progress(20.0, "finding visible bones")
     dist, closest = _segment_distances(verts, heads, tails)

@@ -9,7 +9,7 @@ import pytest
 
 from domain.rigging.loader import load_model
 from domain.rigging.metrics import skin_metrics
-from domain.rigging.model import Limits, Mesh, Model
+from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skinning import SkinOptions, compute_weights
 from domain.rigging.synthetic import character
 
@@ -92,3 +92,21 @@ def test_very_large_mesh_is_solved_on_a_simplified_copy() -> None:
     assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
     score = skin_metrics(weights, model.weights, model.skeleton, model.mesh, poses=3)
     assert score.deformation < 0.01 and score.l1 < 0.6
+
+
+def test_bone_through_the_air_deforms_nothing(synthetic: dict[str, Model]) -> None:
+    """A game rig's root on the ground between the feet must not pull the belly or thighs."""
+    model = synthetic["character"]
+    assert model.skeleton is not None
+    skel = model.skeleton
+    # The old root (-1) becomes the ground joint's child (0).
+    ground = Skeleton(
+        names=["ground", *skel.names],
+        parents=[-1, *[p + 1 for p in skel.parents]],
+        positions=[(0.0, 0.0, 0.0), *skel.positions],
+    )
+    weights = compute_weights(model.mesh, ground)
+    assert_valid(weights, len(model.mesh.vertices), len(ground.names))
+    assert weights[:, 0].max() == 0.0
+    legacy = compute_weights(model.mesh, ground, SkinOptions(min_inside=0.0))
+    assert legacy[:, 0].max() > 0.5
