@@ -26,6 +26,8 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     waist: float = 0.7
     min_branch: float = 0.06
     joint_budget: int = 40
+    leaf_base: float = 2.0
+    symmetry: float = 0.02
 
 
 RadiusAt = Callable[[FloatArray], float]
@@ -90,6 +92,8 @@ def build_skeleton(
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
         skel = _joint_tree(g, root, spacing, opt.bend * extent, radius_at, opt.waist)
+        if opt.leaf_base > 0:
+            skel = leaf_bases(skel, verts, opt.leaf_base)
         if len(skel.names) <= opt.joint_budget:
             break
         # Over budget: fewer joints along chains first, then fewer side branches.
@@ -98,6 +102,9 @@ def build_skeleton(
             prune *= 1.3
     if len(skel.names) > opt.joint_budget:
         skel = _truncate(skel, opt.joint_budget)
+    plane = detect_symmetry(verts, opt.symmetry) if opt.symmetry > 0 else None
+    if plane is not None:
+        skel = symmetrise(skel, plane, 0.1 * extent)
     if progress:
         progress(80.0, f"skeleton has {len(skel.names)} joints")
     return skel
@@ -625,3 +632,113 @@ def _truncate(skel: Skeleton, budget: int) -> Skeleton:
         parents=[remap.get(skel.parents[i], -1) for i in keep],
         positions=[skel.positions[i] for i in keep],
     )
+
+
+class Symmetry(msgspec.Struct, frozen=True):
+    """A mirror plane: points p with (p - origin) . normal == 0; score is the mean mismatch."""
+
+    normal: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    score: float
+
+
+def detect_symmetry(
+    verts: FloatArray, tolerance: float = 0.02, samples: int = 4000
+) -> Symmetry | None:
+    """Find the mesh's mirror plane among the box axes and principal axes, if it has one.
+
+    A candidate plane mirrors a sample of the vertices; the mean distance from each mirrored
+    point to the nearest vertex, over the largest box side, must stay under the tolerance.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(verts) < 4:
+        return None
+    rng = np.random.default_rng(0)
+    pick = verts if len(verts) <= samples else verts[rng.choice(len(verts), samples, replace=False)]
+    extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
+    if extent <= 0:
+        return None
+    tree = cKDTree(verts)
+    box_centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
+    mean = verts.mean(axis=0)
+    _, _, axes = np.linalg.svd(verts - mean, full_matrices=False)
+    candidates = [(np.eye(3)[k], box_centre) for k in range(3)]
+    candidates += [(axes[k] / np.linalg.norm(axes[k]), mean) for k in range(3)]
+    best: Symmetry | None = None
+    for k, (normal, origin) in enumerate(candidates):
+        if k == 3 and best is not None:
+            break  # Models are built along their axes; a tilted plane only when none fits.
+        mirrored = pick - 2.0 * ((pick - origin) @ normal)[:, None] * normal[None]
+        dist, _ = tree.query(mirrored)
+        score = float(dist.mean()) / extent
+        if score < tolerance and (best is None or score < best.score):
+            best = Symmetry(normal=_xyz(normal), origin=_xyz(origin), score=score)
+    return best
+
+
+def mirror(points: FloatArray, plane: Symmetry) -> FloatArray:
+    """Reflect points through the plane."""
+    n, o = np.asarray(plane.normal), np.asarray(plane.origin)
+    return np.asarray(points - 2.0 * ((points - o) @ n)[:, None] * n[None], dtype=np.float64)
+
+
+def symmetrise(skel: Skeleton, plane: Symmetry, reach: float) -> Skeleton:
+    """Make a skeleton mirror-symmetric: pair joints across the plane, centre the unpaired.
+
+    Two joints pair when each is the other's nearest joint after mirroring and the pair is
+    within reach; they are moved to the average of one and the other's reflection. A joint
+    without a partner that lies within reach of the plane (spine, head, tail) goes onto it.
+    """
+    pos = skel.array()
+    if len(pos) == 0:
+        return skel
+    from scipy.spatial import cKDTree
+
+    n, o = np.asarray(plane.normal), np.asarray(plane.origin)
+    flipped = mirror(pos, plane)
+    dist, partner = cKDTree(pos).query(flipped)
+    out = pos.copy()
+    side = (pos - o) @ n
+    for i in range(len(pos)):
+        j = int(partner[i])
+        if j != i and int(partner[j]) == i and dist[i] < reach:
+            out[i] = 0.5 * (pos[i] + flipped[j])
+        elif abs(side[i]) < reach:
+            out[i] = pos[i] - side[i] * n
+    return Skeleton(names=skel.names, parents=skel.parents, positions=[_xyz(p) for p in out])
+
+
+def leaf_bases(skel: Skeleton, verts: FloatArray, reach: float) -> Skeleton:
+    """Give every end joint a base joint where the end part starts (wrist, ankle, skull base).
+
+    A curve skeleton ends inside the tip of each part (fingertips, the crown, the toes), but
+    an artist puts the joint that moves the part at its root. The base goes reach x the
+    part's thickness in from the tip, along the last bone, when that bone is long enough.
+    """
+    from scipy.spatial import cKDTree
+
+    pos = skel.array()
+    thickness, _ = cKDTree(verts).query(pos)
+    has_child = set(skel.parents)
+    names: list[str] = []
+    parents: list[int] = []
+    positions: list[tuple[float, float, float]] = []
+    index: dict[int, int] = {}
+    # Joints stay in parent-before-child order: a base goes in just before its end joint.
+    for i, p in enumerate(skel.parents):
+        parent = index[p] if p >= 0 else -1
+        if p >= 0 and i not in has_child:
+            bone = pos[p] - pos[i]
+            length = float(np.linalg.norm(bone))
+            step = reach * float(thickness[i])
+            if 0 < step < 0.8 * length:
+                names.append(f"{skel.names[i]}_base")
+                parents.append(parent)
+                positions.append(_xyz(pos[i] + bone * (step / length)))
+                parent = len(names) - 1
+        index[i] = len(names)
+        names.append(skel.names[i])
+        parents.append(parent)
+        positions.append(skel.positions[i])
+    return Skeleton(names=names, parents=parents, positions=positions)

@@ -110,3 +110,19 @@ def test_bone_through_the_air_deforms_nothing(synthetic: dict[str, Model]) -> No
     assert weights[:, 0].max() == 0.0
     legacy = compute_weights(model.mesh, ground, SkinOptions(min_inside=0.0))
     assert legacy[:, 0].max() > 0.5
+
+
+def test_crowded_joints_on_a_small_mesh_keep_four_influences() -> None:
+    """Ten joints packed along a finger-sized tube: still four influences, normalised."""
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.1, 0.0]), 0.02, 3)
+    skel = Skeleton(
+        names=[f"j{i}" for i in range(10)],
+        parents=[-1, *range(9)],
+        positions=[(0.0, 0.01 * i, 0.0) for i in range(10)],
+    )
+    weights = compute_weights(Mesh(vertices=verts, faces=faces), skel)
+    assert_valid(weights, len(verts), 10)
+    # Neighbouring joints share, far ones do not: no vertex listens to both ends.
+    assert not ((weights[:, 0] > 0) & (weights[:, 8] > 0)).any()

@@ -1,0 +1,113 @@
+"""Skeletons that follow anatomy: mirror symmetry, joints at narrowings, joints at part roots."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from domain.rigging.model import FloatArray, IntArray, Mesh, Model, Skeleton
+from domain.rigging.skeleton import (
+    Symmetry,
+    build_skeleton,
+    detect_symmetry,
+    leaf_bases,
+    mirror,
+    symmetrise,
+)
+from domain.rigging.synthetic import capsule
+
+
+def lathe(profile: list[tuple[float, float]], segments: int = 24) -> tuple[FloatArray, IntArray]:
+    """A closed surface of revolution round the x axis through (x, radius) samples."""
+    phi = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
+    rings = [
+        np.stack([np.full(segments, x), r * np.cos(phi), r * np.sin(phi)], axis=1)
+        for x, r in profile
+    ]
+    verts = np.vstack([[profile[0][0], 0.0, 0.0], *rings, [profile[-1][0], 0.0, 0.0]])
+    faces: list[tuple[int, int, int]] = []
+    for j in range(segments):
+        faces.append((0, 1 + (j + 1) % segments, 1 + j))
+    for i in range(len(rings) - 1):
+        a, b = 1 + i * segments, 1 + (i + 1) * segments
+        for j in range(segments):
+            k = (j + 1) % segments
+            faces += [(a + j, a + k, b + k), (a + j, b + k, b + j)]
+    last, tip = 1 + (len(rings) - 1) * segments, len(verts) - 1
+    for j in range(segments):
+        faces.append((last + j, last + (j + 1) % segments, tip))
+    return verts, np.asarray(faces, dtype=np.int64)
+
+
+def test_mirror_plane_of_a_two_sided_body_is_found(synthetic: dict[str, Model]) -> None:
+    plane = detect_symmetry(synthetic["character"].mesh.vertices)
+    assert plane is not None
+    assert abs(plane.normal[0]) > 0.999 and abs(plane.origin[0]) < 1e-6
+    # A quadruped is mirrored left to right too, whatever way it faces.
+    four = detect_symmetry(synthetic["quadruped"].mesh.vertices)
+    assert four is not None and abs(four.normal[0]) > 0.999
+    # A tree has no mirror plane.
+    assert detect_symmetry(synthetic["tree"].mesh.vertices) is None
+
+
+def test_symmetrise_pairs_left_and_right_and_centres_the_spine(
+    synthetic: dict[str, Model],
+) -> None:
+    truth = synthetic["character"].skeleton
+    assert truth is not None
+    pos = truth.array()
+    names = truth.names
+    noisy = pos.copy()
+    noisy[names.index("elbow_l")] += [0.02, 0.03, 0.0]
+    noisy[names.index("neck")] += [0.015, 0.0, 0.0]
+    plane = Symmetry(normal=(1.0, 0.0, 0.0), origin=(0.0, 0.0, 0.0), score=0.0)
+    skel = symmetrise(
+        Skeleton(names=names, parents=truth.parents, positions=[tuple(p) for p in noisy]),
+        plane,
+        reach=0.1,
+    )
+    out = skel.array()
+    left, right = out[names.index("elbow_l")], out[names.index("elbow_r")]
+    assert np.allclose(mirror(left[None], plane)[0], right)
+    # Each side moved half way: the error is shared, not copied from one side.
+    assert np.isclose(left[1], 1.44 + 0.015)
+    assert out[names.index("neck")][0] == 0.0
+    # Every joint now has its mirror image in the skeleton.
+    dist, _ = cKDTree(out).query(mirror(out, plane))
+    assert dist.max() < 1e-9
+
+
+def test_built_skeleton_is_mirror_symmetric(synthetic: dict[str, Model]) -> None:
+    mesh = synthetic["quadruped"].mesh
+    skel = build_skeleton(mesh)
+    plane = detect_symmetry(mesh.vertices)
+    assert plane is not None
+    pos = skel.array()
+    dist, _ = cKDTree(pos).query(mirror(pos, plane))
+    assert dist.max() < 1e-3 * float(mesh.bbox_sides().max())
+
+
+def test_joint_goes_where_a_limb_narrows() -> None:
+    """An arm that narrows at the elbow, off its middle, gets a joint at the narrowing."""
+    xs = np.linspace(0.0, 1.0, 41)
+    radius = 0.09 - 0.05 * np.exp(-(((xs - 0.36) / 0.04) ** 2))
+    verts, faces = lathe([(float(x), float(r)) for x, r in zip(xs, radius, strict=True)])
+    skel = build_skeleton(Mesh(vertices=verts, faces=faces))
+    pos = skel.array()
+    assert np.abs(pos[:, 0] - 0.36).min() < 0.03
+    # An even tube of the same length has no joint there.
+    even = lathe([(float(x), 0.09) for x in xs])
+    plain = build_skeleton(Mesh(vertices=even[0], faces=even[1])).array()
+    assert np.abs(plain[:, 0] - 0.36).min() > 0.03
+
+
+def test_end_part_gets_a_joint_at_its_root() -> None:
+    verts, _ = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.05, 4)
+    skel = Skeleton(names=["a", "tip"], parents=[-1, 0], positions=[(0, 0, 0), (0, 1.0, 0)])
+    out = leaf_bases(skel, verts, 2.0)
+    assert out.names == ["a", "tip_base", "tip"] and out.parents == [-1, 0, 1]
+    # Two thicknesses (here the radius) in from the tip, on the last bone.
+    assert np.allclose(out.array()[1], [0.0, 0.9, 0.0], atol=0.01)
+    # A bone shorter than that keeps its end as it is.
+    short = Skeleton(names=["a", "tip"], parents=[-1, 0], positions=[(0, 0.9, 0), (0, 1.0, 0)])
+    assert leaf_bases(short, verts, 2.0).names == ["a", "tip"]
