@@ -122,7 +122,11 @@ def _solve(
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
     if opt.min_inside > 0:
-        keep = inside_fraction(verts, faces, heads, tails) >= opt.min_inside
+        # An end joint's segment is an extension past the joint (out of a toe or a fingertip):
+        # only the joint itself has to lie in the body.
+        end = ~np.isin(owner, skel.parents)
+        probe = np.where(end[:, None], heads, tails)
+        keep = inside_fraction(verts, faces, heads, probe) >= opt.min_inside
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:
