@@ -441,7 +441,8 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
                     if jk not in attrs or wk not in attrs:
                         break
                     js = _accessor(doc, buffers, attrs[jk]).astype(np.int64)
-                    ws = _accessor(doc, buffers, attrs[wk])
+                    # A NaN weight (seen in shipped files) means no influence, not a broken mesh.
+                    ws = np.nan_to_num(_accessor(doc, buffers, attrs[wk]), nan=0.0, posinf=0.0)
                     for c in range(js.shape[1]):
                         slots = np.array(
                             [joint_slot.get(node_skin[j], -1) for j in js[:, c]], dtype=np.int64

@@ -279,3 +279,18 @@ def test_rigid_part_parented_to_a_bone_follows_that_bone(
     assert helmet.shape[0] == 370
     assert np.all(helmet.argmax(axis=1) == model.skeleton.names.index("neck_joint_2"))
     assert np.allclose(helmet.sum(axis=1), 1.0)
+
+
+def test_nan_skin_weight_reads_as_no_influence(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = bytearray(glb_bytes(synthetic["tree"]))
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    accessor = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["WEIGHTS_0"]]
+    view = doc["bufferViews"][accessor["bufferView"]]
+    at = 20 + js_len + 8 + view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+    struct.pack_into("<f", data, at, float("nan"))
+    (tmp_path / "nan.glb").write_bytes(bytes(data))
+    model = load_model(tmp_path / "nan.glb", limits)
+    assert model.weights is not None and np.isfinite(model.weights).all()
