@@ -92,8 +92,6 @@ def build_skeleton(
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
         skel = _joint_tree(g, root, spacing, opt.bend * extent, radius_at, opt.waist)
-        if opt.leaf_base > 0:
-            skel = leaf_bases(skel, verts, opt.leaf_base)
         if len(skel.names) <= opt.joint_budget:
             break
         # Over budget: fewer joints along chains first, then fewer side branches.
@@ -102,6 +100,9 @@ def build_skeleton(
             prune *= 1.3
     if len(skel.names) > opt.joint_budget:
         skel = _truncate(skel, opt.joint_budget)
+    if opt.leaf_base > 0:
+        # Only from the budget left over: a part's root joint never costs a limb.
+        skel = leaf_bases(skel, verts, opt.leaf_base, opt.joint_budget - len(skel.names))
     plane = detect_symmetry(verts, opt.symmetry) if opt.symmetry > 0 else None
     if plane is not None:
         skel = symmetrise(skel, plane, 0.1 * extent)
@@ -686,41 +687,72 @@ def mirror(points: FloatArray, plane: Symmetry) -> FloatArray:
 def symmetrise(skel: Skeleton, plane: Symmetry, reach: float) -> Skeleton:
     """Make a skeleton mirror-symmetric: pair joints across the plane, centre the unpaired.
 
-    Two joints pair when each is the other's nearest joint after mirroring and the pair is
-    within reach; they are moved to the average of one and the other's reflection. A joint
-    without a partner that lies within reach of the plane (spine, head, tail) goes onto it.
+    Joints are matched one to one with the mirror images (the matching of least total
+    distance, so that a hand pairs with the other hand, not with the wrist beside it); a
+    matched pair within reach is moved to the average of one and the other's reflection. A
+    joint matched to itself, or to nothing near, that lies close to the plane (spine, head,
+    tail: within 0.3 x reach, so that the legs of a narrow body stay apart) goes onto it.
     """
     pos = skel.array()
     if len(pos) == 0:
         return skel
-    from scipy.spatial import cKDTree
+    from scipy.optimize import linear_sum_assignment
 
     n, o = np.asarray(plane.normal), np.asarray(plane.origin)
     flipped = mirror(pos, plane)
-    dist, partner = cKDTree(pos).query(flipped)
+    cost = np.linalg.norm(pos[:, None] - flipped[None], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    partner = np.empty(len(pos), dtype=np.int64)
+    partner[rows] = cols
     out = pos.copy()
     side = (pos - o) @ n
     for i in range(len(pos)):
         j = int(partner[i])
-        if j != i and int(partner[j]) == i and dist[i] < reach:
+        if j != i and int(partner[j]) == i and cost[j, i] < reach:
             out[i] = 0.5 * (pos[i] + flipped[j])
-        elif abs(side[i]) < reach:
+        elif abs(side[i]) < 0.3 * reach:
             out[i] = pos[i] - side[i] * n
     return Skeleton(names=skel.names, parents=skel.parents, positions=[_xyz(p) for p in out])
 
 
-def leaf_bases(skel: Skeleton, verts: FloatArray, reach: float) -> Skeleton:
+def leaf_bases(
+    skel: Skeleton, verts: FloatArray, reach: float, limit: int | None = None
+) -> Skeleton:
     """Give every end joint a base joint where the end part starts (wrist, ankle, skull base).
 
     A curve skeleton ends inside the tip of each part (fingertips, the crown, the toes), but
     an artist puts the joint that moves the part at its root. The base goes reach x the
-    part's thickness in from the tip, along the last bone, when that bone is long enough.
+    part's thickness in from the tip, along the last bone, when that bone is long enough;
+    with a limit, only that many bases are added, on the longest end bones.
     """
     from scipy.spatial import cKDTree
 
     pos = skel.array()
     thickness, _ = cKDTree(verts).query(pos)
     has_child = set(skel.parents)
+    wanted: dict[int, FloatArray] = {}
+    for i, p in enumerate(skel.parents):
+        if p < 0 or i in has_child:
+            continue
+        bone = pos[p] - pos[i]
+        length = float(np.linalg.norm(bone))
+        step = reach * float(thickness[i])
+        if 0 < step < 0.8 * length:
+            wanted[i] = pos[i] + bone * (step / length)
+    if limit is not None and len(wanted) > limit:
+        # Longest first, and bones of one length (a left and a right hand) together or not at
+        # all, so that a symmetric body keeps a symmetric skeleton.
+        bone_length = {i: float(np.linalg.norm(pos[i] - pos[skel.parents[i]])) for i in wanted}
+        unit = 0.02 * max(bone_length.values())
+        groups: dict[int, list[int]] = {}
+        for i in wanted:
+            groups.setdefault(round(bone_length[i] / unit), []).append(i)
+        chosen: list[int] = []
+        for key in sorted(groups, reverse=True):
+            if len(chosen) + len(groups[key]) > limit:
+                break
+            chosen += groups[key]
+        wanted = {i: wanted[i] for i in chosen}
     names: list[str] = []
     parents: list[int] = []
     positions: list[tuple[float, float, float]] = []
@@ -728,15 +760,11 @@ def leaf_bases(skel: Skeleton, verts: FloatArray, reach: float) -> Skeleton:
     # Joints stay in parent-before-child order: a base goes in just before its end joint.
     for i, p in enumerate(skel.parents):
         parent = index[p] if p >= 0 else -1
-        if p >= 0 and i not in has_child:
-            bone = pos[p] - pos[i]
-            length = float(np.linalg.norm(bone))
-            step = reach * float(thickness[i])
-            if 0 < step < 0.8 * length:
-                names.append(f"{skel.names[i]}_base")
-                parents.append(parent)
-                positions.append(_xyz(pos[i] + bone * (step / length)))
-                parent = len(names) - 1
+        if i in wanted:
+            names.append(f"{skel.names[i]}_base")
+            parents.append(parent)
+            positions.append(_xyz(wanted[i]))
+            parent = len(names) - 1
         index[i] = len(names)
         names.append(skel.names[i])
         parents.append(parent)
