@@ -412,9 +412,14 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         if "mesh" not in node:
             continue
         skinned = "skin" in node and skins
-        # Every skinned primitive is placed by the first skin's bind pose; a second skin's
-        # joints are mapped onto the first by node where they are shared.
-        m = bind_world if skinned else world[ni]
+        # A skinned primitive is placed by its own skin's bind pose (a backpack bound by a
+        # second skin has its own inverse bind matrices); its joints are mapped onto the
+        # first skin's by node where they are shared.
+        m = world[ni]
+        if skinned:
+            m = bind_world
+            if node["skin"] != 0:
+                m = _skin_bind_world(doc, buffers, world, node, bind_world)
         for prim in doc["meshes"][node["mesh"]].get("primitives", []):
             if prim.get("mode", 4) != 4:
                 continue
@@ -483,6 +488,34 @@ def _joint_ancestor(node: int, parent: list[int], joint_slot: dict[int, int]) ->
             return joint_slot[p]
         p = parent[p]
     return -1
+
+
+def _skin_bind_world(
+    doc: dict[str, Any],
+    buffers: list[bytes],
+    world: list[FloatArray],
+    node: dict[str, Any],
+    bind_world: FloatArray,
+) -> FloatArray:
+    """Place another skin's bind space in the first skin's bind pose.
+
+    Through a joint both skins share: the first skin's bind frame of that joint, times this
+    skin's inverse bind matrix of it. With none shared, the joint's frame in the scene.
+    """
+    skins = doc["skins"]
+    skin = skins[node["skin"]]
+    joints = list(skin.get("joints", []))
+    if not joints or "inverseBindMatrices" not in skin:
+        return np.eye(4)
+    ibm = _accessor(doc, buffers, skin["inverseBindMatrices"]).reshape(-1, 4, 4)
+    first = list(skins[0].get("joints", []))
+    shared = [k for k, n in enumerate(joints) if n in first]
+    if shared and "inverseBindMatrices" in skins[0]:
+        k = shared[0]
+        ibm0 = _accessor(doc, buffers, skins[0]["inverseBindMatrices"]).reshape(-1, 4, 4)
+        frame = bind_world @ np.linalg.inv(ibm0[first.index(joints[k])].T)
+        return np.asarray(frame @ ibm[k].T, dtype=np.float64)
+    return np.asarray(world[joints[0]] @ ibm[0].T, dtype=np.float64)
 
 
 def _gltf_skeleton(
