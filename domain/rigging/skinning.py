@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 import numpy as np
 from scipy import sparse
@@ -23,6 +25,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     heat: float = 2.0
     max_solve_vertices: int = 120_000
     min_inside: float = 0.5
+    stretch_ends: bool = True
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -52,22 +55,49 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
     return np.asarray(heads), np.asarray(tails), np.asarray(owner, dtype=np.int64)
 
 
-def inside_fraction(
-    verts: FloatArray, faces: IntArray, heads: FloatArray, tails: FloatArray, resolution: int = 64
-) -> FloatArray:
-    """Share of each segment that runs inside the body (a coarse solid voxel grid).
+Inside = Callable[[FloatArray], np.ndarray]
+
+
+def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64) -> Inside:
+    """Return a test of which points lie in the body (a coarse solid voxel grid)."""
+    v, f = cap_holes(verts, faces)
+    solid, origin, pitch = voxelise(v, f, resolution)
+    top = np.array(solid.shape) - 1
+
+    def inside(points: FloatArray) -> np.ndarray:
+        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
+        return np.asarray(solid[idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.bool_)
+
+    return inside
+
+
+def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> FloatArray:
+    """Share of each segment that runs inside the body.
 
     Game rigs carry bones that deform nothing: a root on the ground between the feet, IK pole
     targets in front of the knees. Their segments run through the air, and as heat sources
     they would pull the belly and the inner thighs towards the floor.
     """
-    v, f = cap_holes(verts, faces)
-    solid, origin, pitch = voxelise(v, f, resolution)
-    top = np.array(solid.shape) - 1
     t = np.linspace(0.0, 1.0, 9)
     pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
-    idx = np.clip(np.floor((pts - origin) / pitch).astype(int), 0, top)
-    return np.asarray(solid[idx[..., 0], idx[..., 1], idx[..., 2]].mean(axis=1), dtype=np.float64)
+    return np.asarray(inside(pts).mean(axis=1), dtype=np.float64)
+
+
+def reach_surface(
+    inside: Inside, heads: FloatArray, tails: FloatArray, most: float = 6.0
+) -> FloatArray:
+    """Stretch end segments along their direction to where they leave the body.
+
+    An end joint owns the part beyond it (a head, a hand, a spider's head that reaches far
+    past its neck); a fixed stub would leave the far side of that part to its neighbours.
+    The stretch stops at most x the stub's length, and never shrinks a stub below a quarter.
+    """
+    t = np.linspace(0.25, most, 48)
+    pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
+    out = ~inside(pts)
+    first = np.where(out.any(axis=1), out.argmax(axis=1), len(t))
+    reach = t[np.maximum(first - 1, 0)]
+    return np.asarray(heads + reach[:, None] * (tails - heads), dtype=np.float64)
 
 
 def _segment_distances(
@@ -121,12 +151,16 @@ def _solve(
     """Bone-heat weights of a welded mesh."""
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
+    end = ~np.isin(owner, skel.parents)
+    if opt.min_inside > 0 or opt.stretch_ends:
+        inside = body_grid(verts, faces)
+        if opt.stretch_ends and end.any():
+            tails[end] = reach_surface(inside, heads[end], tails[end])
     if opt.min_inside > 0:
         # An end joint's segment is an extension past the joint (out of a toe or a fingertip):
         # only the joint itself has to lie in the body.
-        end = ~np.isin(owner, skel.parents)
         probe = np.where(end[:, None], heads, tails)
-        keep = inside_fraction(verts, faces, heads, probe) >= opt.min_inside
+        keep = inside_fraction(inside, heads, probe) >= opt.min_inside
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:

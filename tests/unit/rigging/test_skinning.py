@@ -126,3 +126,19 @@ def test_crowded_joints_on_a_small_mesh_keep_four_influences() -> None:
     assert_valid(weights, len(verts), 10)
     # Neighbouring joints share, far ones do not: no vertex listens to both ends.
     assert not ((weights[:, 0] > 0) & (weights[:, 8] > 0)).any()
+
+
+def test_end_bone_reaches_out_to_the_surface_of_its_part() -> None:
+    """A head joint at the neck end of a long head owns the head out to the crown."""
+    from domain.rigging.skinning import body_grid, reach_surface
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    inside = body_grid(verts, faces)
+    heads = np.array([[0.0, 0.5, 0.0], [0.0, 0.5, 0.0]])
+    stubs = np.array([[0.0, 0.6, 0.0], [0.05, 0.5, 0.0]])
+    tails = reach_surface(inside, heads, stubs)
+    # Along the part: out to the crown (the capsule ends at 1.08), not past it.
+    assert 0.95 < tails[0, 1] < 1.1 and abs(tails[0, 0]) < 1e-9
+    # Across it: stopped at the side wall, a quarter stub at least.
+    assert 0.0125 <= tails[1, 0] < 0.1
