@@ -26,6 +26,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_solve_vertices: int = 120_000
     min_inside: float = 0.5
     stretch_ends: bool = True
+    rigid_share: float = 0.5
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -137,8 +138,35 @@ def compute_weights(
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
     if len(verts) > opt.max_solve_vertices:
-        return _via_simplified(verts, faces, skel, opt, progress)[inverse]
-    return _solve(verts, faces, skel, opt, progress)[inverse]
+        weights = _via_simplified(verts, faces, skel, opt, progress)
+    else:
+        weights = _solve(verts, faces, skel, opt, progress)
+    if opt.rigid_share <= 1.0:
+        weights = rigid_parts(weights, faces, opt.rigid_share)
+    return weights[inverse]
+
+
+def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArray:
+    """Bind each loose part (a robot's plate, a helmet, an eye) wholly to its main joint.
+
+    Artists bind a separate rigid piece to one bone; blended weights would bend a plate. A
+    part is any connected piece but the body (a piece holding over half the vertices), and
+    it goes rigid when one joint holds at least `share` of its weight; a piece that spans a
+    joint (a sleeve over an elbow) stays blended.
+    """
+    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    if n_parts < 2:
+        return weights
+    out = weights.copy()
+    sizes = np.bincount(labels, minlength=n_parts)
+    for part in np.nonzero(sizes <= 0.5 * len(weights))[0]:
+        members = labels == part
+        total = weights[members].sum(axis=0)
+        main = int(total.argmax())
+        if total[main] >= share * total.sum():
+            out[members] = 0.0
+            out[members, main] = 1.0
+    return out
 
 
 def _solve(

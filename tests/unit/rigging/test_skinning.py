@@ -23,13 +23,19 @@ def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
     assert weights[weights > 0].min() >= 0.01
 
 
+# The generated characters are overlapping capsules whose known weights blend across the
+# capsules, as one organic skin would; real rigs bind separate pieces rigidly (the default),
+# so these compare plain bone heat, without rigid pieces, against the blend.
+BLENDED = SkinOptions(rigid_share=2.0)
+
+
 @pytest.mark.parametrize(
     ("name", "max_l1"), [("character", 0.6), ("quadruped", 0.6), ("tree", 0.4), ("multipart", 0.3)]
 )
 def test_weights_close_to_known(synthetic: dict[str, Model], name: str, max_l1: float) -> None:
     model = synthetic[name]
     assert model.skeleton is not None and model.weights is not None
-    weights = compute_weights(model.mesh, model.skeleton)
+    weights = compute_weights(model.mesh, model.skeleton, BLENDED)
     assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
     score = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
     assert score.l1 < max_l1 and score.deformation < 0.01 and score.recall > 0.8
@@ -88,7 +94,9 @@ def test_influence_limit_is_an_option(synthetic: dict[str, Model]) -> None:
 def test_very_large_mesh_is_solved_on_a_simplified_copy() -> None:
     model = character(8)
     assert model.skeleton is not None and model.weights is not None
-    weights = compute_weights(model.mesh, model.skeleton, SkinOptions(max_solve_vertices=4000))
+    weights = compute_weights(
+        model.mesh, model.skeleton, SkinOptions(max_solve_vertices=4000, rigid_share=2.0)
+    )
     assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
     score = skin_metrics(weights, model.weights, model.skeleton, model.mesh, poses=3)
     assert score.deformation < 0.01 and score.l1 < 0.6
@@ -142,3 +150,15 @@ def test_end_bone_reaches_out_to_the_surface_of_its_part() -> None:
     assert 0.95 < tails[0, 1] < 1.1 and abs(tails[0, 0]) < 1e-9
     # Across it: stopped at the side wall, a quarter stub at least.
     assert 0.0125 <= tails[1, 0] < 0.1
+
+
+def test_loose_rigid_pieces_follow_one_joint(synthetic: dict[str, Model]) -> None:
+    """The lamp's separate links are bound whole to their own joint, as an artist binds them."""
+    model = synthetic["multipart"]
+    assert model.skeleton is not None and model.weights is not None
+    weights = compute_weights(model.mesh, model.skeleton)
+    assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
+    assert ((weights > 0).sum(axis=1) == 1).all()
+    assert np.array_equal(weights.argmax(axis=1), model.weights.argmax(axis=1))
+    blended = compute_weights(model.mesh, model.skeleton, BLENDED)
+    assert ((blended > 0).sum(axis=1) > 1).any()
