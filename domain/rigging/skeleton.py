@@ -21,7 +21,7 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     resolution: int = 88
     simplify_faces: int = 30_000
     prune_ratio: float = 2.2
-    spacing: float = 0.2
+    spacing: float = 0.08
     bend: float = 0.02
     waist: float = 0.7
     min_branch: float = 0.06
