@@ -157,15 +157,17 @@ def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArra
     n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
     if n_parts < 2:
         return weights
-    out = weights.copy()
     sizes = np.bincount(labels, minlength=n_parts)
-    for part in np.nonzero(sizes <= 0.5 * len(weights))[0]:
-        members = labels == part
-        total = weights[members].sum(axis=0)
-        main = int(total.argmax())
-        if total[main] >= share * total.sum():
-            out[members] = 0.0
-            out[members, main] = 1.0
+    total = np.zeros((n_parts, weights.shape[1]))
+    np.add.at(total, labels, weights)
+    main = total.argmax(axis=1)
+    rigid = (sizes <= 0.5 * len(weights)) & (
+        total[np.arange(n_parts), main] >= share * total.sum(axis=1)
+    )
+    out = weights.copy()
+    rows = np.nonzero(rigid[labels])[0]
+    out[rows] = 0.0
+    out[rows, main[labels[rows]]] = 1.0
     return out
 
 
