@@ -81,7 +81,7 @@ def build_skeleton(
         progress(60.0, "building the joint graph")
     graph = _voxel_graph(thin, origin, pitch)
     radius_at = _sampler(dist, origin, pitch)
-    centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
+    centre = origin + (np.argwhere(solid).mean(axis=0) + 0.5) * pitch
     extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
     prune = opt.prune_ratio
     spacing = opt.spacing * extent

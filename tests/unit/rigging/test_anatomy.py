@@ -119,3 +119,17 @@ def test_end_part_gets_a_joint_at_its_root() -> None:
     # A bone shorter than that keeps its end as it is.
     short = Skeleton(names=["a", "tip"], parents=[-1, 0], positions=[(0, 0.9, 0), (0, 1.0, 0)])
     assert leaf_bases(short, verts, 2.0).names == ["a", "tip"]
+
+
+def test_root_stays_in_the_body_when_a_prop_stretches_the_box(
+    synthetic: dict[str, Model],
+) -> None:
+    """A long thin spear held out to one side moves the box centre, not the body's middle."""
+    body = synthetic["character"].mesh
+    spear, spear_faces = capsule(np.array([0.8, 1.44, 0.0]), np.array([3.0, 1.44, 0.0]), 0.015, 3)
+    mesh = Mesh(
+        vertices=np.vstack([body.vertices, spear]),
+        faces=np.vstack([body.faces, spear_faces + len(body.vertices)]),
+    )
+    root = build_skeleton(mesh).array()[0]
+    assert abs(root[0]) < 0.15 and 0.8 < root[1] < 1.5
