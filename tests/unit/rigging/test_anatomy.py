@@ -133,3 +133,24 @@ def test_root_stays_in_the_body_when_a_prop_stretches_the_box(
     )
     root = build_skeleton(mesh).array()[0]
     assert abs(root[0]) < 0.15 and 0.8 < root[1] < 1.5
+
+
+def test_millimetres_and_kilometres_rig_the_same(synthetic: dict[str, Model]) -> None:
+    """Badly scaled exports (a character in mm, or in km) get the same rig, scaled."""
+    from domain.rigging.skinning import compute_weights
+
+    model = synthetic["quadruped"]
+    assert model.skeleton is not None
+    skel = build_skeleton(model.mesh)
+    weights = compute_weights(model.mesh, model.skeleton)
+    for scale in (1000.0, 0.001):
+        mesh = Mesh(vertices=model.mesh.vertices * scale, faces=model.mesh.faces)
+        scaled = build_skeleton(mesh)
+        assert scaled.parents == skel.parents
+        assert np.allclose(scaled.array(), skel.array() * scale, rtol=1e-6, atol=1e-9 * scale)
+        truth = Skeleton(
+            names=model.skeleton.names,
+            parents=model.skeleton.parents,
+            positions=[tuple(p) for p in model.skeleton.array() * scale],
+        )
+        assert np.allclose(compute_weights(mesh, truth), weights, atol=1e-6)
