@@ -21,7 +21,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
 
     max_influences: int = 4
     prune_below: float = 0.05
-    candidates: int = 4
+    candidates: int = 2
     heat: float = 3.0
     max_solve_vertices: int = 120_000
     min_inside: float = 0.5
