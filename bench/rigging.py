@@ -1,9 +1,11 @@
 """Rigging quality and speed against ground-truth rigs.
 
 `python -m bench.rigging` scores the Khronos fixtures and the synthetic set;
-`python -m bench.rigging --gt DIR` scores every skinned .glb/.gltf/.vrm/.fbx and every RigNet
-pair (X.obj + X_rig.txt) under DIR. Skeleton metrics come from rigging the bare mesh, skin
-metrics from skinning the bare mesh onto the ground-truth skeleton.
+`python -m bench.rigging --gt DIR [--gt DIR2 ...]` adds every skinned .glb/.gltf/.vrm/.fbx and
+every RigNet pair (X.obj + X_rig.txt) under each DIR, each set with its own mean line
+(`--gt-only` leaves out the fixtures and the synthetic set). Skeleton metrics come from
+rigging the bare mesh, skin metrics from skinning the bare mesh onto the ground-truth
+skeleton.
 
 `python -m bench.rigging --http` times the service end to end (upload → skeleton → skinning →
 merge to GLB → download, through `/rigging` with a real API and rigging worker) beside the
@@ -50,8 +52,27 @@ def default_set() -> Iterator[tuple[str, Model]]:
     """The fixtures, the synthetic set and a 47k-face character for the speed target."""
     if FIXTURES.is_dir():
         yield from ground_truth(FIXTURES)
+    yield from generated_set()
+
+
+def generated_set() -> Iterator[tuple[str, Model]]:
+    """The synthetic set and a 47k-face character for the speed target."""
     yield from synthetic_set(4).items()
     yield "character_47k", character(8)
+
+
+def report(label: str, models: Iterator[tuple[str, Model]]) -> dict[str, float] | None:
+    """Score a set of models, one line each, then the set's mean line; return the mean."""
+    print(f"== {label}", flush=True)
+    rows = [r for name, m in models if (r := score(name, m)) is not None]
+    if not rows:
+        print("no ground-truth models found")
+        return None
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    print(
+        f"mean ({label}, {len(rows)} models) " + " ".join(f"{k}={v:.4f}" for k, v in mean.items())
+    )
+    return mean
 
 
 def score(name: str, model: Model) -> dict[str, float] | None:
@@ -84,9 +105,15 @@ def score(name: str, model: Model) -> dict[str, float] | None:
 
 
 def main() -> None:
-    """Score every model and print the mean line (or, with --http, time the service)."""
+    """Score the fixtures and the generated set, then every --gt folder, each with its mean
+    (or, with --http, time the service)."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--gt", type=Path, help="folder of ground-truth rigs")
+    parser.add_argument(
+        "--gt", type=Path, action="append", default=[], help="folder of ground-truth rigs"
+    )
+    parser.add_argument(
+        "--gt-only", action="store_true", help="skip the fixtures and the generated set"
+    )
     parser.add_argument("--http", action="store_true", help="time the service end to end")
     parser.add_argument("--runs", type=int, default=3, help="runs per model with --http")
     args = parser.parse_args()
@@ -100,13 +127,11 @@ def main() -> None:
     import skimage.morphology  # noqa: F401
     import trimesh  # noqa: F401
 
-    models = ground_truth(args.gt) if args.gt else default_set()
-    rows = [r for name, m in models if (r := score(name, m)) is not None]
-    if not rows:
-        print("no ground-truth models found")
-        return
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    print("mean " + " ".join(f"{k}={v:.4f}" for k, v in mean.items()))
+    if not args.gt_only:
+        report("fixtures", ground_truth(FIXTURES) if FIXTURES.is_dir() else iter(()))
+        report("generated set", generated_set())
+    for folder in args.gt:
+        report(str(folder), ground_truth(folder))
 
 
 if __name__ == "__main__":

@@ -412,9 +412,14 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         if "mesh" not in node:
             continue
         skinned = "skin" in node and skins
-        # Every skinned primitive is placed by the first skin's bind pose; a second skin's
-        # joints are mapped onto the first by node where they are shared.
-        m = bind_world if skinned else world[ni]
+        # A skinned primitive is placed by its own skin's bind pose (a backpack bound by a
+        # second skin has its own inverse bind matrices); its joints are mapped onto the
+        # first skin's by node where they are shared.
+        m = world[ni]
+        if skinned:
+            m = bind_world
+            if node["skin"] != 0:
+                m = _skin_bind_world(doc, buffers, world, node, bind_world)
         for prim in doc["meshes"][node["mesh"]].get("primitives", []):
             if prim.get("mode", 4) != 4:
                 continue
@@ -430,6 +435,10 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
             verts.append(pos @ m[:3, :3].T + m[:3, 3])
             faces.append(idx.reshape(-1, 3) + offset)
             rows = np.zeros((n, len(skin_joints)))
+            holder = _joint_ancestor(ni, parent, joint_slot) if not skinned else -1
+            if holder >= 0:
+                # A rigid part parented to a bone (a robot's plates, a helmet) moves with it.
+                rows[:, holder] = 1.0
             if skinned and "JOINTS_0" in attrs and "WEIGHTS_0" in attrs:
                 node_skin = skins[node["skin"]]["joints"]
                 for set_i in range(4):
@@ -437,7 +446,8 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
                     if jk not in attrs or wk not in attrs:
                         break
                     js = _accessor(doc, buffers, attrs[jk]).astype(np.int64)
-                    ws = _accessor(doc, buffers, attrs[wk])
+                    # A NaN weight (seen in shipped files) means no influence, not a broken mesh.
+                    ws = np.nan_to_num(_accessor(doc, buffers, attrs[wk]), nan=0.0, posinf=0.0)
                     for c in range(js.shape[1]):
                         slots = np.array(
                             [joint_slot.get(node_skin[j], -1) for j in js[:, c]], dtype=np.int64
@@ -468,6 +478,44 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         weights=weights,
         source_format=fmt,
     )
+
+
+def _joint_ancestor(node: int, parent: list[int], joint_slot: dict[int, int]) -> int:
+    """Slot of the nearest joint above an unskinned mesh node, or -1 when it hangs off none."""
+    p = parent[node]
+    while p >= 0:
+        if p in joint_slot:
+            return joint_slot[p]
+        p = parent[p]
+    return -1
+
+
+def _skin_bind_world(
+    doc: dict[str, Any],
+    buffers: list[bytes],
+    world: list[FloatArray],
+    node: dict[str, Any],
+    bind_world: FloatArray,
+) -> FloatArray:
+    """Place another skin's bind space in the first skin's bind pose.
+
+    Through a joint both skins share: the first skin's bind frame of that joint, times this
+    skin's inverse bind matrix of it. With none shared, the joint's frame in the scene.
+    """
+    skins = doc["skins"]
+    skin = skins[node["skin"]]
+    joints = list(skin.get("joints", []))
+    if not joints or "inverseBindMatrices" not in skin:
+        return np.eye(4)
+    ibm = _accessor(doc, buffers, skin["inverseBindMatrices"]).reshape(-1, 4, 4)
+    first = list(skins[0].get("joints", []))
+    shared = [k for k, n in enumerate(joints) if n in first]
+    if shared and "inverseBindMatrices" in skins[0]:
+        k = shared[0]
+        ibm0 = _accessor(doc, buffers, skins[0]["inverseBindMatrices"]).reshape(-1, 4, 4)
+        frame = bind_world @ np.linalg.inv(ibm0[first.index(joints[k])].T)
+        return np.asarray(frame @ ibm[k].T, dtype=np.float64)
+    return np.asarray(world[joints[0]] @ ibm[0].T, dtype=np.float64)
 
 
 def _gltf_skeleton(

@@ -21,11 +21,13 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     resolution: int = 88
     simplify_faces: int = 30_000
     prune_ratio: float = 2.2
-    spacing: float = 0.2
+    spacing: float = 0.08
     bend: float = 0.02
     waist: float = 0.7
     min_branch: float = 0.06
     joint_budget: int = 40
+    leaf_base: float = 2.0
+    symmetry: float = 0.02
 
 
 RadiusAt = Callable[[FloatArray], float]
@@ -79,7 +81,7 @@ def build_skeleton(
         progress(60.0, "building the joint graph")
     graph = _voxel_graph(thin, origin, pitch)
     radius_at = _sampler(dist, origin, pitch)
-    centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
+    centre = origin + (np.argwhere(solid).mean(axis=0) + 0.5) * pitch
     extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
     prune = opt.prune_ratio
     spacing = opt.spacing * extent
@@ -98,6 +100,12 @@ def build_skeleton(
             prune *= 1.3
     if len(skel.names) > opt.joint_budget:
         skel = _truncate(skel, opt.joint_budget)
+    if opt.leaf_base > 0:
+        # Only from the budget left over: a part's root joint never costs a limb.
+        skel = leaf_bases(skel, verts, opt.leaf_base, opt.joint_budget - len(skel.names))
+    plane = detect_symmetry(verts, opt.symmetry) if opt.symmetry > 0 else None
+    if plane is not None:
+        skel = symmetrise(skel, plane, 0.1 * extent)
     if progress:
         progress(80.0, f"skeleton has {len(skel.names)} joints")
     return skel
@@ -625,3 +633,140 @@ def _truncate(skel: Skeleton, budget: int) -> Skeleton:
         parents=[remap.get(skel.parents[i], -1) for i in keep],
         positions=[skel.positions[i] for i in keep],
     )
+
+
+class Symmetry(msgspec.Struct, frozen=True):
+    """A mirror plane: points p with (p - origin) . normal == 0; score is the mean mismatch."""
+
+    normal: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    score: float
+
+
+def detect_symmetry(
+    verts: FloatArray, tolerance: float = 0.02, samples: int = 4000
+) -> Symmetry | None:
+    """Find the mesh's mirror plane among the box axes and principal axes, if it has one.
+
+    A candidate plane mirrors a sample of the vertices; the mean distance from each mirrored
+    point to the nearest vertex, over the largest box side, must stay under the tolerance.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(verts) < 4:
+        return None
+    rng = np.random.default_rng(0)
+    pick = verts if len(verts) <= samples else verts[rng.choice(len(verts), samples, replace=False)]
+    extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
+    if extent <= 0:
+        return None
+    tree = cKDTree(verts)
+    box_centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
+    mean = verts.mean(axis=0)
+    _, _, axes = np.linalg.svd(verts - mean, full_matrices=False)
+    candidates = [(np.eye(3)[k], box_centre) for k in range(3)]
+    candidates += [(axes[k] / np.linalg.norm(axes[k]), mean) for k in range(3)]
+    best: Symmetry | None = None
+    for k, (normal, origin) in enumerate(candidates):
+        if k == 3 and best is not None:
+            break  # Models are built along their axes; a tilted plane only when none fits.
+        mirrored = pick - 2.0 * ((pick - origin) @ normal)[:, None] * normal[None]
+        dist, _ = tree.query(mirrored)
+        score = float(dist.mean()) / extent
+        if score < tolerance and (best is None or score < best.score):
+            best = Symmetry(normal=_xyz(normal), origin=_xyz(origin), score=score)
+    return best
+
+
+def mirror(points: FloatArray, plane: Symmetry) -> FloatArray:
+    """Reflect points through the plane."""
+    n, o = np.asarray(plane.normal), np.asarray(plane.origin)
+    return np.asarray(points - 2.0 * ((points - o) @ n)[:, None] * n[None], dtype=np.float64)
+
+
+def symmetrise(skel: Skeleton, plane: Symmetry, reach: float) -> Skeleton:
+    """Make a skeleton mirror-symmetric: pair joints across the plane, centre the unpaired.
+
+    Joints are matched one to one with the mirror images (the matching of least total
+    distance, so that a hand pairs with the other hand, not with the wrist beside it); a
+    matched pair within reach is moved to the average of one and the other's reflection. A
+    joint matched to itself, or to nothing near, that lies close to the plane (spine, head,
+    tail: within 0.3 x reach, so that the legs of a narrow body stay apart) goes onto it.
+    """
+    pos = skel.array()
+    if len(pos) == 0:
+        return skel
+    from scipy.optimize import linear_sum_assignment
+
+    n, o = np.asarray(plane.normal), np.asarray(plane.origin)
+    flipped = mirror(pos, plane)
+    cost = np.linalg.norm(pos[:, None] - flipped[None], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    partner = np.empty(len(pos), dtype=np.int64)
+    partner[rows] = cols
+    out = pos.copy()
+    side = (pos - o) @ n
+    for i in range(len(pos)):
+        j = int(partner[i])
+        if j != i and int(partner[j]) == i and cost[j, i] < reach:
+            out[i] = 0.5 * (pos[i] + flipped[j])
+        elif abs(side[i]) < 0.3 * reach:
+            out[i] = pos[i] - side[i] * n
+    return Skeleton(names=skel.names, parents=skel.parents, positions=[_xyz(p) for p in out])
+
+
+def leaf_bases(
+    skel: Skeleton, verts: FloatArray, reach: float, limit: int | None = None
+) -> Skeleton:
+    """Give every end joint a base joint where the end part starts (wrist, ankle, skull base).
+
+    A curve skeleton ends inside the tip of each part (fingertips, the crown, the toes), but
+    an artist puts the joint that moves the part at its root. The base goes reach x the
+    part's thickness in from the tip, along the last bone, when that bone is long enough;
+    with a limit, only that many bases are added, on the longest end bones.
+    """
+    from scipy.spatial import cKDTree
+
+    pos = skel.array()
+    thickness, _ = cKDTree(verts).query(pos)
+    has_child = set(skel.parents)
+    wanted: dict[int, FloatArray] = {}
+    for i, p in enumerate(skel.parents):
+        if p < 0 or i in has_child:
+            continue
+        bone = pos[p] - pos[i]
+        length = float(np.linalg.norm(bone))
+        step = reach * float(thickness[i])
+        if 0 < step < 0.8 * length:
+            wanted[i] = pos[i] + bone * (step / length)
+    if limit is not None and len(wanted) > limit:
+        # Longest first, and bones of one length (a left and a right hand) together or not at
+        # all, so that a symmetric body keeps a symmetric skeleton.
+        bone_length = {i: float(np.linalg.norm(pos[i] - pos[skel.parents[i]])) for i in wanted}
+        unit = 0.02 * max(bone_length.values())
+        groups: dict[int, list[int]] = {}
+        for i in wanted:
+            groups.setdefault(round(bone_length[i] / unit), []).append(i)
+        chosen: list[int] = []
+        for key in sorted(groups, reverse=True):
+            if len(chosen) + len(groups[key]) > limit:
+                break
+            chosen += groups[key]
+        wanted = {i: wanted[i] for i in chosen}
+    names: list[str] = []
+    parents: list[int] = []
+    positions: list[tuple[float, float, float]] = []
+    index: dict[int, int] = {}
+    # Joints stay in parent-before-child order: a base goes in just before its end joint.
+    for i, p in enumerate(skel.parents):
+        parent = index[p] if p >= 0 else -1
+        if i in wanted:
+            names.append(f"{skel.names[i]}_base")
+            parents.append(parent)
+            positions.append(_xyz(wanted[i]))
+            parent = len(names) - 1
+        index[i] = len(names)
+        names.append(skel.names[i])
+        parents.append(parent)
+        positions.append(skel.positions[i])
+    return Skeleton(names=names, parents=parents, positions=positions)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 import numpy as np
 from scipy import sparse
@@ -11,6 +13,7 @@ from scipy.sparse.linalg import splu
 from domain.rigging.error import InvalidMeshError
 from domain.rigging.geometry import unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
+from domain.rigging.skeleton import cap_holes, voxelise
 
 
 class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -18,9 +21,12 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
 
     max_influences: int = 4
     prune_below: float = 0.05
-    candidates: int = 4
-    heat: float = 2.0
+    candidates: int = 2
+    heat: float = 3.0
     max_solve_vertices: int = 120_000
+    min_inside: float = 0.5
+    stretch_ends: bool = True
+    rigid_share: float = 0.5
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -48,6 +54,51 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
             tails.append(pos[j] + 0.5 * direction)
             owner.append(j)
     return np.asarray(heads), np.asarray(tails), np.asarray(owner, dtype=np.int64)
+
+
+Inside = Callable[[FloatArray], np.ndarray]
+
+
+def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64) -> Inside:
+    """Return a test of which points lie in the body (a coarse solid voxel grid)."""
+    v, f = cap_holes(verts, faces)
+    solid, origin, pitch = voxelise(v, f, resolution)
+    top = np.array(solid.shape) - 1
+
+    def inside(points: FloatArray) -> np.ndarray:
+        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
+        return np.asarray(solid[idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.bool_)
+
+    return inside
+
+
+def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> FloatArray:
+    """Share of each segment that runs inside the body.
+
+    Game rigs carry bones that deform nothing: a root on the ground between the feet, IK pole
+    targets in front of the knees. Their segments run through the air, and as heat sources
+    they would pull the belly and the inner thighs towards the floor.
+    """
+    t = np.linspace(0.0, 1.0, 9)
+    pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
+    return np.asarray(inside(pts).mean(axis=1), dtype=np.float64)
+
+
+def reach_surface(
+    inside: Inside, heads: FloatArray, tails: FloatArray, most: float = 6.0
+) -> FloatArray:
+    """Stretch end segments along their direction to where they leave the body.
+
+    An end joint owns the part beyond it (a head, a hand, a spider's head that reaches far
+    past its neck); a fixed stub would leave the far side of that part to its neighbours.
+    The stretch stops at most x the stub's length, and never shrinks a stub below a quarter.
+    """
+    t = np.linspace(0.25, most, 48)
+    pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
+    out = ~inside(pts)
+    first = np.where(out.any(axis=1), out.argmax(axis=1), len(t))
+    reach = t[np.maximum(first - 1, 0)]
+    return np.asarray(heads + reach[:, None] * (tails - heads), dtype=np.float64)
 
 
 def _segment_distances(
@@ -87,8 +138,37 @@ def compute_weights(
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
     if len(verts) > opt.max_solve_vertices:
-        return _via_simplified(verts, faces, skel, opt, progress)[inverse]
-    return _solve(verts, faces, skel, opt, progress)[inverse]
+        weights = _via_simplified(verts, faces, skel, opt, progress)
+    else:
+        weights = _solve(verts, faces, skel, opt, progress)
+    if opt.rigid_share <= 1.0:
+        weights = rigid_parts(weights, faces, opt.rigid_share)
+    return weights[inverse]
+
+
+def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArray:
+    """Bind each loose part (a robot's plate, a helmet, an eye) wholly to its main joint.
+
+    Artists bind a separate rigid piece to one bone; blended weights would bend a plate. A
+    part is any connected piece but the body (a piece holding over half the vertices), and
+    it goes rigid when one joint holds at least `share` of its weight; a piece that spans a
+    joint (a sleeve over an elbow) stays blended.
+    """
+    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    if n_parts < 2:
+        return weights
+    sizes = np.bincount(labels, minlength=n_parts)
+    total = np.zeros((n_parts, weights.shape[1]))
+    np.add.at(total, labels, weights)
+    main = total.argmax(axis=1)
+    rigid = (sizes <= 0.5 * len(weights)) & (
+        total[np.arange(n_parts), main] >= share * total.sum(axis=1)
+    )
+    out = weights.copy()
+    rows = np.nonzero(rigid[labels])[0]
+    out[rows] = 0.0
+    out[rows, main[labels[rows]]] = 1.0
+    return out
 
 
 def _solve(
@@ -101,6 +181,18 @@ def _solve(
     """Bone-heat weights of a welded mesh."""
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
+    end = ~np.isin(owner, skel.parents)
+    if opt.min_inside > 0 or opt.stretch_ends:
+        inside = body_grid(verts, faces)
+        if opt.stretch_ends and end.any():
+            tails[end] = reach_surface(inside, heads[end], tails[end])
+    if opt.min_inside > 0:
+        # An end joint's segment is an extension past the joint (out of a toe or a fingertip):
+        # only the joint itself has to lie in the body.
+        probe = np.where(end[:, None], heads, tails)
+        keep = inside_fraction(inside, heads, probe) >= opt.min_inside
+        if keep.any():
+            heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:
         progress(20.0, "finding visible bones")
     dist, closest = _segment_distances(verts, heads, tails)

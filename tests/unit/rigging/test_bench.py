@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.rigging import ground_truth, score
+from bench.rigging import ground_truth, report, score
 from domain.rigging.export import save_model
 from domain.rigging.synthetic import multipart, tree
 
@@ -42,3 +42,12 @@ def test_ground_truth_folder_reads_glb_fbx_and_rignet_pairs(tmp_path: Path) -> N
     row = score("t.obj", found["t.obj"])
     assert row is not None and all(math.isfinite(v) for v in row.values())
     assert row["skin_l1"] < 0.6 and row["j2j"] < 0.1
+
+
+def test_each_set_gets_its_own_mean_line(capsys: pytest.CaptureFixture[str]) -> None:
+    lamp = multipart(2)
+    mean = report("lamps", iter([("a", lamp), ("b", lamp)]))
+    out = capsys.readouterr().out
+    assert mean is not None and math.isclose(mean["skin_l1"], 0.0, abs_tol=1e-9)
+    assert "mean (lamps, 2 models)" in out and out.count("\na ") + out.count("\nb ") == 2
+    assert report("empty", iter(())) is None

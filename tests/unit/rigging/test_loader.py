@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import time
@@ -260,3 +261,83 @@ def test_compressed_gltf_geometry_is_refused_clearly(
     path.write_bytes(data)
     with pytest.raises(UnsupportedFormatError, match="draco"):
         load_model(path, limits)
+
+
+def test_rigid_part_parented_to_a_bone_follows_that_bone(
+    tmp_path: Path, fixtures_dir: Path, limits: Limits
+) -> None:
+    doc = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
+    nodes = doc["nodes"]
+    mesh = next(n["mesh"] for n in nodes if "skin" in n)
+    neck = next(i for i, n in enumerate(nodes) if n.get("name") == "neck_joint_2")
+    # An unskinned copy of the body hung under the neck, as exporters write a rigid helmet.
+    nodes.append({"name": "helmet", "mesh": mesh})
+    nodes[neck].setdefault("children", []).append(len(nodes) - 1)
+    (tmp_path / "helmet.gltf").write_text(json.dumps(doc))
+    model = load_model(tmp_path / "helmet.gltf", limits)
+    assert model.skeleton is not None and model.weights is not None
+    helmet = model.weights[370:]
+    assert helmet.shape[0] == 370
+    assert np.all(helmet.argmax(axis=1) == model.skeleton.names.index("neck_joint_2"))
+    assert np.allclose(helmet.sum(axis=1), 1.0)
+
+
+def test_nan_skin_weight_reads_as_no_influence(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = bytearray(glb_bytes(synthetic["tree"]))
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    accessor = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["WEIGHTS_0"]]
+    view = doc["bufferViews"][accessor["bufferView"]]
+    at = 20 + js_len + 8 + view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+    struct.pack_into("<f", data, at, float("nan"))
+    (tmp_path / "nan.glb").write_bytes(bytes(data))
+    model = load_model(tmp_path / "nan.glb", limits)
+    assert model.weights is not None and np.isfinite(model.weights).all()
+
+
+def test_second_skin_is_placed_by_its_own_bind_matrices(
+    tmp_path: Path, fixtures_dir: Path, limits: Limits
+) -> None:
+    """A part bound by another skin (a backpack) lands where that skin's bind pose puts it."""
+    doc = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
+    body = next(i for i, n in enumerate(doc["nodes"]) if "skin" in n)
+    skin = doc["skins"][0]
+    first = load_model(fixtures_dir / "RiggedFigure.gltf", limits)
+    first_ibm = _read_floats(doc, skin["inverseBindMatrices"]).reshape(-1, 4, 4)
+    # Column-major IBMs times a 1 m shift of the mesh data: the copy sits 1 m away in bind pose.
+    shift = np.eye(4)
+    shift[2, 3] = 1.0
+    ibm = np.stack([(m.T @ shift).T for m in first_ibm]).astype(np.float32)
+    uri = "data:application/octet-stream;base64," + base64.b64encode(ibm.tobytes()).decode()
+    doc["buffers"].append({"byteLength": ibm.nbytes, "uri": uri})
+    doc["bufferViews"].append({"buffer": len(doc["buffers"]) - 1, "byteLength": ibm.nbytes})
+    doc["accessors"].append(
+        {
+            "bufferView": len(doc["bufferViews"]) - 1,
+            "componentType": 5126,
+            "count": len(ibm),
+            "type": "MAT4",
+        }
+    )
+    doc["skins"].append(
+        {"joints": skin["joints"], "inverseBindMatrices": len(doc["accessors"]) - 1}
+    )
+    doc["nodes"].append({"name": "copy", "mesh": doc["nodes"][body]["mesh"], "skin": 1})
+    doc["scenes"][doc.get("scene", 0)]["nodes"].append(len(doc["nodes"]) - 1)
+    (tmp_path / "two_skins.gltf").write_text(json.dumps(doc))
+    model = load_model(tmp_path / "two_skins.gltf", limits)
+    original = first.mesh.vertices
+    copy = model.mesh.vertices[len(original) :]
+    offset = copy - original
+    assert np.allclose(offset, offset[0], atol=1e-4)
+    assert np.isclose(np.linalg.norm(offset[0]), 1.0, atol=1e-4)
+
+
+def _read_floats(doc: dict[str, Any], accessor: int) -> np.ndarray:
+    acc = doc["accessors"][accessor]
+    view = doc["bufferViews"][acc["bufferView"]]
+    raw = base64.b64decode(doc["buffers"][view["buffer"]]["uri"].split(",", 1)[1])
+    start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+    return np.frombuffer(raw, dtype="<f4", count=acc["count"] * 16, offset=start).astype(float)

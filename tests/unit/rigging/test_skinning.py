@@ -9,7 +9,7 @@ import pytest
 
 from domain.rigging.loader import load_model
 from domain.rigging.metrics import skin_metrics
-from domain.rigging.model import Limits, Mesh, Model
+from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skinning import SkinOptions, compute_weights
 from domain.rigging.synthetic import character
 
@@ -23,13 +23,19 @@ def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
     assert weights[weights > 0].min() >= 0.01
 
 
+# The generated characters are overlapping capsules whose known weights blend across the
+# capsules, as one organic skin would; real rigs bind separate pieces rigidly (the default),
+# so these compare plain bone heat, without rigid pieces, against the blend.
+BLENDED = SkinOptions(rigid_share=2.0)
+
+
 @pytest.mark.parametrize(
     ("name", "max_l1"), [("character", 0.6), ("quadruped", 0.6), ("tree", 0.4), ("multipart", 0.3)]
 )
 def test_weights_close_to_known(synthetic: dict[str, Model], name: str, max_l1: float) -> None:
     model = synthetic[name]
     assert model.skeleton is not None and model.weights is not None
-    weights = compute_weights(model.mesh, model.skeleton)
+    weights = compute_weights(model.mesh, model.skeleton, BLENDED)
     assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
     score = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
     assert score.l1 < max_l1 and score.deformation < 0.01 and score.recall > 0.8
@@ -88,7 +94,71 @@ def test_influence_limit_is_an_option(synthetic: dict[str, Model]) -> None:
 def test_very_large_mesh_is_solved_on_a_simplified_copy() -> None:
     model = character(8)
     assert model.skeleton is not None and model.weights is not None
-    weights = compute_weights(model.mesh, model.skeleton, SkinOptions(max_solve_vertices=4000))
+    weights = compute_weights(
+        model.mesh, model.skeleton, SkinOptions(max_solve_vertices=4000, rigid_share=2.0)
+    )
     assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
     score = skin_metrics(weights, model.weights, model.skeleton, model.mesh, poses=3)
     assert score.deformation < 0.01 and score.l1 < 0.6
+
+
+def test_bone_through_the_air_deforms_nothing(synthetic: dict[str, Model]) -> None:
+    """A game rig's root on the ground between the feet must not pull the belly or thighs."""
+    model = synthetic["character"]
+    assert model.skeleton is not None
+    skel = model.skeleton
+    # The old root (-1) becomes the ground joint's child (0).
+    ground = Skeleton(
+        names=["ground", *skel.names],
+        parents=[-1, *[p + 1 for p in skel.parents]],
+        positions=[(0.0, 0.0, 0.0), *skel.positions],
+    )
+    weights = compute_weights(model.mesh, ground)
+    assert_valid(weights, len(model.mesh.vertices), len(ground.names))
+    assert weights[:, 0].max() == 0.0
+    legacy = compute_weights(model.mesh, ground, SkinOptions(min_inside=0.0))
+    assert legacy[:, 0].max() > 0.5
+
+
+def test_crowded_joints_on_a_small_mesh_keep_four_influences() -> None:
+    """Ten joints packed along a finger-sized tube: still four influences, normalised."""
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.1, 0.0]), 0.02, 3)
+    skel = Skeleton(
+        names=[f"j{i}" for i in range(10)],
+        parents=[-1, *range(9)],
+        positions=[(0.0, 0.01 * i, 0.0) for i in range(10)],
+    )
+    weights = compute_weights(Mesh(vertices=verts, faces=faces), skel)
+    assert_valid(weights, len(verts), 10)
+    # Neighbouring joints share, far ones do not: no vertex listens to both ends.
+    assert not ((weights[:, 0] > 0) & (weights[:, 8] > 0)).any()
+
+
+def test_end_bone_reaches_out_to_the_surface_of_its_part() -> None:
+    """A head joint at the neck end of a long head owns the head out to the crown."""
+    from domain.rigging.skinning import body_grid, reach_surface
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    inside = body_grid(verts, faces)
+    heads = np.array([[0.0, 0.5, 0.0], [0.0, 0.5, 0.0]])
+    stubs = np.array([[0.0, 0.6, 0.0], [0.05, 0.5, 0.0]])
+    tails = reach_surface(inside, heads, stubs)
+    # Along the part: out to the crown (the capsule ends at 1.08), not past it.
+    assert 0.95 < tails[0, 1] < 1.1 and abs(tails[0, 0]) < 1e-9
+    # Across it: stopped at the side wall, a quarter stub at least.
+    assert 0.0125 <= tails[1, 0] < 0.1
+
+
+def test_loose_rigid_pieces_follow_one_joint(synthetic: dict[str, Model]) -> None:
+    """The lamp's separate links are bound whole to their own joint, as an artist binds them."""
+    model = synthetic["multipart"]
+    assert model.skeleton is not None and model.weights is not None
+    weights = compute_weights(model.mesh, model.skeleton)
+    assert_valid(weights, len(model.mesh.vertices), len(model.skeleton.names))
+    assert ((weights > 0).sum(axis=1) == 1).all()
+    assert np.array_equal(weights.argmax(axis=1), model.weights.argmax(axis=1))
+    blended = compute_weights(model.mesh, model.skeleton, BLENDED)
+    assert ((blended > 0).sum(axis=1) > 1).any()

@@ -1,0 +1,156 @@
+"""Skeletons that follow anatomy: mirror symmetry, joints at narrowings, joints at part roots."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from domain.rigging.model import FloatArray, IntArray, Mesh, Model, Skeleton
+from domain.rigging.skeleton import (
+    SkeletonOptions,
+    Symmetry,
+    build_skeleton,
+    detect_symmetry,
+    leaf_bases,
+    mirror,
+    symmetrise,
+)
+from domain.rigging.synthetic import capsule
+
+
+def lathe(profile: list[tuple[float, float]], segments: int = 24) -> tuple[FloatArray, IntArray]:
+    """A closed surface of revolution round the x axis through (x, radius) samples."""
+    phi = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
+    rings = [
+        np.stack([np.full(segments, x), r * np.cos(phi), r * np.sin(phi)], axis=1)
+        for x, r in profile
+    ]
+    verts = np.vstack([[profile[0][0], 0.0, 0.0], *rings, [profile[-1][0], 0.0, 0.0]])
+    faces: list[tuple[int, int, int]] = []
+    for j in range(segments):
+        faces.append((0, 1 + (j + 1) % segments, 1 + j))
+    for i in range(len(rings) - 1):
+        a, b = 1 + i * segments, 1 + (i + 1) * segments
+        for j in range(segments):
+            k = (j + 1) % segments
+            faces += [(a + j, a + k, b + k), (a + j, b + k, b + j)]
+    last, tip = 1 + (len(rings) - 1) * segments, len(verts) - 1
+    for j in range(segments):
+        faces.append((last + j, last + (j + 1) % segments, tip))
+    return verts, np.asarray(faces, dtype=np.int64)
+
+
+def test_mirror_plane_of_a_two_sided_body_is_found(synthetic: dict[str, Model]) -> None:
+    plane = detect_symmetry(synthetic["character"].mesh.vertices)
+    assert plane is not None
+    assert abs(plane.normal[0]) > 0.999 and abs(plane.origin[0]) < 1e-6
+    # A quadruped is mirrored left to right too, whatever way it faces.
+    four = detect_symmetry(synthetic["quadruped"].mesh.vertices)
+    assert four is not None and abs(four.normal[0]) > 0.999
+    # A tree has no mirror plane.
+    assert detect_symmetry(synthetic["tree"].mesh.vertices) is None
+
+
+def test_symmetrise_pairs_left_and_right_and_centres_the_spine(
+    synthetic: dict[str, Model],
+) -> None:
+    truth = synthetic["character"].skeleton
+    assert truth is not None
+    pos = truth.array()
+    names = truth.names
+    noisy = pos.copy()
+    noisy[names.index("elbow_l")] += [0.02, 0.03, 0.0]
+    noisy[names.index("neck")] += [0.015, 0.0, 0.0]
+    plane = Symmetry(normal=(1.0, 0.0, 0.0), origin=(0.0, 0.0, 0.0), score=0.0)
+    skel = symmetrise(
+        Skeleton(names=names, parents=truth.parents, positions=[tuple(p) for p in noisy]),
+        plane,
+        reach=0.1,
+    )
+    out = skel.array()
+    left, right = out[names.index("elbow_l")], out[names.index("elbow_r")]
+    assert np.allclose(mirror(left[None], plane)[0], right)
+    # Each side moved half way: the error is shared, not copied from one side.
+    assert np.isclose(left[1], 1.44 + 0.015)
+    assert out[names.index("neck")][0] == 0.0
+    # Every joint now has its mirror image in the skeleton.
+    dist, _ = cKDTree(out).query(mirror(out, plane))
+    assert dist.max() < 1e-9
+
+
+def test_built_skeleton_is_mirror_symmetric(synthetic: dict[str, Model]) -> None:
+    mesh = synthetic["quadruped"].mesh
+    skel = build_skeleton(mesh)
+    plane = detect_symmetry(mesh.vertices)
+    assert plane is not None
+    pos = skel.array()
+    dist, _ = cKDTree(pos).query(mirror(pos, plane))
+    # Thinning can leave a left chain one joint longer than the right; every other joint
+    # has its exact mirror image.
+    assert np.mean(dist < 1e-3 * float(mesh.bbox_sides().max())) > 0.9
+    unmirrored = build_skeleton(mesh, SkeletonOptions(symmetry=0.0)).array()
+    far, _ = cKDTree(unmirrored).query(mirror(unmirrored, plane))
+    assert np.mean(far < 1e-3 * float(mesh.bbox_sides().max())) < 0.5
+
+
+def test_joint_goes_where_a_limb_narrows() -> None:
+    """An arm that narrows at the elbow, off its middle, gets a joint at the narrowing."""
+    xs = np.linspace(0.0, 1.0, 41)
+    radius = 0.09 - 0.05 * np.exp(-(((xs - 0.36) / 0.04) ** 2))
+    verts, faces = lathe([(float(x), float(r)) for x, r in zip(xs, radius, strict=True)])
+    # Sparse even spacing, so that only the narrowing can put a joint there.
+    sparse = SkeletonOptions(spacing=0.3)
+    skel = build_skeleton(Mesh(vertices=verts, faces=faces), sparse)
+    pos = skel.array()
+    assert np.abs(pos[:, 0] - 0.36).min() < 0.03
+    # An even tube of the same length has no joint there.
+    even = lathe([(float(x), 0.09) for x in xs])
+    plain = build_skeleton(Mesh(vertices=even[0], faces=even[1]), sparse).array()
+    assert np.abs(plain[:, 0] - 0.36).min() > 0.03
+
+
+def test_end_part_gets_a_joint_at_its_root() -> None:
+    verts, _ = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.05, 4)
+    skel = Skeleton(names=["a", "tip"], parents=[-1, 0], positions=[(0, 0, 0), (0, 1.0, 0)])
+    out = leaf_bases(skel, verts, 2.0)
+    assert out.names == ["a", "tip_base", "tip"] and out.parents == [-1, 0, 1]
+    # Two thicknesses (here the radius) in from the tip, on the last bone.
+    assert np.allclose(out.array()[1], [0.0, 0.9, 0.0], atol=0.01)
+    # A bone shorter than that keeps its end as it is.
+    short = Skeleton(names=["a", "tip"], parents=[-1, 0], positions=[(0, 0.9, 0), (0, 1.0, 0)])
+    assert leaf_bases(short, verts, 2.0).names == ["a", "tip"]
+
+
+def test_root_stays_in_the_body_when_a_prop_stretches_the_box(
+    synthetic: dict[str, Model],
+) -> None:
+    """A long thin spear held out to one side moves the box centre, not the body's middle."""
+    body = synthetic["character"].mesh
+    spear, spear_faces = capsule(np.array([0.8, 1.44, 0.0]), np.array([3.0, 1.44, 0.0]), 0.015, 3)
+    mesh = Mesh(
+        vertices=np.vstack([body.vertices, spear]),
+        faces=np.vstack([body.faces, spear_faces + len(body.vertices)]),
+    )
+    root = build_skeleton(mesh).array()[0]
+    assert abs(root[0]) < 0.15 and 0.8 < root[1] < 1.5
+
+
+def test_millimetres_and_kilometres_rig_the_same(synthetic: dict[str, Model]) -> None:
+    """Badly scaled exports (a character in mm, or in km) get the same rig, scaled."""
+    from domain.rigging.skinning import compute_weights
+
+    model = synthetic["quadruped"]
+    assert model.skeleton is not None
+    skel = build_skeleton(model.mesh)
+    weights = compute_weights(model.mesh, model.skeleton)
+    for scale in (1000.0, 0.001):
+        mesh = Mesh(vertices=model.mesh.vertices * scale, faces=model.mesh.faces)
+        scaled = build_skeleton(mesh)
+        assert scaled.parents == skel.parents
+        assert np.allclose(scaled.array(), skel.array() * scale, rtol=1e-6, atol=1e-9 * scale)
+        truth = Skeleton(
+            names=model.skeleton.names,
+            parents=model.skeleton.parents,
+            positions=[tuple(p) for p in model.skeleton.array() * scale],
+        )
+        assert np.allclose(compute_weights(mesh, truth), weights, atol=1e-6)
