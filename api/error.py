@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -133,8 +133,9 @@ class ErrorShape:
     """How one contract writes an error: its body and the codes of framework errors."""
 
     body: Callable[[str, str], Any]
-    # HTTP status → code, for errors the framework raises (validation, routing, size, ...).
-    codes: Mapping[int, str]
+    # HTTP status → code, for errors the framework raises (validation, routing, size, ...);
+    # none for a contract whose body carries no code (`{"detail"}`).
+    codes: Mapping[int, str] = field(default_factory=dict)
     internal_detail: str = "internal error"
     # The body's Struct, for the OpenAPI document.
     schema: type[Any] | None = None

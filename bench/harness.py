@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,6 +22,7 @@ from infra.embedded import free_port
 ROOT = Path(__file__).resolve().parents[1]
 __all__ = [
     "Fleet",
+    "Stack",
     "create_user",
     "free_port",
     "machine",
@@ -26,6 +30,7 @@ __all__ = [
     "process_tree",
     "scratch_database",
     "servers",
+    "stack",
 ]
 
 
@@ -140,6 +145,52 @@ class Fleet:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A benchmark's own Switchyard deployment: nothing runs in `fleet` until the bench spawns
+    it, so users and seed rows can go into the database first."""
+
+    fleet: Fleet
+    database_url: str
+    redis_url: str
+    tmp: Path  # the processes' logs; SWITCHYARD_DATA_DIR is tmp / "data"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The processes' environment, for benches that start one outside `fleet` or load
+        Settings the way the processes do."""
+        return self.fleet.env
+
+
+@contextlib.contextmanager
+def stack(**env: str) -> Iterator[Stack]:
+    """Servers, a fresh migrated database and a Fleet configured for them, all gone on exit.
+
+    The Redis prefix is new per stack so that neither a concurrent run nor a previous one's
+    leftover queues reach this one's workers; the API logs warnings only, so its access log does
+    not weigh on the figures. `env` adds bench-specific settings and overrides these."""
+    with tempfile.TemporaryDirectory(prefix="sybench-") as tmp_s:
+        tmp = Path(tmp_s)
+        with servers(tmp) as (pg_admin, redis_url):
+            with scratch_database(pg_admin, prefix="sy_bench") as database_url:
+                fleet = Fleet(
+                    {
+                        **os.environ,
+                        "DATABASE_URL": database_url,
+                        "REDIS_URL": redis_url,
+                        "SWITCHYARD_DATA_DIR": str(tmp / "data"),
+                        "SWITCHYARD_REDIS_PREFIX": f"sybench{secrets.token_hex(4)}",
+                        "SWITCHYARD_API_LOG_LEVEL": "warning",
+                        **env,
+                    },
+                    tmp,
+                )
+                try:
+                    yield Stack(fleet, database_url, redis_url, tmp)
+                finally:
+                    fleet.stop()
 
 
 def percentile(values: list[float], q: float) -> float:

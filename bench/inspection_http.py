@@ -13,19 +13,17 @@ import asyncio
 import io
 import os
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 from PIL import Image
 
-from bench.harness import Fleet, free_port, machine, percentile, scratch_database, servers
+from bench.harness import free_port, machine, percentile, stack
 from domain.inspection.inspector import Inspector
 from domain.inspection.memory import MemoryBank
 from domain.inspection.synthetic import make_dataset
@@ -135,27 +133,15 @@ def bench_http(size: int, repeat: int, clients: int, device: str) -> None:
     fit = [_png(s.image) for s in good[:12]]
     ng = [_png(s.image) for s in bad]
     crops = [_png(s.image) for s in good[12:]] + ng
-    with tempfile.TemporaryDirectory() as tmp_s:
-        tmp = Path(tmp_s)
-        with servers(tmp) as (pg_admin, redis_url), scratch_database(pg_admin) as db_url:
-            env = {
-                **os.environ,
-                "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url,
-                "SWITCHYARD_DATA_DIR": str(tmp / "data"),
-                "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
-                "SWITCHYARD_INSPECTION_DEVICE": device,
-            }
-            fleet = Fleet(env, tmp)
-            try:
-                port = free_port()
-                fleet.api(port, 1)
-                fleet.spawn("worker", "worker", "--pool", "gpu", "--concurrency", str(clients))
-                url = f"http://127.0.0.1:{port}"
-                asyncio.run(_run(url, env, device, size, fit, ng, crops, repeat, clients))
-                worker_log = (tmp / "worker.log").read_text()
-            finally:
-                fleet.stop()
+    # Info logs: the worker's "inspection engine" line says which device and faiss it used.
+    env = {"SWITCHYARD_INSPECTION_DEVICE": device, "SWITCHYARD_API_LOG_LEVEL": "info"}
+    with stack(**env) as sy_stack:
+        port = free_port()
+        sy_stack.fleet.api(port, 1)
+        sy_stack.fleet.spawn("worker", "worker", "--pool", "gpu", "--concurrency", str(clients))
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(_run(url, sy_stack.env, device, size, fit, ng, crops, repeat, clients))
+        worker_log = (sy_stack.tmp / "worker.log").read_text()
     engine_line = next((ln for ln in worker_log.splitlines() if "inspection engine" in ln), "")
     print(f"worker: {engine_line.strip()[:300]}")
 

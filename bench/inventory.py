@@ -13,7 +13,7 @@ on the grown table.
     python -m bench.inventory [--duration 10] [--connections 8] [--api-workers N]
 
 Postgres and Redis: SWITCHYARD_BENCH_DATABASE_URL (admin URL, default the local server) and
-REDIS_URL (default redis://127.0.0.1:6379/0).
+REDIS_URL (default redis://127.0.0.1:6379/0); embedded ones where those do not answer.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.harness import process_tree
+from bench.harness import process_tree, stack
 from infra.cli import default_api_workers
-from infra.db.migrate import scratch_database
 from infra.embedded import free_port
 
 LIST_PATH = "/inventory/api/v1/repositories?limit=10"
@@ -93,14 +92,6 @@ async def _seed(url: str, rows: int) -> None:
         await conn.execute("VACUUM ANALYZE inventory_repositories")
     finally:
         await conn.close()
-
-
-@contextmanager
-def seeded_database(admin_url: str) -> Iterator[str]:
-    """A fresh database migrated to head and seeded with SEED_ROWS repositories; dropped after."""
-    with scratch_database(admin_url, prefix="sy_bench_inventory") as url:
-        asyncio.run(_seed(url, SEED_ROWS))
-        yield url
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -435,30 +426,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from infra.settings import load_settings
 
-    admin_url = os.environ.get(
-        "SWITCHYARD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     wrk = shutil.which("wrk")
     if wrk is None:
         print(f"wrk not found; install it with: {WRK_INSTALL}")
         print("falling back to a Python loader, which saturates before the API does on 2 cores")
     run = secrets.token_hex(3)
-    with tempfile.TemporaryDirectory() as data_dir, seeded_database(admin_url) as db_url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "SWITCHYARD_DATA_DIR": data_dir,
-            "SWITCHYARD_REDIS_PREFIX": f"sybench{run}",
-            "SWITCHYARD_AUTH_JWT_SECRET": secrets.token_urlsafe(32),
-            "SWITCHYARD_API_LOG_LEVEL": "warning",
-        }
+    with stack(SWITCHYARD_AUTH_JWT_SECRET=secrets.token_urlsafe(32)) as sy_stack:
+        db_url = sy_stack.database_url
+        asyncio.run(_seed(db_url, SEED_ROWS))
         from infra.cli import ensure_user
 
         password = secrets.token_urlsafe(12)
-        asyncio.run(ensure_user(load_settings(env), "bench", password, ["user"]))
-        with api_process(env, free_port(), args.api_workers) as (url, pid):
+        asyncio.run(ensure_user(load_settings(sy_stack.env), "bench", password, ["user"]))
+        with api_process(sy_stack.env, free_port(), args.api_workers) as (url, pid):
             token = login(url, "bench", password)
             api_pids = process_tree(pid)
             print(

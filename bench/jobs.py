@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,16 +27,7 @@ import aiohttp
 import psutil
 import websockets
 
-from bench.harness import (
-    Fleet,
-    create_user,
-    free_port,
-    machine,
-    percentile,
-    process_tree,
-    scratch_database,
-    servers,
-)
+from bench.harness import create_user, free_port, machine, percentile, process_tree, stack
 
 PASSWORD = "bench-password-1"
 
@@ -304,48 +294,36 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp_s:
-        tmp = Path(tmp_s)
-        with servers(tmp) as (pg_admin, redis_url), scratch_database(pg_admin) as db_url:
-            asyncio.run(create_user(db_url, "bench", PASSWORD, ["user"]))
-            env = {
-                **os.environ,
-                "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url,
-                "SWITCHYARD_DATA_DIR": str(tmp / "data"),
-                "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
-                "SWITCHYARD_API_LOG_LEVEL": "warning",
-            }
-            fleet = Fleet(env, tmp)
-            try:
-                port = free_port()
-                api = fleet.api(port, args.api_workers)
-                url = f"http://127.0.0.1:{port}"
-                time.sleep(1)
-                idle_rss = serving_rss(api.pid)
-                for i in range(args.workers):
-                    fleet.spawn(
-                        f"worker{i}",
-                        "worker",
-                        "--pool",
-                        "indexing",
-                        "--concurrency",
-                        str(args.concurrency),
-                    )
-                time.sleep(3)
-                procs = {
-                    "api": process_tree(api.pid),
-                    "workers": [p.pid for p in fleet.procs if p is not api],
-                    "client": [os.getpid()],
-                }
-                sy = asyncio.run(
-                    switchyard_run(url, args.jobs, args.latency_jobs, args.batch, procs)
-                )
-                busy_rss = serving_rss(api.pid)
-            finally:
-                fleet.stop()
-            arq = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp))
-            arq_tuned = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp, True))
+    with stack() as sy_stack:
+        asyncio.run(create_user(sy_stack.database_url, "bench", PASSWORD, ["user"]))
+        fleet = sy_stack.fleet
+        port = free_port()
+        api = fleet.api(port, args.api_workers)
+        url = f"http://127.0.0.1:{port}"
+        time.sleep(1)
+        idle_rss = serving_rss(api.pid)
+        for i in range(args.workers):
+            fleet.spawn(
+                f"worker{i}",
+                "worker",
+                "--pool",
+                "indexing",
+                "--concurrency",
+                str(args.concurrency),
+            )
+        time.sleep(3)
+        procs = {
+            "api": process_tree(api.pid),
+            "workers": [p.pid for p in fleet.procs if p is not api],
+            "client": [os.getpid()],
+        }
+        sy = asyncio.run(switchyard_run(url, args.jobs, args.latency_jobs, args.batch, procs))
+        busy_rss = serving_rss(api.pid)
+        # arq runs on the same Redis, with Switchyard's processes gone.
+        fleet.stop()
+        redis_url, tmp = sy_stack.redis_url, sy_stack.tmp
+        arq = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp))
+        arq_tuned = asyncio.run(arq_run(redis_url, args.jobs, args.latency_jobs, tmp, True))
 
     print(f"machine: {machine()}")
     print(

@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import secrets
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.harness import Fleet, free_port, machine, percentile, scratch_database, servers
+from bench.harness import free_port, machine, percentile, stack
 
 
 async def _health(url: str, duration: float) -> list[float]:
@@ -100,29 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--workers", type=int, default=1, help="API server processes")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp)) as (pg_admin, redis_url):
-        with scratch_database(pg_admin, prefix="sy_bench_login") as db_url:
-            env = {
-                **os.environ,
-                "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url,
-                "SWITCHYARD_DATA_DIR": tmp,
-                "SWITCHYARD_REDIS_PREFIX": f"sybench{secrets.token_hex(3)}",
-                "SWITCHYARD_AUTH_JWT_SECRET": secrets.token_urlsafe(32),
-                "SWITCHYARD_API_LOG_LEVEL": "warning",
-            }
-            fleet = Fleet(env, Path(tmp))
-            try:
-                port = free_port()
-                fleet.api(port, workers=args.workers)
-                print(f"machine: {machine()}")
-                print(
-                    f"`switchyard api --workers {args.workers}`, {args.duration:g} s per"
-                    f" measurement, {args.logins} wrong-password logins in flight"
-                )
-                _measure(f"http://127.0.0.1:{port}", args.logins, args.duration)
-            finally:
-                fleet.stop()
+    with stack(SWITCHYARD_AUTH_JWT_SECRET=secrets.token_urlsafe(32)) as sy_stack:
+        port = free_port()
+        sy_stack.fleet.api(port, workers=args.workers)
+        print(f"machine: {machine()}")
+        print(
+            f"`switchyard api --workers {args.workers}`, {args.duration:g} s per"
+            f" measurement, {args.logins} wrong-password logins in flight"
+        )
+        _measure(f"http://127.0.0.1:{port}", args.logins, args.duration)
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import websockets
 
-from bench.harness import Fleet, free_port, machine, scratch_database, servers
+from bench.harness import free_port, machine, stack
 from domain.rigging.model import Limits
 from domain.rigging.pipeline import merge_job, skeleton_job, skinning_job
 from domain.rigging.synthetic import character, obj_bytes
@@ -92,37 +91,23 @@ async def service(url: str, data: bytes) -> dict[str, float]:
 
 def run(runs: int) -> None:
     models = {"character_4k": character(2), "character_47k": character(8)}
-    with tempfile.TemporaryDirectory() as tmp_s:
-        tmp = Path(tmp_s)
-        with servers(tmp) as (pg_admin, redis_url), scratch_database(pg_admin) as db_url:
-            env = {
-                **os.environ,
-                "DATABASE_URL": db_url,
-                "REDIS_URL": redis_url,
-                "SWITCHYARD_DATA_DIR": str(tmp / "data"),
-                "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
-                "SWITCHYARD_API_LOG_LEVEL": "warning",
-            }
-            fleet = Fleet(env, tmp)
-            try:
-                port = free_port()
-                fleet.api(port, 1)
-                fleet.spawn("worker", "worker", "--pool", "rigging", "--concurrency", "1")
-                time.sleep(3)
-                url = f"http://127.0.0.1:{port}"
-                rows = []
-                for name, model in models.items():
-                    data = obj_bytes(model.mesh)
-                    engine_alone(data, Path(tempfile.mkdtemp(dir=tmp)))  # warm-up
-                    asyncio.run(service(url, data))
-                    # Interleaved, so both sides see the same background load.
-                    engine, http = [], []
-                    for _ in range(runs):
-                        engine.append(engine_alone(data, Path(tempfile.mkdtemp(dir=tmp))))
-                        http.append(asyncio.run(service(url, data)))
-                    rows.append((name, len(model.mesh.faces), engine, http))
-            finally:
-                fleet.stop()
+    with stack() as sy_stack:
+        port = free_port()
+        sy_stack.fleet.api(port, 1)
+        sy_stack.fleet.spawn("worker", "worker", "--pool", "rigging", "--concurrency", "1")
+        time.sleep(3)
+        url = f"http://127.0.0.1:{port}"
+        rows = []
+        for name, model in models.items():
+            data = obj_bytes(model.mesh)
+            engine_alone(data, Path(tempfile.mkdtemp(dir=sy_stack.tmp)))  # warm-up
+            asyncio.run(service(url, data))
+            # Interleaved, so both sides see the same background load.
+            engine, http = [], []
+            for _ in range(runs):
+                engine.append(engine_alone(data, Path(tempfile.mkdtemp(dir=sy_stack.tmp))))
+                http.append(asyncio.run(service(url, data)))
+            rows.append((name, len(model.mesh.faces), engine, http))
     print(f"machine: {machine()}")
     print(
         f"{'model':<16} {'faces':>7} {'engine s':>9} {'service s':>10} {'added s':>8} "

@@ -260,10 +260,9 @@ def _median_ms(urls: list[str]) -> tuple[float, float]:
 
 def http_run(episodes: int, seconds: float, connections: int, api_workers: int) -> None:
     """The HTTP figures of the issue, on a generated tree of at least `episodes` episodes."""
-    from bench.harness import Fleet, free_port, machine, servers
+    from bench.harness import free_port, machine, stack
     from bench.inventory import api_process
     from infra.cli import ensure_user
-    from infra.db.migrate import scratch_database
     from infra.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="robodata-http-") as scratch:
@@ -278,26 +277,13 @@ def http_run(episodes: int, seconds: float, connections: int, api_workers: int) 
         total = sum(len(d.episodes) for d in parsed)
         engine_rate = total / engine_s
         print(f"engine alone: {total} episodes in {engine_s * 1000:.0f} ms, {engine_rate:.0f}/s")
-        with servers(base) as (pg, redis_url), scratch_database(pg, prefix="sy_bench") as db:
-            env = {
-                **os.environ,
-                "DATABASE_URL": db,
-                "REDIS_URL": redis_url,
-                "SWITCHYARD_DATA_DIR": str(base / "data"),
-                "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
-                "SWITCHYARD_ROBODATA_ROOTS": str(tree),
-                "SWITCHYARD_API_LOG_LEVEL": "warning",
-            }
-            settings = load_settings(env)
+        with stack(SWITCHYARD_ROBODATA_ROOTS=str(tree)) as sy_stack:
+            settings = load_settings(sy_stack.env)
             asyncio.run(ensure_user(settings, "bench", "bench-password", ["user"]))
-            fleet = Fleet(env, base)
-            try:
-                fleet.spawn("indexing", "worker", "--pool", "indexing", "--concurrency", "1")
-                fleet.spawn("media", "worker", "--pool", "media", "--concurrency", "2")
-                with api_process(env, free_port(), api_workers) as (url, _):
-                    _http_figures(url, tree, total, engine_rate, seconds, connections, api_workers)
-            finally:
-                fleet.stop()
+            sy_stack.fleet.spawn("indexing", "worker", "--pool", "indexing", "--concurrency", "1")
+            sy_stack.fleet.spawn("media", "worker", "--pool", "media", "--concurrency", "2")
+            with api_process(sy_stack.env, free_port(), api_workers) as (url, _):
+                _http_figures(url, tree, total, engine_rate, seconds, connections, api_workers)
 
 
 def _http_figures(

@@ -134,40 +134,27 @@ async def _through_http(url: str, tone: bytes) -> tuple[float, dict[str, float]]
 
 def http_section(root: Path, tone: Path) -> None:
     """`switchyard api` and one media worker, as processes, against the engine alone."""
-    from bench.harness import Fleet, free_port, scratch_database, servers
+    from bench.harness import free_port, stack
     from infra.cli import ensure_user
     from infra.settings import load_settings
 
-    with servers(root) as (pg_admin, redis_url), scratch_database(pg_admin) as db_url:
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "SWITCHYARD_DATA_DIR": str(root / "data"),
-            "SWITCHYARD_REDIS_PREFIX": f"sybench{os.getpid()}",
-            "SWITCHYARD_API_LOG_LEVEL": "warning",
-            "SWITCHYARD_API_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        }
+    port = free_port()
+    with stack(SWITCHYARD_API_PUBLIC_URL=f"http://127.0.0.1:{port}") as sy_stack:
         asyncio.run(
-            ensure_user(load_settings(env), "bench", PASSWORD, ["user"], email="bench@example.com")
+            ensure_user(
+                load_settings(sy_stack.env), "bench", PASSWORD, ["user"], email="bench@example.com"
+            )
         )
-        fleet = Fleet(env, root)
-        try:
-            fleet.api(port, 1)
-            fleet.spawn("media", "worker", "--pool", "media", "--concurrency", "1")
-            time.sleep(3)
-            rounds = []
-            # Round 1 is cold for the worker (its first jobs import PyAV, load the font);
-            # each round runs the engine alone right before the HTTP run, on the same load.
-            for _ in range(2):
-                engine = asyncio.run(_engine_alone(root, tone))
-                total, steps = asyncio.run(
-                    _through_http(f"http://127.0.0.1:{port}", tone.read_bytes())
-                )
-                rounds.append((engine, total, steps))
-        finally:
-            fleet.stop()
+        sy_stack.fleet.api(port, 1)
+        sy_stack.fleet.spawn("media", "worker", "--pool", "media", "--concurrency", "1")
+        time.sleep(3)
+        rounds = []
+        # Round 1 is cold for the worker (its first jobs import PyAV, load the font);
+        # each round runs the engine alone right before the HTTP run, on the same load.
+        for _ in range(2):
+            engine = asyncio.run(_engine_alone(root, tone))
+            total, steps = asyncio.run(_through_http(f"http://127.0.0.1:{port}", tone.read_bytes()))
+            rounds.append((engine, total, steps))
     print(
         f"five steps, {CLIPS} images -> {CLIPS} x {CLIP_SECONDS} s 720p clips -> final with "
         f"2 overlays + audio, local provider (load average {os.getloadavg()[0]:.1f}):"

@@ -20,18 +20,6 @@ from domain.robodata.error import (
 
 ERRORS = ErrorShape(
     body=lambda detail, _code: RobodataDetail(detail=detail),
-    codes={
-        400: "BAD_REQUEST",
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        405: "METHOD_NOT_ALLOWED",
-        409: "CONFLICT",
-        413: "TOO_LARGE",
-        429: "RATE_LIMITED",
-        500: "INTERNAL",
-        504: "TIMEOUT",
-    },
     internal_detail="Internal server error",
     schema=RobodataDetail,
 )

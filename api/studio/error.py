@@ -12,18 +12,6 @@ from infra.fetch import FetchRefused
 
 ERRORS = ErrorShape(
     body=lambda detail, _code: Detail(detail=detail),
-    codes={
-        400: "BAD_REQUEST",
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        405: "METHOD_NOT_ALLOWED",
-        409: "CONFLICT",
-        413: "TOO_LARGE",
-        415: "UNSUPPORTED_MEDIA_TYPE",
-        429: "RATE_LIMITED",
-        500: "INTERNAL_ERROR",
-    },
     internal_detail="Internal server error",
     schema=Detail,
 )
