@@ -13,6 +13,9 @@ from domain.inspection.image import encode_png
 from domain.inspection.model import Region
 
 BLUR_SIGMA = 4.0
+# Gaussian σ, in patches, applied to the patch-score grid before its maximum becomes the image
+# score; 0 takes the raw maximum. bench/inspection.py measures the choice.
+SCORE_SIGMA = 0.0
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
@@ -30,6 +33,15 @@ def gaussian_blur(maps: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode=mode), kernel.view(1, 1, 1, -1))
     x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode=mode), kernel.view(1, 1, -1, 1))
     return x[:, 0]
+
+
+def smoothed_scores(patch_scores: torch.Tensor, sigma: float = SCORE_SIGMA) -> torch.Tensor:
+    """Patch-score grids `[B, h, w]` smoothed before the image score is taken from them.
+
+    One patch far from the memory can be noise; a defect lifts its neighbours too, so after
+    smoothing a lone spike drops while a cluster keeps its height.
+    """
+    return gaussian_blur(patch_scores.float(), sigma) if sigma > 0 else patch_scores
 
 
 def anomaly_maps(

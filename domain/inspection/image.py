@@ -58,6 +58,22 @@ def resize_image(image: RGBImage, size: tuple[int, int]) -> RGBImage:
     return np.asarray(resized, dtype=np.uint8)
 
 
+def aspect_size(height: int, width: int, multiple: int, side: int | None = None) -> tuple[int, int]:
+    """The size to process a crop at: its own aspect ratio, sides multiples of `multiple`.
+
+    With `side`, the area is scaled to about `side`²; without, the crop keeps its own
+    resolution. Squashing a 1:2.5 crop into a square changes the texture's scale along one
+    axis only, so normal grain no longer looks like the grain the memory holds.
+    """
+    if height <= 0 or width <= 0 or multiple <= 0:
+        raise InvalidImageError(f"cannot size a {width}×{height} crop to multiples of {multiple}")
+    scale = 1.0 if side is None else side / (height * width) ** 0.5
+    return (
+        max(2, round(height * scale / multiple)) * multiple,
+        max(2, round(width * scale / multiple)) * multiple,
+    )
+
+
 def encode_png(gray: npt.NDArray[np.uint8]) -> bytes:
     """Encode a 2-D uint8 array as a grayscale PNG."""
     buf = io.BytesIO()

@@ -19,7 +19,14 @@ from domain.inspection.error import (
     InvalidImageError,
     InvalidParameterError,
 )
-from domain.inspection.heatmap import BLUR_SIGMA, anomaly_maps, find_regions, heatmap_png
+from domain.inspection.heatmap import (
+    BLUR_SIGMA,
+    SCORE_SIGMA,
+    anomaly_maps,
+    find_regions,
+    heatmap_png,
+    smoothed_scores,
+)
 from domain.inspection.image import RGBImage, as_rgb
 from domain.inspection.memory import MemoryBank
 from domain.inspection.model import FitReport, InferResult, ProgressFn
@@ -44,7 +51,10 @@ class Inspector:
         reweight: bool = False,
         neighbours: int = 9,
         blur_sigma: float = BLUR_SIGMA,
+        score_sigma: float = SCORE_SIGMA,
     ) -> None:
+        if not math.isfinite(score_sigma) or score_sigma < 0:
+            raise InvalidParameterError(f"score_sigma must be >= 0, got {score_sigma}")
         self.backbone = backbone
         self.search: SearchMethod = (
             pick_method(backbone.device, backbone.dim) if search == "auto" else search
@@ -52,6 +62,7 @@ class Inspector:
         self.reweight = reweight
         self.neighbours = neighbours
         self.blur_sigma = blur_sigma
+        self.score_sigma = score_sigma
 
     @property
     def model(self) -> str:
@@ -301,7 +312,8 @@ class Inspector:
             flat = feats.reshape(-1, dim)
             dist, idx = bank.search(flat, 1, self.search)
             patch_scores = dist[:, 0].reshape(b, gh, gw)
-            masked = patch_scores if patch_mask is None else patch_scores.where(patch_mask, -1.0)
+            graded = smoothed_scores(patch_scores, self.score_sigma)
+            masked = graded if patch_mask is None else graded.where(patch_mask, -1.0)
             best = masked.reshape(b, -1).argmax(dim=1)
             scores = masked.reshape(b, -1).gather(1, best[:, None])[:, 0]
             if self.reweight:

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from domain.inspection.error import InvalidImageError
-from domain.inspection.image import as_rgb, decode_image
+from domain.inspection.image import as_rgb, aspect_size, decode_image
 
 
 def _encode(arr: np.ndarray, fmt: str) -> bytes:
@@ -43,3 +43,16 @@ def test_bad_arrays_are_refused() -> None:
         as_rgb(np.zeros((4, 4, 3), dtype=np.float32))
     with pytest.raises(InvalidImageError, match="shape"):
         as_rgb(np.zeros((4, 4, 2), dtype=np.uint8))
+
+
+def test_aspect_size_keeps_the_crops_own_shape() -> None:
+    # Own resolution, rounded to the grid: a tall crop stays tall.
+    assert aspect_size(510, 220, 16) == (512, 224)
+    # Scaled to about 448² of area with the aspect ratio kept (1:2.5 stays about 1:2.5).
+    h, w = aspect_size(200, 500, 16, side=448)
+    assert (h, w) == (288, 704) and abs(h * w - 448**2) < 0.02 * 448**2
+    assert aspect_size(448, 448, 16, side=448) == (448, 448)
+    # Never below two patches a side, so the grid always has a neighbourhood.
+    assert aspect_size(10, 900, 16) == (32, 896)
+    with pytest.raises(InvalidImageError):
+        aspect_size(0, 100, 16)
