@@ -27,7 +27,7 @@ from domain.inspection.heatmap import (
     heatmap_png,
     smoothed_scores,
 )
-from domain.inspection.image import RGBImage, as_rgb
+from domain.inspection.image import RGBImage, as_rgb, aspect_size, resize_image
 from domain.inspection.memory import MemoryBank
 from domain.inspection.model import FitReport, InferResult, ProgressFn
 from domain.inspection.neighbour import SearchMethod, pick_method
@@ -52,6 +52,7 @@ class Inspector:
         neighbours: int = 9,
         blur_sigma: float = BLUR_SIGMA,
         score_sigma: float = SCORE_SIGMA,
+        roi_side: int | None = None,
     ) -> None:
         if not math.isfinite(score_sigma) or score_sigma < 0:
             raise InvalidParameterError(f"score_sigma must be >= 0, got {score_sigma}")
@@ -63,6 +64,17 @@ class Inspector:
         self.neighbours = neighbours
         self.blur_sigma = blur_sigma
         self.score_sigma = score_sigma
+        if roi_side is not None and roi_side < 2 * backbone.stride:
+            raise InvalidParameterError(f"roi_side must be at least {2 * backbone.stride} px")
+        # None: ROIs are embedded at their own size. A side: each ROI is resized, its aspect
+        # ratio kept, to about side² pixels, so small crops get detail and large ones speed.
+        self.roi_side = roi_side
+
+    def processed_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size an ROI of `height`×`width` is embedded at."""
+        if self.roi_side is None:
+            return height, width
+        return aspect_size(height, width, self.backbone.stride, self.roi_side)
 
     @property
     def model(self) -> str:
@@ -128,7 +140,7 @@ class Inspector:
                 f"{bank.image_size[1]}×{bank.image_size[0]} px"
             )
         # Refuse a bank of another backbone before spending time on embedding.
-        grid = self.backbone.token_shape(*bank.image_size)
+        grid = self.backbone.token_shape(*self.processed_size(*bank.image_size))
         bank.check_compatible(self.backbone.name, grid, self.backbone.dim)
         features, _ = self._embed_all(rois, progress, 0.0, 80.0)
         n_new = features.shape[0]
@@ -273,10 +285,11 @@ class Inspector:
                     f"all ROIs must have the same size: {roi.shape[1]}×{roi.shape[0]} px "
                     f"differs from {width}×{height} px"
                 )
-        size = self.backbone.batch_size(height, width)
+        target = self.processed_size(height, width)
+        size = self.backbone.batch_size(*target)
         for start in range(0, len(rois), size):
             chunk = rois[start : start + size]
-            yield chunk, self.backbone.embed(chunk)
+            yield chunk, self.backbone.embed([resize_image(roi, target) for roi in chunk])
             if progress is not None:
                 done = min(len(rois), start + size)
                 progress(lo + (hi - lo) * done / len(rois), f"{what} {done}/{len(rois)}")
@@ -300,7 +313,7 @@ class Inspector:
         bank = bank.to(self.device)
         rois = _decode_all(images, scoring=True)
         height, width = rois[0].shape[:2]
-        grid = self.backbone.token_shape(height, width)
+        grid = self.backbone.token_shape(*self.processed_size(height, width))
         bank.check_compatible(self.backbone.name, grid, self.backbone.dim)
         pixel_mask = patch_mask = None
         if shape is not None:
