@@ -35,7 +35,13 @@ from domain.inspection.backbone import (
 from domain.inspection.calibration import calibrate
 from domain.inspection.coreset import greedy_coreset
 from domain.inspection.heatmap import BLUR_SIGMA, gaussian_blur, smoothed_scores
-from domain.inspection.image import RGBImage, aspect_size, decode_image, resize_image
+from domain.inspection.image import (
+    RGBImage,
+    aspect_size,
+    decode_image,
+    normalise_contrast,
+    resize_image,
+)
 from domain.inspection.inspector import Inspector
 from domain.inspection.memory import MemoryBank
 from domain.inspection.metric import auroc
@@ -153,6 +159,12 @@ class Recipe:
     stride: int = 16
     neighbourhood: int = 3
     score_sigma: float = 0.0
+    normalise: bool = False
+
+    def prepare(self, image: RGBImage) -> RGBImage:
+        """The crop as the backbone sees it under this recipe."""
+        image = resize_image(image, self.size(*image.shape[:2]))
+        return normalise_contrast(image) if self.normalise else image
 
     def size(self, height: int, width: int) -> tuple[int, int]:
         if self.square:
@@ -167,6 +179,8 @@ RECIPES = (
     Recipe("native", side=None),
     Recipe("native448", side=448),
     Recipe("native448+smooth", side=448, score_sigma=1.0),
+    Recipe("native448+norm", side=448, normalise=True),
+    Recipe("native448+norm+smooth", side=448, normalise=True, score_sigma=1.0),
     Recipe("native448+g8", side=448, stride=8),
     Recipe("native448+g8+smooth", side=448, stride=8, score_sigma=2.0),
 )
@@ -218,13 +232,13 @@ def evaluate_recipes(
     cpu = torch.device("cpu")
     net = load_efficientnet_lite(backbone_name, cpu, stride=8)
     out = []
-    by_size: dict[tuple[bool, int | None], list[Recipe]] = {}
+    by_size: dict[tuple[bool, int | None, bool], list[Recipe]] = {}
     for r in recipes:
-        by_size.setdefault((r.square, r.side), []).append(r)
+        by_size.setdefault((r.square, r.side, r.normalise), []).append(r)
     for group in by_size.values():
 
         def maps(img: RGBImage, r: Recipe = group[0]) -> list[torch.Tensor]:
-            return net.feature_maps([resize_image(img, r.size(*img.shape[:2]))])[0]
+            return net.feature_maps([r.prepare(img)])[0]
 
         fit_maps = [maps(i) for i in fit]
         test_maps = [maps(i) for i in test]

@@ -74,6 +74,19 @@ def aspect_size(height: int, width: int, multiple: int, side: int | None = None)
     )
 
 
+def normalise_contrast(image: RGBImage, mean: float = 118.0, std: float = 48.0) -> RGBImage:
+    """The crop's grey levels shifted and scaled to a fixed mean and spread.
+
+    Crops of one surface come lighter or darker, flatter or harsher with the lamp and the
+    exposure; the memory then has to hold every lighting. Fixed statistics leave it the texture.
+    """
+    pixels = image.astype(np.float32)
+    spread = float(pixels.std())
+    scaled = (pixels - float(pixels.mean())) * (std / max(spread, 1.0)) + mean
+    out: RGBImage = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
 def encode_png(gray: npt.NDArray[np.uint8]) -> bytes:
     """Encode a 2-D uint8 array as a grayscale PNG."""
     buf = io.BytesIO()

@@ -27,7 +27,13 @@ from domain.inspection.heatmap import (
     heatmap_png,
     smoothed_scores,
 )
-from domain.inspection.image import RGBImage, as_rgb, aspect_size, resize_image
+from domain.inspection.image import (
+    RGBImage,
+    as_rgb,
+    aspect_size,
+    normalise_contrast,
+    resize_image,
+)
 from domain.inspection.memory import MemoryBank
 from domain.inspection.model import FitReport, InferResult, ProgressFn
 from domain.inspection.neighbour import SearchMethod, pick_method
@@ -53,6 +59,7 @@ class Inspector:
         blur_sigma: float = BLUR_SIGMA,
         score_sigma: float = SCORE_SIGMA,
         roi_side: int | None = None,
+        normalise: bool = False,
     ) -> None:
         if not math.isfinite(score_sigma) or score_sigma < 0:
             raise InvalidParameterError(f"score_sigma must be >= 0, got {score_sigma}")
@@ -69,12 +76,18 @@ class Inspector:
         # None: ROIs are embedded at their own size. A side: each ROI is resized, its aspect
         # ratio kept, to about side² pixels, so small crops get detail and large ones speed.
         self.roi_side = roi_side
+        # Each ROI brought to one grey mean and spread before embedding (normalise_contrast).
+        self.normalise = normalise
 
     def processed_size(self, height: int, width: int) -> tuple[int, int]:
         """The size an ROI of `height`×`width` is embedded at."""
         if self.roi_side is None:
             return height, width
         return aspect_size(height, width, self.backbone.stride, self.roi_side)
+
+    def _prepare(self, roi: RGBImage, size: tuple[int, int]) -> RGBImage:
+        roi = resize_image(roi, size)
+        return normalise_contrast(roi) if self.normalise else roi
 
     @property
     def model(self) -> str:
@@ -289,7 +302,7 @@ class Inspector:
         size = self.backbone.batch_size(*target)
         for start in range(0, len(rois), size):
             chunk = rois[start : start + size]
-            yield chunk, self.backbone.embed([resize_image(roi, target) for roi in chunk])
+            yield chunk, self.backbone.embed([self._prepare(roi, target) for roi in chunk])
             if progress is not None:
                 done = min(len(rois), start + size)
                 progress(lo + (hi - lo) * done / len(rois), f"{what} {done}/{len(rois)}")

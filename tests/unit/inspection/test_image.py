@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from domain.inspection.error import InvalidImageError
-from domain.inspection.image import as_rgb, aspect_size, decode_image
+from domain.inspection.image import as_rgb, aspect_size, decode_image, normalise_contrast
 
 
 def _encode(arr: np.ndarray, fmt: str) -> bytes:
@@ -56,3 +56,16 @@ def test_aspect_size_keeps_the_crops_own_shape() -> None:
     assert aspect_size(10, 900, 16) == (32, 896)
     with pytest.raises(InvalidImageError):
         aspect_size(0, 100, 16)
+
+
+def test_normalise_contrast_gives_dark_and_bright_shots_one_exposure() -> None:
+    rng = np.random.default_rng(0)
+    texture = rng.normal(0, 1, (32, 48, 1)).repeat(3, axis=2)
+    dark = np.clip(60 + 10 * texture, 0, 255).astype(np.uint8)
+    bright = np.clip(170 + 30 * texture, 0, 255).astype(np.uint8)
+    a, b = normalise_contrast(dark), normalise_contrast(bright)
+    assert abs(a.mean() - 118) < 1 and abs(a.std() - 48) < 1
+    # The same texture under two exposures comes out the same, to rounding.
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 3
+    # A flat crop is not blown up into noise.
+    assert (normalise_contrast(np.full((4, 4, 3), 90, np.uint8)) == 118).all()

@@ -318,3 +318,13 @@ def test_roi_side_resizes_each_roi_at_its_own_aspect(lite0: EfficientNetLite0) -
 def test_score_sigma_is_validated(lite0: EfficientNetLite0) -> None:
     with pytest.raises(InvalidParameterError):
         Inspector(lite0, score_sigma=-1.0)
+
+
+def test_normalised_inspector_ignores_a_change_of_exposure(lite0: EfficientNetLite0) -> None:
+    inspector = Inspector(lite0, normalise=True)
+    good = [make_sample("surface", None, (96, 128), seed=s).image for s in range(6)]
+    bank, _ = inspector.fit(good[:5])
+    darker = (good[5].astype(np.float32) * 0.6).astype(np.uint8)
+    same, dim = inspector.score(bank, [good[5], darker])
+    # The same crop shot darker scores as it did, to the rounding of its grey levels.
+    assert abs(dim - same) < 0.05 * same
