@@ -177,6 +177,7 @@ RECIPES = (
     # What the engine did: every crop squashed to 448², stride-16 grid, raw maximum.
     Recipe("square448", square=True, side=448),
     Recipe("native", side=None),
+    Recipe("native+smooth", side=None, score_sigma=1.0),
     Recipe("native448", side=448),
     Recipe("native448+smooth", side=448, score_sigma=1.0),
     Recipe("native448+norm", side=448, normalise=True),
@@ -256,8 +257,9 @@ def evaluate_recipes(
             for m, img, mask in zip(test_maps, test, masks, strict=True):
                 f = feats(m)
                 dist, _ = nearest(f.reshape(-1, net.dim), bank, bank_sq_norm=norm)
-                patch = dist[:, 0].reshape(1, *f.shape[:2])
-                scores.append(float(smoothed_scores(patch, r.score_sigma).max()))
+                # As the engine does: the map is smoothed before the image score is read off it.
+                patch = smoothed_scores(dist[:, 0].reshape(1, *f.shape[:2]), r.score_sigma)
+                scores.append(float(patch.max()))
                 up = F.interpolate(patch[:, None], size=img.shape[:2], mode="bilinear")
                 amap = gaussian_blur(up[:, 0], BLUR_SIGMA)[0]
                 # Every 4th pixel: the same ranking at a quarter of the sorting.

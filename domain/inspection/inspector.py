@@ -338,7 +338,7 @@ class Inspector:
             flat = feats.reshape(-1, dim)
             dist, idx = bank.search(flat, 1, self.search)
             patch_scores = dist[:, 0].reshape(b, gh, gw)
-            graded = smoothed_scores(patch_scores, self.score_sigma)
+            graded = smoothed_scores(patch_scores, self.score_sigma, patch_mask)
             masked = graded if patch_mask is None else graded.where(patch_mask, -1.0)
             best = masked.reshape(b, -1).argmax(dim=1)
             scores = masked.reshape(b, -1).gather(1, best[:, None])[:, 0]
@@ -348,7 +348,8 @@ class Inspector:
                 )
             maps_out: list[npt.NDArray[np.float32]] | None = None
             if with_maps:
-                maps = anomaly_maps(patch_scores, (height, width), self.blur_sigma)
+                # From the same smoothed grid, so a threshold set on image scores reads the map.
+                maps = anomaly_maps(graded, (height, width), self.blur_sigma)
                 if pixel_mask is not None:
                     maps = maps * pixel_mask
                 maps_out = list(maps.float().cpu().numpy())

@@ -40,3 +40,13 @@ def test_anomaly_maps_keep_each_crops_own_aspect() -> None:
 def test_gaussian_blur_of_a_tiny_grid_falls_back_to_replicated_edges() -> None:
     tiny = torch.ones(1, 2, 2)
     assert torch.allclose(gaussian_blur(tiny, 3.0), tiny)
+
+
+def test_masked_smoothing_keeps_a_defect_outside_the_shape_out() -> None:
+    scores = _grid({(4, 3): 10.0}) + 1.0
+    inside = torch.zeros(9, 9, dtype=torch.bool)
+    inside[:, 4:] = True
+    out = smoothed_scores(scores, 1.5, inside)
+    # Inside the shape the grid stays flat: the spike next to it adds nothing.
+    assert torch.allclose(out[0][inside], torch.ones(int(inside.sum())))
+    assert smoothed_scores(scores, 1.5)[0, 4, 4] > 1.3
