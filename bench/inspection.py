@@ -3,7 +3,11 @@
     python -m bench.inspection                 # generated set + every timing (make bench)
     python -m bench.inspection --data DIR      # any folder with good/, defect/, optional masks/
 
-With `--data` the last line is `image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`.
+With `--data` a recipe table comes first (image and pixel AUROC per backbone and recipe, crops
+at their own size; `--backbones`, `--recipes`, `--fit-crops`, `--held`), then the engine's
+default on crops resized to one ROI; the last line is
+`image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`. `--threads 1` is the fastest on a
+shared, loaded CPU (OpenMP threads spin against each other there).
 """
 
 from __future__ import annotations
@@ -456,8 +460,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=",".join(r.name for r in RECIPES),
         help="comma-separated recipes for the recipe table",
     )
-    parser.add_argument("--fit-crops", type=int, default=160, help="good crops fitted per recipe")
-    parser.add_argument("--held", type=int, default=80, help="held-out good crops tested")
+    parser.add_argument("--fit-crops", type=int, default=120, help="good crops fitted per recipe")
+    parser.add_argument("--held", type=int, default=60, help="held-out good crops tested")
     parser.add_argument(
         "--threads",
         type=int,
@@ -504,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.only or ["generated", "surface", "latency", "search", "coreset", "lite0", "dinov2"]
     )
     if "surface" in sections:
-        good_s, bad_s = make_dataset("surface", 120, 40, None, seed=5)
+        good_s, bad_s = make_dataset("surface", 70, 20, None, seed=5)
         bench_recipes(
             [s.image for s in good_s],
             [s.image for s in bad_s],
@@ -512,8 +516,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             backbones,
             recipes,
             label="generated surface",
-            n_fit=80,
-            n_held=40,
+            n_fit=50,
+            n_held=20,
             seed=args.seed,
         )
     if "latency" in sections:
