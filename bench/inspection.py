@@ -182,6 +182,7 @@ RECIPES = (
     Recipe("square448", square=True, side=448),
     Recipe("native", side=None),
     Recipe("native+smooth", side=None, score_sigma=1.0),
+    Recipe("native+norm+smooth", side=None, normalise=True, score_sigma=1.0),
     Recipe("native448", side=448),
     Recipe("native448+smooth", side=448, score_sigma=1.0),
     Recipe("native448+norm", side=448, normalise=True),
