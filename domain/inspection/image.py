@@ -80,10 +80,15 @@ def normalise_contrast(image: RGBImage, mean: float = 118.0, std: float = 48.0) 
     Crops of one surface come lighter or darker, flatter or harsher with the lamp and the
     exposure; the memory then has to hold every lighting. Fixed statistics leave it the texture.
     """
-    pixels = image.astype(np.float32)
-    spread = float(pixels.std())
-    scaled = (pixels - float(pixels.mean())) * (std / max(spread, 1.0)) + mean
-    out: RGBImage = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+    # The result depends on a pixel's value only, so the statistics come from the histogram and
+    # the mapping is one 256-entry table: a few ms for a 448² ROI instead of float passes.
+    counts = np.bincount(image.ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    total = counts.sum()
+    centre = float((counts * levels).sum() / total)
+    spread = float(np.sqrt((counts * (levels - centre) ** 2).sum() / total))
+    table = np.clip((levels - centre) * (std / max(spread, 1.0)) + mean + 0.5, 0, 255)
+    out: RGBImage = table.astype(np.uint8)[image]
     return out
 
 

@@ -40,6 +40,9 @@ from domain.inspection.neighbour import SearchMethod, pick_method
 from domain.inspection.shape import Shape, shape_mask
 
 DEFAULT_CORESET_RATE = 0.1
+# Each ROI is brought to one grey mean and spread before embedding: on real magnetic-tile crops
+# this raised image AUROC from 0.76 to 0.83 (bench/inspection.py recipe table, README).
+NORMALISE = True
 # Bounds the bank so that exact search of one ROI stays inside the CPU latency budget; on the
 # GPU the same bound costs nothing. `full=True` fits keep every patch regardless.
 DEFAULT_MAX_CORESET = 10_000
@@ -59,7 +62,7 @@ class Inspector:
         blur_sigma: float = BLUR_SIGMA,
         score_sigma: float = SCORE_SIGMA,
         roi_side: int | None = None,
-        normalise: bool = False,
+        normalise: bool = NORMALISE,
     ) -> None:
         if not math.isfinite(score_sigma) or score_sigma < 0:
             raise InvalidParameterError(f"score_sigma must be >= 0, got {score_sigma}")
