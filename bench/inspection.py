@@ -4,12 +4,17 @@
     python -m bench.inspection --data DIR      # any folder with good/, defect/, optional masks/
     python -m bench.inspection --only http     # /inspection/infer over HTTP vs the engine alone
 
-With `--data` the last line is `image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`.
+With `--data` a recipe table comes first (image and pixel AUROC per backbone and recipe, crops
+at their own size; `--backbones`, `--recipes`, `--fit-crops`, `--held`), then the engine's
+default on crops resized to one ROI; the last line is
+`image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`. `--threads 1` is the fastest on a
+shared, loaded CPU (OpenMP threads spin against each other there).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import statistics
@@ -20,12 +25,28 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from domain.inspection.backbone import DINOV2, Backbone, load_backbone, resolve_device
+from domain.inspection.backbone import (
+    DINOV2,
+    EFFICIENTNET_LITES,
+    Backbone,
+    aggregate,
+    load_backbone,
+    load_efficientnet_lite,
+    resolve_device,
+)
 from domain.inspection.calibration import calibrate
 from domain.inspection.coreset import greedy_coreset
-from domain.inspection.image import RGBImage, decode_image, resize_image
+from domain.inspection.heatmap import BLUR_SIGMA, gaussian_blur, smoothed_scores
+from domain.inspection.image import (
+    RGBImage,
+    aspect_size,
+    decode_image,
+    normalise_contrast,
+    resize_image,
+)
 from domain.inspection.inspector import Inspector
 from domain.inspection.memory import MemoryBank
 from domain.inspection.metric import auroc
@@ -133,6 +154,159 @@ def _roi_size(backbone: Backbone, size: int) -> tuple[int, int]:
     return side, side
 
 
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How crops become patch features and scores; `side=None` keeps a crop's own size."""
+
+    name: str
+    square: bool = False
+    side: int | None = None
+    stride: int = 16
+    neighbourhood: int = 3
+    score_sigma: float = 0.0
+    normalise: bool = False
+
+    def prepare(self, image: RGBImage) -> RGBImage:
+        """The crop as the backbone sees it under this recipe."""
+        image = resize_image(image, self.size(*image.shape[:2]))
+        return normalise_contrast(image) if self.normalise else image
+
+    def size(self, height: int, width: int) -> tuple[int, int]:
+        if self.square:
+            side = self.side or 448
+            return side, side
+        return aspect_size(height, width, 16, self.side)
+
+
+RECIPES = (
+    # What the engine did: every crop squashed to 448², stride-16 grid, raw maximum.
+    Recipe("square448", square=True, side=448),
+    Recipe("native", side=None),
+    Recipe("native+smooth", side=None, score_sigma=1.0),
+    Recipe("native+norm+smooth", side=None, normalise=True, score_sigma=1.0),
+    Recipe("native448", side=448),
+    Recipe("native448+smooth", side=448, score_sigma=1.0),
+    Recipe("native448+norm", side=448, normalise=True),
+    Recipe("native448+norm+smooth", side=448, normalise=True, score_sigma=1.0),
+    Recipe("native448+g8", side=448, stride=8),
+    Recipe("native448+g8+smooth", side=448, stride=8, score_sigma=2.0),
+)
+
+
+def _crops(
+    root: Path,
+) -> tuple[list[RGBImage], list[RGBImage], list[np.ndarray]]:
+    """Crops at their own size; a defect without a mask file counts as all defect."""
+
+    def images(sub: str) -> list[Path]:
+        folder = root / sub
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} is missing")
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+
+    good = [decode_image(p.read_bytes()) for p in images("good")]
+    defect_paths = images("defect")
+    defect = [decode_image(p.read_bytes()) for p in defect_paths]
+    masks = []
+    for p, img in zip(defect_paths, defect, strict=True):
+        mask_path = root / "masks" / f"{p.stem}.png"
+        if mask_path.is_file():
+            with Image.open(mask_path) as m:
+                masks.append(np.asarray(m.convert("L")) > 127)
+        else:
+            masks.append(np.ones(img.shape[:2], bool))
+    if len(good) < 2 or not defect:
+        raise SystemExit("need at least 2 good/ images and 1 defect/ image")
+    return good, defect, masks
+
+
+def evaluate_recipes(
+    backbone_name: str,
+    recipes: Sequence[Recipe],
+    fit: Sequence[RGBImage],
+    test: Sequence[RGBImage],
+    labels: Sequence[bool],
+    masks: Sequence[np.ndarray],
+    *,
+    coreset_rate: float = 0.1,
+    max_coreset: int = 10_000,
+) -> list[tuple[Recipe, float, float]]:
+    """Image and pixel AUROC of each recipe, crops embedded once per processing size.
+
+    Pixel AUROC is taken at each crop's own resolution, so recipes that process crops at
+    other sizes are judged on the same pixels.
+    """
+    cpu = torch.device("cpu")
+    net = load_efficientnet_lite(backbone_name, cpu, stride=8)
+    out = []
+    by_size: dict[tuple[bool, int | None, bool], list[Recipe]] = {}
+    for r in recipes:
+        by_size.setdefault((r.square, r.side, r.normalise), []).append(r)
+    for group in by_size.values():
+
+        def maps(img: RGBImage, r: Recipe = group[0]) -> list[torch.Tensor]:
+            return net.feature_maps([r.prepare(img)])[0]
+
+        fit_maps = [maps(i) for i in fit]
+        test_maps = [maps(i) for i in test]
+        for r in group:
+
+            def feats(m: list[torch.Tensor], r: Recipe = r) -> torch.Tensor:
+                grid = (m[0].shape[-2] * 8 // r.stride, m[0].shape[-1] * 8 // r.stride)
+                return aggregate(m, grid, r.neighbourhood)[0]
+
+            bank = torch.cat([feats(m).reshape(-1, net.dim) for m in fit_maps])
+            keep = min(len(bank), max_coreset, max(1, round(coreset_rate * len(bank))))
+            bank = bank[greedy_coreset(bank, keep)].contiguous()
+            norm = (bank * bank).sum(1)
+            scores, px_scores, px_labels = [], [], []
+            for m, img, mask in zip(test_maps, test, masks, strict=True):
+                f = feats(m)
+                dist, _ = nearest(f.reshape(-1, net.dim), bank, bank_sq_norm=norm)
+                # As the engine does: the map is smoothed before the image score is read off it.
+                patch = smoothed_scores(dist[:, 0].reshape(1, *f.shape[:2]), r.score_sigma)
+                scores.append(float(patch.max()))
+                up = F.interpolate(patch[:, None], size=img.shape[:2], mode="bilinear")
+                amap = gaussian_blur(up[:, 0], BLUR_SIGMA)[0]
+                # Every 4th pixel: the same ranking at a quarter of the sorting.
+                px_scores.append(amap.numpy().ravel()[::4])
+                px_labels.append(mask.ravel()[::4])
+            pixel = auroc(np.concatenate(px_labels), np.concatenate(px_scores))
+            out.append((r, auroc(labels, scores), pixel))
+    return out
+
+
+def bench_recipes(
+    good: Sequence[RGBImage],
+    defect: Sequence[RGBImage],
+    masks: Sequence[np.ndarray],
+    backbones: Sequence[str],
+    recipes: Sequence[Recipe],
+    *,
+    label: str,
+    n_fit: int,
+    n_held: int,
+    seed: int = 0,
+) -> None:
+    """Fit on `n_fit` seeded good crops, test on `n_held` other good crops and every defect."""
+    order = np.random.default_rng(seed).permutation(len(good))
+    n_fit = min(n_fit, len(good) - 1)
+    fit = [good[i] for i in order[:n_fit]]
+    held = [good[i] for i in order[n_fit : n_fit + n_held]]
+    labels = [False] * len(held) + [True] * len(defect)
+    all_masks = [np.zeros(g.shape[:2], bool) for g in held] + list(masks)
+    print(f"{label}: fit {len(fit)} good, test {len(held)} good + {len(defect)} defect")
+    for name in backbones:
+        for r, image_auc, pixel_auc in evaluate_recipes(
+            name, recipes, fit, held + list(defect), labels, all_masks
+        ):
+            print(
+                f"{label} {name} {r.name:22s} image_auroc={image_auc:.4f} "
+                f"pixel_auroc={pixel_auc:.4f}",
+                flush=True,
+            )
+
+
 def bench_generated(inspector: Inspector, size: int) -> None:
     """Image and pixel AUROC on generated parts and textures (all defect kinds)."""
     roi = _roi_size(inspector.backbone, size)
@@ -150,16 +324,17 @@ def bench_generated(inspector: Inspector, size: int) -> None:
     print(f"generated mean: {_line(mean[0], mean[1], mean[2])}")
 
 
-def bench_fit(inspector: Inspector, n: int, size: int) -> MemoryBank:
-    """Fit time for `n` ROIs of the generated part set."""
+def bench_fit(inspector: Inspector, n: int, size: int, kind: Kind = "part") -> MemoryBank:
+    """Fit time for `n` ROIs of a generated set."""
     roi = _roi_size(inspector.backbone, size)
-    good, _ = make_dataset("part", n, 0, roi, seed=11)
+    good, _ = make_dataset(kind, n, 0, roi, seed=11)
     images = [s.image for s in good]
     start = time.perf_counter()
     bank, report = inspector.fit(images)
     elapsed = time.perf_counter() - start
     print(
-        f"fit {n} ROIs {roi[1]}×{roi[0]} {inspector.model} on {inspector.device}: {elapsed:.1f} s "
+        f"fit {n} {kind} ROIs {roi[1]}×{roi[0]} {inspector.model} grid {inspector.backbone.stride} "
+        f"on {inspector.device}: {elapsed:.1f} s "
         f"(n_embeddings={report.n_embeddings}, coreset={report.coreset_size}, "
         f"rate applied={report.coreset_rate_applied:.3f})"
     )
@@ -179,7 +354,8 @@ def bench_infer(inspector: Inspector, bank: MemoryBank, repeat: int) -> None:
 
     times = _timed(once, inspector.device, repeat)
     print(
-        f"infer {w}×{h} {inspector.model} on {inspector.device} (bank {bank.coreset_size}): "
+        f"infer {w}×{h} {inspector.model} grid {inspector.backbone.stride} on {inspector.device} "
+        f"(bank {bank.coreset_size}): "
         f"p50={_p(times, 50):.1f} ms p99={_p(times, 99):.1f} ms"
     )
 
@@ -270,14 +446,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["generated", "search", "coreset", "lite0", "dinov2", "http"],
+        choices=["generated", "surface", "latency", "search", "coreset", "lite0", "dinov2", "http"],
         action="append",
         help="run only these sections (repeatable)",
     )
     parser.add_argument("--repeat", type=int, default=30, help="timed inferences per backbone")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (http)")
+    parser.add_argument(
+        "--backbones",
+        default=",".join(EFFICIENTNET_LITES),
+        help="comma-separated backbones for the recipe table",
+    )
+    parser.add_argument(
+        "--recipes",
+        default=",".join(r.name for r in RECIPES),
+        help="comma-separated recipes for the recipe table",
+    )
+    parser.add_argument("--fit-crops", type=int, default=120, help="good crops fitted per recipe")
+    parser.add_argument("--held", type=int, default=60, help="held-out good crops tested")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); 1 is fastest on a shared, loaded machine",
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    known = {r.name: r for r in RECIPES}
+    unknown = [n for n in args.recipes.split(",") if n not in known]
+    if unknown:
+        parser.error(f"unknown recipes {unknown}; known: {list(known)}")
+    recipes = [known[n] for n in args.recipes.split(",")]
+    backbones = args.backbones.split(",")
     device, reason = resolve_device(args.device)
     why = "" if reason is None else f" ({reason})"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -285,15 +487,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"device={device}{why} torch threads={torch.get_num_threads()} load avg {load}")
 
     if args.data is not None:
+        crops, defect_crops, crop_masks = _crops(args.data)
+        bench_recipes(
+            crops,
+            defect_crops,
+            crop_masks,
+            backbones,
+            recipes,
+            label=args.data.name,
+            n_fit=args.fit_crops,
+            n_held=args.held,
+            seed=args.seed,
+        )
         inspector = Inspector(load_backbone(args.dinov2_weights, device))
         roi = _roi_size(inspector.backbone, args.size)
         good, defect, masks = _read_folder(args.data, roi)
         print(f"{args.data}: {len(good)} good, {len(defect)} defect, ROI {roi[1]}×{roi[0]}")
-        print(f"backbone {inspector.model}")
+        print(f"backbone {inspector.model} (the engine's default, every crop resized to the ROI)")
         print(_line(*evaluate(inspector, good, defect, masks, seed=args.seed)))
         return
 
-    sections = set(args.only or ["generated", "search", "coreset", "lite0", "dinov2", "http"])
+    sections = set(
+        args.only
+        or ["generated", "surface", "latency", "search", "coreset", "lite0", "dinov2", "http"]
+    )
     if "http" in sections:
         from bench.inspection_http import bench_http
 
@@ -301,6 +518,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         sections.discard("http")
         if not sections:
             return
+    if "surface" in sections:
+        good_s, bad_s = make_dataset("surface", 70, 20, None, seed=5)
+        bench_recipes(
+            [s.image for s in good_s],
+            [s.image for s in bad_s],
+            [s.mask for s in bad_s],
+            backbones,
+            recipes,
+            label="generated surface",
+            n_fit=50,
+            n_held=20,
+            seed=args.seed,
+        )
+    if "latency" in sections:
+        for name in backbones:
+            for stride in (16, 8):
+                net = load_efficientnet_lite(name, device, stride=stride)
+                bank = bench_fit(Inspector(net), args.fit_rois, args.size, kind="surface")
+                bench_infer(Inspector(net), bank, args.repeat)
     lite0 = Inspector(load_backbone(None, device))
     if "generated" in sections:
         bench_generated(lite0, args.size)

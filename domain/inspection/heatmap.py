@@ -13,6 +13,10 @@ from domain.inspection.image import encode_png
 from domain.inspection.model import Region
 
 BLUR_SIGMA = 4.0
+# Gaussian σ, in patches, applied to the patch-score grid before the anomaly map and the image
+# score (its maximum) are taken; 0 keeps the raw grid. On real magnetic-tile crops σ = 1 raised
+# image AUROC by about 0.03 (bench/inspection.py recipe table, README).
+SCORE_SIGMA = 1.0
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
@@ -30,6 +34,26 @@ def gaussian_blur(maps: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor
     x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode=mode), kernel.view(1, 1, 1, -1))
     x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode=mode), kernel.view(1, 1, -1, 1))
     return x[:, 0]
+
+
+def smoothed_scores(
+    patch_scores: torch.Tensor, sigma: float = SCORE_SIGMA, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Patch-score grids `[B, h, w]` smoothed before the image score is taken from them.
+
+    One patch far from the memory can be noise; a defect lifts its neighbours too, so after
+    smoothing a lone spike drops while a cluster keeps its height. With a patch `mask` `[h, w]`
+    only patches inside it are averaged (normalised convolution), so a defect outside a shape
+    does not leak into it.
+    """
+    if sigma <= 0:
+        return patch_scores
+    if mask is None:
+        return gaussian_blur(patch_scores.float(), sigma)
+    weight = mask.float().expand_as(patch_scores)
+    num = gaussian_blur(patch_scores.float() * weight, sigma)
+    den = gaussian_blur(weight, sigma)
+    return torch.where(den > 1e-6, num / den.clamp_min(1e-6), torch.zeros_like(num))
 
 
 def anomaly_maps(

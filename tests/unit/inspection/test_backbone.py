@@ -8,11 +8,16 @@ import torch
 from domain.inspection.backbone import (
     DINOV2,
     EFFICIENTNET_LITE0,
+    EFFICIENTNET_LITE1,
+    EFFICIENTNET_LITE2,
     DinoV2,
     EfficientNetLite0,
+    aggregate,
     lite0_weights_file,
+    lite_weights_file,
     load_backbone,
     load_dinov2,
+    load_efficientnet_lite,
     load_efficientnet_lite0,
     map_lite0_keys,
     resolve_device,
@@ -114,3 +119,37 @@ def test_roi_sides_must_fit_the_grid(lite0: EfficientNetLite0, dino: DinoV2) -> 
         dino.token_shape(100, 112)
     with pytest.raises(GridMismatchError, match="too small"):
         lite0.token_shape(16, 64)
+
+
+@pytest.mark.parametrize("name", [EFFICIENTNET_LITE1, EFFICIENTNET_LITE2])
+def test_lite1_and_lite2_load_their_packaged_weights(name: str) -> None:
+    state = torch.load(lite_weights_file(name), map_location="cpu", weights_only=True)
+    net = load_efficientnet_lite(name, CPU)
+    assert net.name == name and torch.equal(net.net.classifier.weight, state["_fc.weight"])
+    feats = net.embed([_image(96, 64)])
+    assert feats.shape == (1, 6, 4, net.dim) and torch.isfinite(feats).all()
+
+
+def test_patchcore_grid_upsamples_the_coarse_level(lite0: EfficientNetLite0) -> None:
+    fine = load_efficientnet_lite(EFFICIENTNET_LITE0, CPU, stride=8)
+    assert fine.token_shape(96, 64) == (12, 8)
+    # Same stage outputs, one grid finer: the coarse level is upsampled instead of the fine
+    # one pooled, so fine detail (a pin-hole) keeps its own patch.
+    assert fine.embed([_image(96, 64)]).shape == (1, 12, 8, lite0.dim)
+    with pytest.raises(InvalidParameterError):
+        load_efficientnet_lite(EFFICIENTNET_LITE0, CPU, stages=(5,))
+
+
+def test_aggregate_averages_each_level_over_its_neighbourhood() -> None:
+    fine = torch.zeros(1, 1, 4, 4)
+    fine[0, 0, 1, 1] = 9.0
+    coarse = torch.arange(4.0).view(1, 1, 2, 2)
+    out = aggregate([fine, coarse], (4, 4), 3)
+    assert out.shape == (1, 4, 4, 2)
+    # The spike spreads over its 3×3 neighbourhood (edges average only real patches).
+    assert out[0, 1, 1, 0] == 1.0 and out[0, 0, 0, 0] == 9.0 / 4 and out[0, 3, 3, 0] == 0.0
+    # Without averaging the spike stays in its patch.
+    assert aggregate([fine], (4, 4), 1)[0, :, :, 0].nonzero().tolist() == [[1, 1]]
+    # The coarse level is upsampled onto the fine grid, keeping its ordering left to right.
+    row = aggregate([coarse], (4, 4), 1)[0, 0, :, 0]
+    assert torch.all(row[1:] >= row[:-1]) and row[-1] > row[0]

@@ -299,3 +299,32 @@ def test_pretrained_features_are_what_finds_the_defects(textures: Data) -> None:
     bank, _ = untrained.fit([s.image for s in good[:16]])
     scores = untrained.score(bank, [s.image for s in good[16:] + bad])
     assert auroc([False] * 8 + [True] * 12, scores) < 0.9
+
+
+def test_roi_side_resizes_each_roi_at_its_own_aspect(lite0: EfficientNetLite0) -> None:
+    wide = Inspector(lite0, roi_side=160)
+    good = [make_sample("surface", None, (96, 288), seed=s).image for s in range(4)]
+    bank, report = wide.fit(good)
+    # About 160² pixels, the 1:3 shape kept (a square resize would give a 10×10 grid).
+    assert report.token_shape == (6, 17) and bank.image_size == (96, 288)
+    pinhole = make_sample("surface", "pinhole", (96, 288), seed=9)
+    result = wide.infer(bank, pinhole.image, mm_per_px=MM)
+    # The heatmap comes back at the ROI's own size, whatever size it was embedded at.
+    assert _heatmap(result).shape == (96, 288)
+    with pytest.raises(InvalidParameterError):
+        Inspector(lite0, roi_side=8)
+
+
+def test_score_sigma_is_validated(lite0: EfficientNetLite0) -> None:
+    with pytest.raises(InvalidParameterError):
+        Inspector(lite0, score_sigma=-1.0)
+
+
+def test_normalised_inspector_ignores_a_change_of_exposure(lite0: EfficientNetLite0) -> None:
+    inspector = Inspector(lite0, normalise=True)
+    good = [make_sample("surface", None, (96, 128), seed=s).image for s in range(6)]
+    bank, _ = inspector.fit(good[:5])
+    darker = (good[5].astype(np.float32) * 0.6).astype(np.uint8)
+    same, dim = inspector.score(bank, [good[5], darker])
+    # The same crop shot darker scores as it did, to the rounding of its grey levels.
+    assert abs(dim - same) < 0.05 * same
