@@ -178,22 +178,20 @@ async def me(request: Request[Any, Any, Any], member: Caller) -> RobodataUser:
 # --- taxonomy and listing -------------------------------------------------------------------
 
 
-def _link(request: Request[Any, Any, Any], path: str, params: dict[str, str]) -> str:
-    """An absolute link to open media: plain while media is open, signed once it is not."""
+def _linker(request: Request[Any, Any, Any]) -> Callable[[str, dict[str, str]], str]:
+    """Absolute links to open media: plain while media is open, signed once it is not. The
+    base URL is worked out once per request, not once per link: a page of items has fifty."""
     res = from_request(request)
     if not res.settings.robodata.open_media:
-        return signed_url(request, path, params)
+        return lambda path, params: signed_url(request, path, params)
     base = (res.settings.api.public_url or str(request.base_url)).rstrip("/")
-    return f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+    return lambda path, params: f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
 
 
 def links(request: Request[Any, Any, Any]) -> service.Link:
     """Media links of items for payloads."""
-
-    def link(item_id: int, what: str, params: dict[str, str]) -> str:
-        return _link(request, f"{PREFIX}/items/{item_id}/{what}", params)
-
-    return link
+    make = _linker(request)
+    return lambda item_id, what, params: make(f"{PREFIX}/items/{item_id}/{what}", params)
 
 
 def _paging(request: Request[Any, Any, Any], page: int, page_size: int | None) -> service.Paging:
@@ -924,7 +922,7 @@ async def visualize_rrd(
     path = f"{PREFIX}/downloads/rrd/{name}"
     return RrdResponse(
         status="completed",
-        downloadUrl=_link(request, path, {}),
+        downloadUrl=_linker(request)(path, {}),
         filePath=f"/downloads/rrd/{name}",
         fileSize=meta.size,
         duration=row.duration,
