@@ -59,7 +59,8 @@ def parse_networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs)
 
 
-def _within(address: str, networks: Iterable[Network]) -> bool:
+def within(address: str, networks: Iterable[Network]) -> bool:
+    """Whether `address` lies in one of `networks` (an unparsable address lies in none)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -90,7 +91,7 @@ def networks(cidrs: Sequence[str] | None = None) -> Guard:
         if allowed is None:
             allowed = parse_networks(from_request(_request(connection)).settings.api.open_networks)
         address = client_address(connection)
-        if address is None or not _within(address, allowed):
+        if address is None or not within(address, allowed):
             raise Forbidden(
                 f"this route is open only to listed networks, not to {address or 'unknown'}",
                 code="NETWORK_NOT_ALLOWED",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import re
 import secrets
 import uuid
@@ -23,7 +22,7 @@ from litestar.params import Body, JSONBody
 from sqlalchemy.exc import IntegrityError
 
 from api import limit
-from api.access import client_address, parse_networks
+from api.access import client_address, parse_networks, within
 from api.auth import ADDRESS_ATTEMPTS, ADDRESS_WINDOW_S
 from api.error import Forbidden, RateLimited, Unavailable
 from api.state import from_request
@@ -158,13 +157,10 @@ def _exchange_allowed(request: Request[Any, Any, Any]) -> None:
     if settings.exchange_networks and address is not None:
         try:
             networks = parse_networks(tuple(settings.exchange_networks))
-            ip = ipaddress.ip_address(address)
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            if any(ip in net for net in networks):
-                return
         except ValueError:
-            pass
+            networks = ()
+        if within(address, networks):
+            return
     raise Forbidden("Token exchange is not allowed for this caller")
 
 
