@@ -6,11 +6,16 @@ Both are idempotent: an index upserts by (dataset, episode), media overwrites it
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import importlib
 import json
+import multiprocessing
+import os
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from domain.robodata.scanner import ScanProblem, find_datasets
 from domain.robodata.viewer import Viewer, ViewerManager
 from infra.db import robodata as repo
 from infra.db.engine import statement
+from infra.settings import Settings
 from workers.catalog.robodata import (
     EditPayload,
     IndexPayload,
@@ -47,6 +53,47 @@ from workers.context import JobContext
 WARNINGS_PER_DATASET = 20
 # How often a running scan writes its counts to the task row.
 PROGRESS_EVERY_S = 0.25
+# At most this many parsed datasets go into one catalog transaction.
+BATCH_DATASETS = 100
+# Processes parsing a scan's datasets (at most one per core), and datasets handed to them
+# ahead of the writer.
+PARSER_PROCESSES = 2
+PARSE_AHEAD = 8
+
+
+_parsers: ProcessPoolExecutor | None = None
+
+
+def _parser_pool() -> ProcessPoolExecutor:
+    """This worker's parser processes, started once: parsing is CPU-bound Python, and in
+    processes of its own it runs beside the catalog writes instead of taking turns with them
+    for the worker's one interpreter lock."""
+    global _parsers
+    if _parsers is None:
+        _parsers = ProcessPoolExecutor(
+            _parser_count(), mp_context=multiprocessing.get_context("spawn")
+        )
+    return _parsers
+
+
+def _parser_count() -> int:
+    return max(1, min(PARSER_PROCESSES, os.cpu_count() or 1))
+
+
+async def warm(settings: Settings) -> None:
+    """Start the parser processes with the worker, so the first scan does not wait for them
+    to start and import the parser."""
+    pool = _parser_pool()
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(
+        *(loop.run_in_executor(pool, _load_parser) for _ in range(_parser_count()))
+    )
+
+
+def _load_parser() -> None:
+    """Import what parsing a dataset imports on first use (Parquet, the video prober)."""
+    for module in ("pyarrow.parquet", "domain.robodata.video"):
+        importlib.import_module(module)
 
 
 def _declared_episodes(roots: list[Path]) -> int:
@@ -81,7 +128,9 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
 
     A dataset that cannot be parsed, or an episode with missing files, is recorded in the
     task's error message and the scan goes on; only a failure of the scan itself fails it.
-    The next dataset is parsed in a thread while the last one is written to Postgres.
+    Datasets are parsed one after another in a thread while the event loop writes whatever
+    has been parsed since its last write as one batch (one transaction of a few statements,
+    however many datasets): the writes keep up with the parser instead of pacing it.
     """
     res = ctx["resources"]
     run = ctx["run_in_thread"]
@@ -97,45 +146,68 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
         errors.append(f"no LeRobot dataset found under {payload.path}")
     async with statement(res.engine) as conn:
         await repo.task_progress(conn, payload.task_id, total=total, processed=0, errors=errors)
-    processed = datasets = 0
+    parsed: asyncio.Queue[tuple[Path, DatasetRecord | None, list[str]] | None] = asyncio.Queue()
+
+    async def parse_all() -> None:
+        loop, pool = asyncio.get_running_loop(), _parser_pool()
+        ahead: collections.deque[tuple[Path, asyncio.Future[Any]]] = collections.deque()
+        try:
+            for root in [*roots, None]:
+                if root is not None:
+                    ahead.append((root, loop.run_in_executor(pool, _prepare, root, payload)))
+                while ahead and (root is None or len(ahead) >= PARSE_AHEAD):
+                    done_root, future = ahead.popleft()
+                    parsed.put_nowait((done_root, *await future))
+        finally:
+            for _, future in ahead:
+                future.cancel()
+            # The end of the stream, also when parsing failed (`await parser` raises then).
+            parsed.put_nowait(None)
+
+    parser = asyncio.ensure_future(parse_all())
+    processed = datasets = done = 0
     notes: list[str] = []
     reported = time.monotonic()
-    upcoming = asyncio.ensure_future(run(_prepare, roots[0], payload)) if roots else None
+    finished = not roots
     try:
-        for number, root in enumerate(roots, start=1):
-            assert upcoming is not None
-            record, found = await upcoming
-            upcoming = None
-            if number < len(roots):
-                upcoming = asyncio.ensure_future(run(_prepare, roots[number], payload))
-            notes.extend(found)
-            if record is not None:
+        while not finished:
+            batch = [await parsed.get()]
+            while not parsed.empty() and len(batch) < BATCH_DATASETS:
+                batch.append(parsed.get_nowait())
+            if batch[-1] is None:
+                finished = True
+            ready = [b for b in batch if b is not None]
+            records = [r for _, r, _ in ready if r is not None]
+            if records:
                 async with statement(res.engine) as conn:
-                    await repo.save_dataset(conn, record, owner, remap=payload.robot is not None)
-                processed += len(record.items)
-                datasets += 1
+                    await repo.save_datasets(conn, records, owner, remap=payload.robot is not None)
+            processed += sum(len(r.items) for r in records)
+            datasets += len(records)
+            done += len(ready)
+            for _, _, found in ready:
+                notes.extend(found)
             await ctx["progress"](
-                100.0 * number / len(roots),
-                f"{number}/{len(roots)} datasets, {processed} episodes",
+                100.0 * done / len(roots), f"{done}/{len(roots)} datasets, {processed} episodes"
             )
             # The task row is what /index/status reads: kept current without a write per
-            # dataset of a large tree.
-            if number == len(roots) or time.monotonic() - reported > PROGRESS_EVERY_S:
+            # batch of a large tree.
+            if finished or time.monotonic() - reported > PROGRESS_EVERY_S:
                 async with statement(res.engine) as conn:
                     await repo.task_progress(
                         conn,
                         payload.task_id,
                         total=max(total, processed),
                         processed=processed,
-                        current=str(root),
+                        current=str(ready[-1][0]) if ready else None,
                         errors=notes,
                     )
                 notes, reported = [], time.monotonic()
+        await parser
     finally:
-        if upcoming is not None:
-            upcoming.cancel()
+        if not parser.done():
+            parser.cancel()
             with contextlib.suppress(BaseException):
-                await upcoming
+                await parser
     return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
 
 

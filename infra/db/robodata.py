@@ -304,27 +304,32 @@ INSERT INTO robodata_task_types (robot_id, name, display_name) VALUES ($1, $2, $
 ON CONFLICT ON CONSTRAINT uq_robodata_task_types_robot_name
 DO UPDATE SET name = EXCLUDED.name RETURNING id
 """
-_UPSERT_DATASET = """
+_UPSERT_DATASETS = """
 INSERT INTO robodata_datasets (path, name, robot_id, task_type_id, version, fps, warnings,
                                owner_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+SELECT d.path, d.name, d.robot_id, d.task_type_id, d.version, d.fps, d.warnings, $9
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::float8[],
+            $7::jsonb[], $8::int[]) AS d(path, name, robot_id, task_type_id, version, fps,
+                                         warnings, position)
+ORDER BY d.position
 ON CONFLICT (path) DO UPDATE SET
     name = EXCLUDED.name, version = EXCLUDED.version, fps = EXCLUDED.fps,
     warnings = EXCLUDED.warnings, indexed_at = now(),
     robot_id = EXCLUDED.robot_id, task_type_id = EXCLUDED.task_type_id,
     owner_id = coalesce(robodata_datasets.owner_id, EXCLUDED.owner_id)
-RETURNING id, robot_id, task_type_id
+RETURNING id, path, robot_id, task_type_id
 """
-# One statement per dataset: the items arrive as parallel arrays and are upserted by
-# (dataset, episode index), so ids of unchanged episodes survive a re-index.
+# The items of every dataset in a batch arrive as parallel arrays (one element per episode)
+# and are upserted by (dataset, episode index), so ids of unchanged episodes survive a
+# re-index.
 _UPSERT_ITEMS = """
 INSERT INTO robodata_items (dataset_id, robot_id, task_type_id, episode_index, total_frames,
     fps, duration, width, height, image_count, total_size_bytes, file_path, cameras, episode,
     fingerprint, camera_count, primary_camera)
-SELECT $1, $2, $3, e.*
-FROM unnest($4::int[], $5::int[], $6::float8[], $7::float8[], $8::int[], $9::int[], $10::int[],
-            $11::bigint[], $12::text[], $13::jsonb[], $14::jsonb[], $15::text[], $16::int[],
-            $17::text[]) AS e
+SELECT e.*
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::int[], $6::float8[],
+            $7::float8[], $8::int[], $9::int[], $10::int[], $11::bigint[], $12::text[],
+            $13::jsonb[], $14::jsonb[], $15::text[], $16::int[], $17::text[]) AS e
 ON CONFLICT ON CONSTRAINT uq_robodata_items_dataset_episode DO UPDATE SET
     robot_id = EXCLUDED.robot_id, task_type_id = EXCLUDED.task_type_id,
     total_frames = EXCLUDED.total_frames, fps = EXCLUDED.fps, duration = EXCLUDED.duration,
@@ -333,8 +338,11 @@ ON CONFLICT ON CONSTRAINT uq_robodata_items_dataset_episode DO UPDATE SET
     cameras = EXCLUDED.cameras, episode = EXCLUDED.episode, fingerprint = EXCLUDED.fingerprint,
     camera_count = EXCLUDED.camera_count, primary_camera = EXCLUDED.primary_camera
 """
+# Episodes a dataset of the batch no longer has: (dataset, episode) pairs not in the arrays.
 _DROP_GONE = """
-DELETE FROM robodata_items WHERE dataset_id = $1 AND NOT (episode_index = ANY($2::int[]))
+DELETE FROM robodata_items i WHERE i.dataset_id = ANY($1::bigint[])
+AND NOT EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::int[]) AS k(dataset_id, episode_index)
+                WHERE k.dataset_id = i.dataset_id AND k.episode_index = i.episode_index)
 """
 
 
@@ -351,62 +359,95 @@ async def save_dataset(
     *,
     remap: bool,
 ) -> int:
-    """Write one dataset and its items in one transaction; its id.
+    """Write one dataset and its items in one transaction; its id (see `save_datasets`)."""
+    return (await save_datasets(conn, [record], owner_id, remap=remap))[0]
 
-    `remap` replaces the robot and task type of a dataset already known (a registration);
-    a plain scan keeps the mapping it has.
+
+async def save_datasets(
+    conn: asyncpg.Connection,
+    records: Sequence[DatasetRecord],
+    owner_id: uuid.UUID | None,
+    *,
+    remap: bool,
+) -> list[int]:
+    """Write datasets and their items in one transaction; their ids, in order.
+
+    The statements are per batch, not per dataset (the datasets and their items each go in
+    as arrays, the counts are refreshed once), so an index writes a large tree in a few
+    round trips. `remap` replaces the robot and task type of a dataset already known (a
+    registration); a plain scan keeps the mapping it has.
     """
+    if not records:
+        return []
+    if len({r.path for r in records}) != len(records):
+        raise ValueError("a batch names a dataset twice")
     async with conn.transaction():
         # One catalog writer at a time: robots and task types are created, recounted and
         # dropped when unused, which concurrent writers would otherwise race on.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('robodata_catalog'))")
-        known = await conn.fetchrow(
-            "SELECT robot_id, task_type_id FROM robodata_datasets WHERE path = $1 FOR UPDATE",
-            record.path,
-        )
-        if known is not None and not remap:
-            robot_id, type_id = known["robot_id"], known["task_type_id"]
-        else:
-            robot_id, type_id = await _mapped(conn, record.robot, record.task_type)
-        row = await conn.fetchrow(
-            _UPSERT_DATASET,
-            record.path,
-            record.name,
-            robot_id,
-            type_id,
-            record.version,
-            record.fps,
-            msgspec.json.encode(record.warnings).decode(),
+        known = {
+            row["path"]: (row["robot_id"], row["task_type_id"])
+            for row in await conn.fetch(
+                """SELECT path, robot_id, task_type_id FROM robodata_datasets
+                   WHERE path = ANY($1::text[]) FOR UPDATE""",
+                [r.path for r in records],
+            )
+        }
+        pairs: dict[tuple[str, str], tuple[int, int]] = {}
+        mapped: list[tuple[int, int]] = []
+        for record in records:
+            if record.path in known and not remap:
+                mapped.append(known[record.path])
+                continue
+            pair = (record.robot, record.task_type)
+            if pair not in pairs:
+                pairs[pair] = await _mapped(conn, *pair)
+            mapped.append(pairs[pair])
+        rows = await conn.fetch(
+            _UPSERT_DATASETS,
+            [r.path for r in records],
+            [r.name for r in records],
+            [m[0] for m in mapped],
+            [m[1] for m in mapped],
+            [r.version for r in records],
+            [r.fps for r in records],
+            [msgspec.json.encode(r.warnings).decode() for r in records],
+            list(range(len(records))),
             owner_id,
         )
-        dataset_id, robot_id, type_id = row["id"], row["robot_id"], row["task_type_id"]
-        rows = record.items
+        ids = {row["path"]: (row["id"], row["robot_id"], row["task_type_id"]) for row in rows}
+        owners = [ids[r.path] for r in records for _ in r.items]
+        items = [i for r in records for i in r.items]
         await conn.execute(
             _UPSERT_ITEMS,
-            dataset_id,
-            robot_id,
-            type_id,
-            [i.episode_index for i in rows],
-            [i.total_frames for i in rows],
-            [i.fps for i in rows],
-            [i.duration for i in rows],
-            [i.width for i in rows],
-            [i.height for i in rows],
-            [i.image_count for i in rows],
-            [i.total_size_bytes for i in rows],
-            [i.file_path for i in rows],
-            [msgspec.json.encode(i.cameras).decode() for i in rows],
-            [msgspec.json.encode(i.episode).decode() for i in rows],
-            [i.fingerprint for i in rows],
-            [len(i.cameras) for i in rows],
-            [i.primary_camera for i in rows],
+            [o[0] for o in owners],
+            [o[1] for o in owners],
+            [o[2] for o in owners],
+            [i.episode_index for i in items],
+            [i.total_frames for i in items],
+            [i.fps for i in items],
+            [i.duration for i in items],
+            [i.width for i in items],
+            [i.height for i in items],
+            [i.image_count for i in items],
+            [i.total_size_bytes for i in items],
+            [i.file_path for i in items],
+            [msgspec.json.encode(i.cameras).decode() for i in items],
+            [msgspec.json.encode(i.episode).decode() for i in items],
+            [i.fingerprint for i in items],
+            [len(i.cameras) for i in items],
+            [i.primary_camera for i in items],
         )
-        await conn.execute(_DROP_GONE, dataset_id, [i.episode_index for i in rows])
-        robots_touched = {robot_id} | ({known["robot_id"]} if known else set())
-        types_touched = {type_id} | ({known["task_type_id"]} if known else set())
-        await _drop_unused(conn, list(robots_touched), list(types_touched))
-        await refresh_counts(conn, [dataset_id], list(robots_touched), list(types_touched))
-    return int(dataset_id)
+        dataset_ids = [ids[r.path][0] for r in records]
+        await conn.execute(
+            _DROP_GONE, dataset_ids, [o[0] for o in owners], [i.episode_index for i in items]
+        )
+        # The robots and task types the batch wrote to or moved datasets away from.
+        robots = {v[1] for v in ids.values()} | {k[0] for k in known.values()}
+        types = {v[2] for v in ids.values()} | {k[1] for k in known.values()}
+        await _drop_unused(conn, list(robots), list(types))
+        await refresh_counts(conn, dataset_ids, list(robots), list(types))
+    return [int(i) for i in dataset_ids]
 
 
 async def _drop_unused(

@@ -84,6 +84,7 @@ KINDS = (
         handler="workers.robodata:index",
         timeout_s=3600,
         max_tries=2,
+        warm="workers.robodata:warm",
     ),
     JobKind(
         name="robodata.edit",

@@ -4,13 +4,14 @@ thumbnail → stream with Range → timeseries, after a scan that runs on the in
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import av
 from PIL import Image
 
 from tests.integration.robodata.conftest import V3_NAME, V21_NAME, Stack, lab
-from tests.robodata_factory import FRONT, WRIST, episode_colour
+from tests.robodata_factory import FRONT, WRIST, DatasetSpec, episode_colour, write_dataset
 
 
 async def test_the_original_pages_flow(stack: Stack) -> None:
@@ -105,6 +106,30 @@ async def test_a_reindex_of_unchanged_datasets_keeps_item_ids(stack: Stack) -> N
     assert before == after and len(after) == 6
     robots = (await stack.get("/robots")).json()["robots"]
     assert sum(r["episodeCount"] for r in robots) == 6
+
+
+async def test_a_rescan_follows_a_changed_dataset_and_keeps_the_rest(stack: Stack) -> None:
+    """Datasets parsed by the time the last write ends go to Postgres as one batch: an
+    episode gone from one of them leaves, and nothing else of the batch moves."""
+    await stack.index(lab(stack.settings))
+    before = {(i["storagePath"], i["episodeId"]): i["id"] for i in await stack.items()}
+    v21 = lab(stack.settings) / V21_NAME
+    shutil.rmtree(v21)
+    spec = DatasetSpec(
+        version="v2.1",
+        robot_type="koch",
+        lengths=(8,),
+        cameras={"observation.images.top": "libx264"},
+    )
+    write_dataset(v21, spec)
+    status = await stack.index(lab(stack.settings))
+    assert (status["status"], status["processedEpisodes"]) == ("completed", 5)
+    after = {(i["storagePath"], i["episodeId"]): i["id"] for i in await stack.items()}
+    gone = (str(v21), "episode_000001")
+    assert gone in before and gone not in after
+    assert after == {k: v for k, v in before.items() if k != gone}
+    robots = {r["name"]: r["episodeCount"] for r in (await stack.get("/robots")).json()["robots"]}
+    assert robots == {"koch": 1, "so101_follower": 4}
 
 
 async def test_datasets_list_with_base64_ids_that_page_their_items(stack: Stack) -> None:
