@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 
 from api.robodata.access import caller
 from api.robodata.error import DOMAIN_ERRORS, ERRORS, JOB_ERRORS
 from api.robodata.route import ROUTES
+from api.robodata.state import NAME, RobodataState, lifespan
 from api.service import Service
 from infra.settings import Settings
 
@@ -25,8 +24,8 @@ def _cors(settings: Settings) -> CORSConfig:
     )
 
 
-SERVICE: Service[Any] = Service(
-    name="robodata",
+SERVICE: Service[RobodataState] = Service(
+    name=NAME,
     prefix="/robodata",
     routes=ROUTES,
     errors=ERRORS,
@@ -34,4 +33,5 @@ SERVICE: Service[Any] = Service(
     job_errors=JOB_ERRORS,
     dependencies={"member": Provide(caller)},
     cors=_cors,
+    lifespan=lifespan,
 )

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
@@ -72,6 +72,7 @@ from api.robodata.schema import (
     ViewerRequest,
     ViewerResponse,
 )
+from api.robodata.state import state
 from api.robodata.static import static_file_bytes
 from api.state import from_request
 from api.submit import JobRequest, run, submit, wait, wants_async
@@ -181,11 +182,15 @@ async def me(request: Request[Any, Any, Any], member: Caller) -> RobodataUser:
 def _linker(request: Request[Any, Any, Any]) -> Callable[[str, dict[str, str]], str]:
     """Absolute links to open media: plain while media is open, signed once it is not. The
     base URL is worked out once per request, not once per link: a page of items has fifty."""
-    res = from_request(request)
-    if not res.settings.robodata.open_media:
+    if not from_request(request).settings.robodata.open_media:
         return lambda path, params: signed_url(request, path, params)
-    base = (res.settings.api.public_url or str(request.base_url)).rstrip("/")
+    base = _link_base(request)
     return lambda path, params: f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+
+
+def _link_base(request: Request[Any, Any, Any]) -> str:
+    """Where media links point: the public URL when set, else the address the request used."""
+    return (from_request(request).settings.api.public_url or str(request.base_url)).rstrip("/")
 
 
 def links(request: Request[Any, Any, Any]) -> service.Link:
@@ -261,7 +266,11 @@ async def dataset_items(
     page_size: PageSize = None,
 ) -> ItemPage:
     paging, link = _paging(request, page, page_size), links(request)
-    return await read(request, lambda c: service.dataset_items_page(c, dataset_id, paging, link))
+    return await _page(
+        request,
+        ("dataset", dataset_id, paging),
+        lambda c: service.dataset_items_page(c, dataset_id, paging, link),
+    )
 
 
 @get(
@@ -276,7 +285,38 @@ async def list_items(
     page_size: PageSize = None,
 ) -> ItemPage:
     paging, link = _paging(request, page, page_size), links(request)
-    return await read(request, lambda c: service.items_page(c, robot, task_type, paging, link))
+    return await _page(
+        request,
+        ("items", robot, task_type, paging),
+        lambda c: service.items_page(c, robot, task_type, paging, link),
+    )
+
+
+async def _page(
+    request: Request[Any, Any, Any],
+    key: Hashable,
+    work: Callable[[asyncpg.Connection], Awaitable[ItemPage]],
+) -> ItemPage:
+    """A page of items, from this process's cache while the catalog has not changed.
+
+    Pages with open media links are the same for every caller, so they are kept; signed
+    links expire, so those pages are read each time.
+    """
+    res = from_request(request)
+    cache = state(request).pages if res.settings.robodata.open_media else None
+
+    async def render(conn: asyncpg.Connection) -> ItemPage:
+        if cache is None:
+            return await work(conn)
+        # The links' base is part of the page (a proxy may call us under several names).
+        versioned = (await repo.catalog_version(conn), _link_base(request), key)
+        page = cache.get(versioned)
+        if page is None:
+            page = await work(conn)
+            cache.put(versioned, page)
+        return page
+
+    return await read(request, render)
 
 
 # `str` in the path, `int` in the handler: a non-numeric id is a 400 in the contract's shape.

@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -119,6 +121,16 @@ items = Table(
     Index("ix_robodata_items_task_type_id", "task_type_id", "id"),
 )
 
+# One row: moved on by a statement trigger on each table above (migration 0010) in the
+# writing transaction; the API keys its rendered list pages by it.
+catalog = Table(
+    "robodata_catalog",
+    Base.metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("id = 1", name="ck_robodata_catalog_one_row"),
+)
+
 index_tasks = Table(
     "robodata_index_tasks",
     Base.metadata,
@@ -132,6 +144,11 @@ index_tasks = Table(
     Column("error_message", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+async def catalog_version(conn: asyncpg.Connection) -> int:
+    """The catalog's version: moved on by every write to its tables (0 before the first)."""
+    return int(await conn.fetchval("SELECT version FROM robodata_catalog WHERE id = 1") or 0)
 
 
 # --- taxonomy -------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ import io
 import shutil
 from pathlib import Path
 
+import asyncpg
 import av
 from PIL import Image
 
+from infra.db.engine import async_url
 from tests.integration.robodata.conftest import V3_NAME, V21_NAME, Stack, lab
 from tests.robodata_factory import FRONT, WRIST, DatasetSpec, episode_colour, write_dataset
 
@@ -130,6 +132,27 @@ async def test_a_rescan_follows_a_changed_dataset_and_keeps_the_rest(stack: Stac
     assert after == {k: v for k, v in before.items() if k != gone}
     robots = {r["name"]: r["episodeCount"] for r in (await stack.get("/robots")).json()["robots"]}
     assert robots == {"koch": 1, "so101_follower": 4}
+
+
+async def test_a_listed_page_follows_any_write_to_the_catalog(
+    stack: Stack, database_url: str
+) -> None:
+    """Pages are kept per API process by catalog version: a write by any means (here plain
+    SQL, no code of ours) is seen by the next request, on every list that shows it."""
+    await stack.index(lab(stack.settings))
+    listed = await stack.items()
+    v3 = (await stack.get("/datasets", params={"robot": "so101_follower"})).json()["datasets"][0]
+    assert len((await stack.get(f"/datasets/{v3['id']}/items")).json()["items"]) == 4
+    assert await stack.items() == listed  # the same again, now from the process's cache
+    gone = next(i for i in listed if i["storagePath"] == v3["path"])
+    conn = await asyncpg.connect(async_url(database_url).replace("+asyncpg", ""))
+    try:
+        await conn.execute("DELETE FROM robodata_items WHERE id = $1", gone["id"])
+    finally:
+        await conn.close()
+    assert await stack.items() == [i for i in listed if i["id"] != gone["id"]]
+    page = (await stack.get(f"/datasets/{v3['id']}/items")).json()["items"]
+    assert gone["id"] not in [i["id"] for i in page] and len(page) == 3
 
 
 async def test_datasets_list_with_base64_ids_that_page_their_items(stack: Stack) -> None:

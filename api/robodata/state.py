@@ -1,0 +1,59 @@
+"""What the robodata routes keep per API process (the service's lifespan state)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+
+from api.robodata.schema import ItemPage
+from api.state import Resources, from_request
+
+NAME = "robodata"
+# List pages kept per process (a page of 50 items is about 20 kB).
+PAGES_KEPT = 512
+
+
+@dataclass
+class PageCache:
+    """List pages, keyed by the catalog version they were read at (never changed once kept).
+
+    The version is the one row every catalog write moves on in its own transaction
+    (migration 0010), and it is read before the page: a page stored under a version was
+    read at that version or later, so a hit is never older than the data behind its version.
+    Entries of older versions are simply never asked for again and age out.
+    """
+
+    kept: int = PAGES_KEPT
+    pages: OrderedDict[Hashable, ItemPage] = field(default_factory=OrderedDict)
+
+    def get(self, key: Hashable) -> ItemPage | None:
+        page = self.pages.get(key)
+        if page is not None:
+            self.pages.move_to_end(key)
+        return page
+
+    def put(self, key: Hashable, page: ItemPage) -> None:
+        self.pages[key] = page
+        self.pages.move_to_end(key)
+        while len(self.pages) > self.kept:
+            self.pages.popitem(last=False)
+
+
+@dataclass
+class RobodataState:
+    pages: PageCache = field(default_factory=PageCache)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_: Resources) -> AsyncIterator[RobodataState]:
+    yield RobodataState()
+
+
+def state(request: Request[Any, Any, Any]) -> RobodataState:
+    value: RobodataState = from_request(request).service_state[NAME]
+    return value
