@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from infra.embedded import free_port
-from tests.integration.robodata.conftest import V21_NAME, Stack, lab
+from infra.settings import Settings
+from tests.conftest import make_settings
+from tests.integration.robodata.conftest import V21_NAME, Stack, lab, start_stack
 
 
 async def test_an_rrd_is_made_once_and_downloads_by_its_url(stack: Stack) -> None:
@@ -74,6 +79,44 @@ async def test_a_viewer_starts_is_reused_and_stops(stack: Stack) -> None:
     assert r.status_code == 200 and r.json()["status"] == "stopped"
     with pytest.raises(httpx.ConnectError):
         await stack.http.get(started["webUrl"])
+
+
+@pytest.fixture
+async def hasty_stack(
+    database_url: str,
+    server_urls: dict[str, str],
+    settings: Settings,
+    worker: Any,
+    tmp_path: Path,
+    datasets: dict[str, Path],
+) -> AsyncIterator[Stack]:
+    """The stack with viewers stopped after 1 s without a request."""
+    hasty = make_settings(
+        database_url,
+        server_urls["redis"],
+        tmp_path,
+        SWITCHYARD_ROBODATA_VIEWER_IDLE_S="1",
+        SWITCHYARD_REDIS_PREFIX=settings.redis.prefix,
+    )
+    async for s in start_stack(hasty, worker):
+        yield s
+
+
+async def test_an_idle_viewer_stops_by_itself(hasty_stack: Stack) -> None:
+    stack = hasty_stack
+    await stack.index(lab(stack.settings) / V21_NAME)
+    item = (await stack.items())[-1]["id"]
+    ports = {"ws_port": free_port(), "web_port": free_port()}
+    started = (await stack.post(f"/items/{item}/visualize/server", ports)).json()
+    assert (await stack.http.get(started["webUrl"])).status_code == 200
+    # No request for it again: within a few idle periods it is gone without one.
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        try:
+            await stack.http.get(started["webUrl"])
+        except httpx.ConnectError:
+            return
+    raise AssertionError("the idle viewer is still serving")
 
 
 async def test_a_viewer_on_equal_ports_is_refused(stack: Stack) -> None:
