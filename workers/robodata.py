@@ -23,7 +23,7 @@ import msgspec
 
 from domain.job import PermanentError
 from domain.robodata.archive import import_archive
-from domain.robodata.catalog import DatasetRecord, dataset_record, mapping, preview
+from domain.robodata.catalog import DatasetRecord, dataset_record, mapping, media_prefix, preview
 from domain.robodata.editor import delete_episode, update_dataset
 from domain.robodata.error import (
     InvalidArchiveError,
@@ -44,10 +44,11 @@ from workers.catalog.robodata import (
     IndexPayload,
     MediaPayload,
     ParsePayload,
+    SweepPayload,
     UnpackPayload,
     ViewerPayload,
 )
-from workers.context import JobContext
+from workers.context import JobContext, WorkerResources
 
 # At most this many of a dataset's warnings go into the task's error message.
 WARNINGS_PER_DATASET = 20
@@ -59,6 +60,8 @@ BATCH_DATASETS = 100
 # ahead of the writer.
 PARSER_PROCESSES = 2
 PARSE_AHEAD = 8
+# Stale media pairs read (and their files deleted) per round of a sweep.
+SWEEP_BATCH = 200
 
 
 _parsers: ProcessPoolExecutor | None = None
@@ -208,7 +211,32 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
             parser.cancel()
             with contextlib.suppress(BaseException):
                 await parser
+    await _sweep_media(res)
     return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
+
+
+async def sweep(ctx: JobContext, payload: SweepPayload) -> dict[str, Any]:
+    """Delete the cached media that catalog writes left stale."""
+    return {"deleted": await _sweep_media(ctx["resources"])}
+
+
+async def _sweep_media(res: WorkerResources) -> int:
+    """Delete the files of every (item, fingerprint) the triggers noted as stale; how many
+    pairs. A pair is forgotten only once its files are gone, so a blob store that fails midway
+    leaves the rest for the next sweep."""
+    if res.blob is None:
+        return 0
+    swept = 0
+    while True:
+        async with statement(res.engine) as conn:
+            pairs = await repo.stale_media_batch(conn, SWEEP_BATCH)
+        if not pairs:
+            return swept
+        for item_id, fingerprint in pairs:
+            await res.blob.delete_prefix(media_prefix(item_id, fingerprint))
+        async with statement(res.engine) as conn:
+            await repo.forget_stale_media(conn, pairs)
+        swept += len(pairs)
 
 
 async def _reindex(ctx: JobContext, root: str, robot: str, task_type: str, *, remap: bool) -> int:
@@ -248,6 +276,7 @@ async def edit(ctx: JobContext, payload: EditPayload) -> dict[str, Any]:
         async with statement(res.engine) as conn:
             await repo.move_dataset(conn, dataset.id, str(root), root.name)
     count = await _reindex(ctx, str(root), robot, task_type, remap=True)
+    await _sweep_media(res)
     return {
         "message": f"Dataset updated{note}",
         "updatedCount": count,
@@ -275,6 +304,7 @@ async def _delete(ctx: JobContext, payload: EditPayload, dataset: Any) -> dict[s
         await repo.delete_item(conn, item.id, renumber=local and dataset.version == "v3.0")
     if local:
         await _reindex(ctx, dataset.path, dataset.robot, dataset.task_type, remap=False)
+    await _sweep_media(res)
     return {"message": f"Episode deleted{note}", "itemId": item.id}
 
 

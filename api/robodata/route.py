@@ -77,7 +77,14 @@ from api.robodata.static import static_file_bytes
 from api.state import from_request
 from api.submit import JobRequest, run, submit, wait, wants_async
 from api.upload import UploadPolicy, discard_uploads, receive_uploads, safe_filename, upload_route
-from domain.robodata.catalog import DatasetInfo, EpisodeInfo, RobotInfo, TaskInfo, episode_id
+from domain.robodata.catalog import (
+    DatasetInfo,
+    EpisodeInfo,
+    RobotInfo,
+    TaskInfo,
+    episode_id,
+    media_prefix,
+)
 from domain.robodata.error import InvalidNameError, NotADatasetError
 from domain.robodata.naming import parse_name
 from domain.robodata.path import within_roots
@@ -720,6 +727,7 @@ async def delete_dataset(
     _may_change(row.owner_id, member)
     async with statement(from_request(request).autocommit) as conn:
         count = await repo.delete_dataset(conn, row.id)
+    await _sweep_media(request, member)
     return DatasetDeleted(
         success=True, message=f"Deleted {count} items of {row.name}", deletedCount=count
     )
@@ -785,7 +793,14 @@ async def delete_item(
         return Response(ItemChanged(success=True, **result))
     async with statement(from_request(request).autocommit) as conn:
         await repo.delete_item(conn, row.id, renumber=False)
+    await _sweep_media(request, member)
     return Response(ItemChanged(success=True, message="Item records deleted", itemId=row.id))
+
+
+async def _sweep_media(request: Request[Any, Any, Any], member: Principal) -> None:
+    """The deleted records' cached media goes in a job of the indexing pool, off this request."""
+    res = from_request(request)
+    await submit(res, uuid.UUID(member.id), [JobRequest(kind="robodata.sweep", payload={})])
 
 
 # --- media ----------------------------------------------------------------------------------
@@ -863,7 +878,7 @@ async def _media(
     if what != "timeseries":
         params["camera"] = service.camera_key(row, camera)
     digest = hashlib.sha256(msgspec.json.encode(sorted(params.items()))).hexdigest()[:24]
-    key = f"robodata/media/{row.id}/{row.fingerprint}/{what}-{digest}.{extension}"
+    key = f"{media_prefix(row.id, row.fingerprint)}{what}-{digest}.{extension}"
     await _ensure_media(request, row, key, {"item_id": row.id, "what": what, "key": key, **params})
     return await serve_blob(request, await from_request(request).blobs(), key)
 

@@ -76,6 +76,11 @@ def dataset_path(identifier: str) -> str:
         raise InvalidDatasetIdError(f"invalid dataset id {identifier[:80]!r}") from exc
 
 
+def media_prefix(item_id: int, fingerprint: str) -> str:
+    """Where the blob store caches the media made of one item's files as they were."""
+    return f"robodata/media/{item_id}/{fingerprint}/"
+
+
 def episode_id(index: int) -> str:
     return f"episode_{index:06d}"
 

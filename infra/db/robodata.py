@@ -131,6 +131,15 @@ catalog = Table(
     CheckConstraint("id = 1", name="ck_robodata_catalog_one_row"),
 )
 
+# Media cache entries a write left behind: (item, fingerprint) pairs noted by triggers on the
+# items (migration 0010) when an item is deleted or its fingerprint changes.
+stale_media = Table(
+    "robodata_stale_media",
+    Base.metadata,
+    Column("item_id", BigInteger, primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+)
+
 index_tasks = Table(
     "robodata_index_tasks",
     Base.metadata,
@@ -565,6 +574,25 @@ async def task_progress(
         processed,
         current,
         "\n".join(errors),
+    )
+
+
+async def stale_media_batch(conn: asyncpg.Connection, limit: int) -> list[tuple[int, str]]:
+    """Up to `limit` (item id, fingerprint) pairs whose cached media is stale."""
+    rows = await conn.fetch(
+        "SELECT item_id, fingerprint FROM robodata_stale_media ORDER BY item_id LIMIT $1", limit
+    )
+    return [(r["item_id"], r["fingerprint"]) for r in rows]
+
+
+async def forget_stale_media(conn: asyncpg.Connection, pairs: Sequence[tuple[int, str]]) -> None:
+    """These pairs' files are gone."""
+    await conn.execute(
+        """DELETE FROM robodata_stale_media s
+           USING unnest($1::bigint[], $2::text[]) AS p(item_id, fingerprint)
+           WHERE s.item_id = p.item_id AND s.fingerprint = p.fingerprint""",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
     )
 
 

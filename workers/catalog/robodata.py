@@ -35,6 +35,11 @@ class EditPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     force_local: bool = True
 
 
+class SweepPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """robodata.sweep: delete the cached media that catalog writes made stale (after a
+    records-only delete in the API; index and edit jobs sweep as they finish)."""
+
+
 class ParsePayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """robodata.parse: the parse-lerobot preview of the dataset at `path`, named `name`."""
 
@@ -96,6 +101,14 @@ KINDS = (
         # safe (a second delete would remove the next episode), so it is never retried.
         max_tries=1,
         cancellable=False,
+    ),
+    JobKind(
+        name="robodata.sweep",
+        pool="indexing",
+        payload=SweepPayload,
+        handler="workers.robodata:sweep",
+        timeout_s=3600,
+        max_tries=3,
     ),
     JobKind(
         name="robodata.parse",

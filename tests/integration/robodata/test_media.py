@@ -4,10 +4,12 @@ concurrent first requests share one; closed media takes a token or a signed link
 from __future__ import annotations
 
 import asyncio
+import os
 from urllib.parse import urlsplit
 
 import httpx
 
+from infra.blob import make_blob_store
 from tests.conftest import LiveApi
 from tests.integration.robodata.conftest import V21_NAME, Stack, lab
 
@@ -35,6 +37,50 @@ async def test_a_second_request_is_served_from_the_cache_without_a_job(stack: St
     r = await stack.http.get(f"/robodata/items/{item}/timeseries", params={"max_points": 3})
     assert r.status_code == 200 and len(r.json()["timestamps"]) <= 3
     assert await media_jobs(stack) == 4
+
+
+async def cached(stack: Stack, item: int) -> list[str]:
+    store = make_blob_store(stack.settings.blob, stack.settings.api)
+    await store.open()
+    try:
+        return [e.key async for e in store.iter(f"robodata/media/{item}/")]
+    finally:
+        await store.close()
+
+
+async def until_swept(stack: Stack, item: int) -> list[str]:
+    """The item's cached media once the sweep that follows a write has run (or 10 s on)."""
+    for _ in range(100):
+        left = await cached(stack, item)
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    return left
+
+
+async def test_media_of_deleted_or_changed_episodes_leaves_the_cache(stack: Stack) -> None:
+    v21 = lab(stack.settings) / V21_NAME
+    await stack.index(v21)
+    first, second = [i["id"] for i in sorted(await stack.items(), key=lambda i: i["episodeId"])]
+    for item in (first, second):
+        assert (await stack.http.get(f"/robodata/items/{item}/thumbnail")).status_code == 200
+        assert len(await cached(stack, item)) == 1
+    # A records-only delete: the API leaves the files to a sweep job.
+    r = await stack.http.delete(
+        f"/robodata/items/{second}", params={"delete_local": "false"}, headers=stack.headers
+    )
+    assert r.status_code == 200, r.text
+    assert await until_swept(stack, second) == []
+    # An episode whose files changed gets a new fingerprint on the next scan: the old media
+    # goes, the new is made on request.
+    (stale,) = await cached(stack, first)
+    parquet = v21 / "data/chunk-000/episode_000000.parquet"
+    parquet.write_bytes(parquet.read_bytes())
+    os.utime(parquet, ns=(1, 1))
+    await stack.index(v21)
+    assert (await stack.http.get(f"/robodata/items/{first}/thumbnail")).status_code == 200
+    (fresh,) = await cached(stack, first)
+    assert fresh != stale
 
 
 async def test_concurrent_first_requests_run_one_job(stack: Stack) -> None:

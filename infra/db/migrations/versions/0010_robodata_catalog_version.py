@@ -1,12 +1,15 @@
-"""robodata: a catalog version that every write to the catalog's tables moves on
+"""robodata: a catalog version every write moves on; media made stale by a write
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02 07:00:00
 
-API processes keep rendered list pages keyed by this version: a statement trigger on each
-catalog table bumps it in the writing transaction, so a page can never be served from a
-version older than the data a client was told is there, whichever code path wrote it.
+API processes keep list pages keyed by the version: a statement trigger on each catalog table
+bumps it in the writing transaction, so a page can never be served from a version older than
+the data a client was told is there, whichever code path wrote it.
+
+Media is cached under (item id, fingerprint): triggers on the items note every pair that a
+delete or a changed fingerprint leaves behind, and the indexing pool deletes their files.
 """
 
 from alembic import op
@@ -41,9 +44,46 @@ def upgrade() -> None:
             AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
             FOR EACH STATEMENT EXECUTE FUNCTION robodata_catalog_changed()
         """)
+    op.create_table('robodata_stale_media',
+    sa.Column('item_id', sa.BigInteger(), nullable=False),
+    sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('item_id', 'fingerprint'),
+    )
+    op.execute("""
+        CREATE FUNCTION robodata_items_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO robodata_stale_media (item_id, fingerprint)
+            SELECT id, fingerprint FROM gone ON CONFLICT DO NOTHING;
+            RETURN NULL;
+        END $$
+    """)
+    op.execute("""
+        CREATE FUNCTION robodata_items_refingerprinted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO robodata_stale_media (item_id, fingerprint)
+            SELECT o.id, o.fingerprint FROM before o JOIN after n ON n.id = o.id
+            WHERE n.fingerprint <> o.fingerprint ON CONFLICT DO NOTHING;
+            RETURN NULL;
+        END $$
+    """)
+    op.execute("""
+        CREATE TRIGGER robodata_items_deleted AFTER DELETE ON robodata_items
+        REFERENCING OLD TABLE AS gone
+        FOR EACH STATEMENT EXECUTE FUNCTION robodata_items_deleted()
+    """)
+    op.execute("""
+        CREATE TRIGGER robodata_items_refingerprinted AFTER UPDATE ON robodata_items
+        REFERENCING OLD TABLE AS before NEW TABLE AS after
+        FOR EACH STATEMENT EXECUTE FUNCTION robodata_items_refingerprinted()
+    """)
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER robodata_items_refingerprinted ON robodata_items")
+    op.execute("DROP TRIGGER robodata_items_deleted ON robodata_items")
+    op.execute("DROP FUNCTION robodata_items_refingerprinted()")
+    op.execute("DROP FUNCTION robodata_items_deleted()")
+    op.drop_table('robodata_stale_media')
     for table in TABLES:
         op.execute(f"DROP TRIGGER {table}_changed ON {table}")
     op.execute("DROP FUNCTION robodata_catalog_changed()")
