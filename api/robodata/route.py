@@ -427,6 +427,14 @@ def _synchronous(request: Request[Any, Any, Any]) -> None:
         raise BadRequest("this route answers synchronously; do not send Prefer: respond-async")
 
 
+def _assets_note(data: RegisterRequest | ParseRequest | CreateRequest) -> str:
+    """What the answer says to a client that asked for assets made ahead: media is made on
+    its first request and cached instead (the flags are accepted, not acted on)."""
+    if not (data.materialize_assets or data.overwrite_assets):
+        return ""
+    return "; media is made on its first request and cached (materialize_assets is not acted on)"
+
+
 def _check_v3_name(preview: dict[str, Any], name: str) -> None:
     """LeRobot v3 names datasets `{robot_type}_{task_name}_{YYYY-MM-DD}`."""
     info = preview["dataset_info"]
@@ -460,7 +468,7 @@ async def register(
     return RegisterResponse(
         taskId=task_id,
         status="running",
-        message="Dataset registered; index task started",
+        message="Dataset registered; index task started" + _assets_note(data),
         mappedRobot=robot,
         mappedTaskType=task_type,
         jobId=job_id,
@@ -481,7 +489,7 @@ async def parse_lerobot(
     preview = await _preview(request, member, path, data.dataset_name)
     return ParseResponse(
         success=True,
-        message=f"Parsed {len(preview['episodes'])} episodes",
+        message=f"Parsed {len(preview['episodes'])} episodes" + _assets_note(data),
         dataset_info=msgspec.convert(preview["dataset_info"], DatasetInfo),
         robot_info=msgspec.convert(preview["robot_info"], RobotInfo),
         tasks=msgspec.convert(preview["tasks"], list[TaskInfo]),
@@ -505,7 +513,7 @@ async def _create(
         task_id, job_id = await _start_index(request, member, path, robot, task_type)
     return CreateResponse(
         success=True,
-        message="Index task started" if data.index_now else "Dataset parsed",
+        message=("Index task started" if data.index_now else "Dataset parsed") + _assets_note(data),
         taskId=task_id,
         status="running" if data.index_now else "parsed",
         datasetName=name,

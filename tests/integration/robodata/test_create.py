@@ -38,6 +38,17 @@ async def test_parse_lerobot_previews_a_dataset(stack: Stack) -> None:
     assert (await stack.get("/robots")).json() == {"robots": []}
 
 
+async def test_asking_for_assets_made_ahead_is_answered_honestly(stack: Stack) -> None:
+    path = str(lab(stack.settings) / V3_NAME)
+    r = await stack.post("/datasets/parse-lerobot", {"dataset_path": path})
+    assert "materialize_assets" not in r.json()["message"]
+    r = await stack.post(
+        "/datasets/parse-lerobot", {"dataset_path": path, "materialize_assets": True}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["message"].endswith("(materialize_assets is not acted on)")
+
+
 async def test_create_lerobot_parses_and_indexes_on_request(stack: Stack) -> None:
     path = str(lab(stack.settings) / V21_NAME)
     r = await stack.post("/datasets/create-lerobot", {"dataset_path": path, "index_now": False})
