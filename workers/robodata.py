@@ -16,12 +16,13 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from domain.job import PermanentError
+from domain.job import PermanentError, TransientError
 from domain.robodata.archive import import_archive
 from domain.robodata.catalog import DatasetRecord, dataset_record, mapping, media_prefix, preview
 from domain.robodata.editor import delete_episode, update_dataset
@@ -77,6 +78,13 @@ def _parser_pool() -> ProcessPoolExecutor:
             _parser_count(), mp_context=multiprocessing.get_context("spawn")
         )
     return _parsers
+
+
+def _forget_parser_pool() -> None:
+    global _parsers
+    if _parsers is not None:
+        _parsers.shutdown(wait=False, cancel_futures=True)
+        _parsers = None
 
 
 def _parser_count() -> int:
@@ -161,6 +169,12 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
                 while ahead and (root is None or len(ahead) >= PARSE_AHEAD):
                     done_root, future = ahead.popleft()
                     parsed.put_nowait((done_root, *await future))
+        except BrokenProcessPool as exc:
+            # A parser process died (killed, out of memory): the next try starts new ones.
+            _forget_parser_pool()
+            raise TransientError(
+                "a parser process died; retrying with new ones", "PARSER_LOST"
+            ) from exc
         finally:
             for _, future in ahead:
                 future.cancel()

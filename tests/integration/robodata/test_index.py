@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.integration.robodata.conftest import V3_NAME, Stack, lab
 from tests.wsclient import WsClient
 
@@ -60,3 +62,18 @@ async def test_an_index_task_is_its_owners(stack: Stack) -> None:
     await stack.login("bob")
     r = await stack.get("/index/status", params={"task_id": task})
     assert (r.status_code, r.json()) == (404, {"detail": "Index task not found"})
+
+
+async def test_a_parser_process_that_died_does_not_break_indexing(stack: Stack) -> None:
+    """The indexing worker's parser processes can be killed (out of memory, an operator):
+    the scan's job fails that try, the next try starts new ones and completes."""
+    from workers import robodata as handlers
+
+    pool = handlers._parser_pool()
+    await asyncio.get_running_loop().run_in_executor(pool, handlers._load_parser)
+    for process in list(pool._processes.values()):
+        process.kill()
+    status = await stack.index(lab(stack.settings))
+    assert status["status"] == "completed", status["errorMessage"]
+    assert status["processedEpisodes"] == 6
+    assert handlers._parser_pool() is not pool
