@@ -14,8 +14,8 @@ from api.robodata.schema import ItemPage
 from api.state import Resources, from_request
 
 NAME = "robodata"
-# List pages kept per process (a page of 50 items is about 20 kB).
-PAGES_KEPT = 512
+# List pages kept per process (a page of 50 items takes about 28 kB of memory).
+PAGES_KEPT = 256
 
 
 @dataclass

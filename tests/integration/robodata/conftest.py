@@ -115,6 +115,26 @@ async def stack(settings: Settings, worker: Any, datasets: dict[str, Path]) -> A
         yield s
 
 
+async def stack_with(
+    database_url: str,
+    server_urls: dict[str, str],
+    settings: Settings,
+    worker: Any,
+    tmp_path: Path,
+    **env: str,
+) -> AsyncIterator[Stack]:
+    """The stack with settings of its own (`env` over the test's), on the test's Redis prefix."""
+    changed = make_settings(
+        database_url,
+        server_urls["redis"],
+        tmp_path,
+        SWITCHYARD_REDIS_PREFIX=settings.redis.prefix,
+        **env,
+    )
+    async for s in start_stack(changed, worker):
+        yield s
+
+
 @pytest.fixture
 async def closed_stack(
     database_url: str,
@@ -125,12 +145,6 @@ async def closed_stack(
     datasets: dict[str, Path],
 ) -> AsyncIterator[Stack]:
     """The same stack with media closed (`SWITCHYARD_ROBODATA_OPEN_MEDIA=false`)."""
-    closed = make_settings(
-        database_url,
-        server_urls["redis"],
-        tmp_path,
-        SWITCHYARD_ROBODATA_OPEN_MEDIA="false",
-        SWITCHYARD_REDIS_PREFIX=settings.redis.prefix,
-    )
-    async for s in start_stack(closed, worker):
+    closed = {"SWITCHYARD_ROBODATA_OPEN_MEDIA": "false"}
+    async for s in stack_with(database_url, server_urls, settings, worker, tmp_path, **closed):
         yield s

@@ -12,8 +12,7 @@ import pytest
 
 from infra.embedded import free_port
 from infra.settings import Settings
-from tests.conftest import make_settings
-from tests.integration.robodata.conftest import V21_NAME, Stack, lab, start_stack
+from tests.integration.robodata.conftest import V21_NAME, Stack, lab, stack_with
 
 
 async def test_an_rrd_is_made_once_and_downloads_by_its_url(stack: Stack) -> None:
@@ -91,14 +90,8 @@ async def hasty_stack(
     datasets: dict[str, Path],
 ) -> AsyncIterator[Stack]:
     """The stack with viewers stopped after 1 s without a request."""
-    hasty = make_settings(
-        database_url,
-        server_urls["redis"],
-        tmp_path,
-        SWITCHYARD_ROBODATA_VIEWER_IDLE_S="1",
-        SWITCHYARD_REDIS_PREFIX=settings.redis.prefix,
-    )
-    async for s in start_stack(hasty, worker):
+    hasty = {"SWITCHYARD_ROBODATA_VIEWER_IDLE_S": "1"}
+    async for s in stack_with(database_url, server_urls, settings, worker, tmp_path, **hasty):
         yield s
 
 
