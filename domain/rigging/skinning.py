@@ -26,6 +26,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_solve_vertices: int = 120_000
     min_inside: float = 0.5
     stretch_ends: bool = True
+    aim_ends: bool = True
     rigid_share: float = 0.5
 
 
@@ -99,6 +100,54 @@ def reach_surface(
     first = np.where(out.any(axis=1), out.argmax(axis=1), len(t))
     reach = t[np.maximum(first - 1, 0)]
     return np.asarray(heads + reach[:, None] * (tails - heads), dtype=np.float64)
+
+
+def aim_at_controls(
+    skel: Skeleton, heads: FloatArray, tails: FloatArray, owner: IntArray, inside: Inside
+) -> tuple[FloatArray, IntArray]:
+    """Point each limb's end segment at a control joint of another tree that lies ahead of it.
+
+    Game rigs end a leg's chain at the ankle and put the foot's IK control, a joint of its
+    own tree, at the end of the last bone; the artist's bone runs from the ankle to that
+    control, and the leg up to it moves with the leg. A stub that continues the thigh's
+    direction would leave the leg through a bent hock and cede the shin to the control. A
+    control qualifies when it lies ahead of the stub (within 90 degrees), no farther than
+    6 x the stub, and the straight way to it runs inside the body. A control that sits on
+    the end joint itself (a mech's foot control on the chain's last joint) is what the
+    artist bound the part to: it takes the end segment over.
+    """
+    pos = skel.array()
+    tree = np.arange(len(pos))
+    for _ in range(len(pos)):
+        up = np.asarray(skel.parents)[tree]
+        if (up < 0).all():
+            break
+        tree = np.where(up >= 0, up, tree)
+    tails, owner = tails.copy(), owner.copy()
+    has_child = set(skel.parents)
+    for b in range(len(owner)):
+        j = int(owner[b])
+        if j in has_child or skel.parents[j] < 0:
+            continue
+        stub = tails[b] - heads[b]
+        length = float(np.linalg.norm(stub))
+        if length <= 0:
+            continue
+        to = pos - heads[b]
+        dist = np.linalg.norm(to, axis=1)
+        other = tree != tree[j]
+        on_top = np.nonzero(other & (dist < 0.02 * length))[0]
+        if len(on_top):
+            owner[b] = int(on_top[0])
+            continue
+        ahead = other & ((to @ stub) > 0) & (dist < 6.0 * length)
+        for k in np.argsort(dist):
+            if not ahead[k]:
+                continue
+            if inside_fraction(inside, heads[b : b + 1], pos[k : k + 1])[0] >= 0.75:
+                tails[b] = pos[k]
+            break
+    return tails, owner
 
 
 def _segment_distances(
@@ -182,10 +231,15 @@ def _solve(
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
     end = ~np.isin(owner, skel.parents)
-    if opt.min_inside > 0 or opt.stretch_ends:
+    if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
         inside = body_grid(verts, faces)
-        if opt.stretch_ends and end.any():
-            tails[end] = reach_surface(inside, heads[end], tails[end])
+        stretch = end.copy()
+        if opt.aim_ends and end.any():
+            aimed, owner = aim_at_controls(skel, heads, tails, owner, inside)
+            stretch &= ~(aimed != tails).any(axis=1)
+            tails = aimed
+        if opt.stretch_ends and stretch.any():
+            tails[stretch] = reach_surface(inside, heads[stretch], tails[stretch])
     if opt.min_inside > 0:
         # An end joint's segment is an extension past the joint (out of a toe or a fingertip):
         # only the joint itself has to lie in the body.

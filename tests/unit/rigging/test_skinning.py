@@ -162,3 +162,44 @@ def test_loose_rigid_pieces_follow_one_joint(synthetic: dict[str, Model]) -> Non
     assert np.array_equal(weights.argmax(axis=1), model.weights.argmax(axis=1))
     blended = compute_weights(model.mesh, model.skeleton, BLENDED)
     assert ((blended > 0).sum(axis=1) > 1).any()
+
+
+def _leg() -> Mesh:
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    return Mesh(vertices=verts, faces=faces)
+
+
+def test_shin_follows_the_leg_down_to_its_ik_control() -> None:
+    """A leg chain ending at the knee, its foot control a separate root at the ankle: the
+    shin between them moves with the leg, though the thigh points out of the leg's side."""
+    leg = _leg()
+    skel = Skeleton(
+        names=["hip", "knee", "ik_foot", "toe"],
+        parents=[-1, 0, -1, 2],
+        positions=[(-0.15, 1.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.2, 0.0), (0.0, 0.05, 0.0)],
+    )
+    y = leg.vertices[:, 1]
+    shin = (y > 0.22) & (y < 0.4)
+    weights = compute_weights(leg, skel)
+    assert_valid(weights, len(y), 4)
+    assert weights[shin, 1].mean() > 0.85
+    unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
+    assert unaimed[shin, 1].mean() < 0.6
+
+
+def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
+    """A mech's foot control sits on the leg chain's last joint: the foot is bound to it."""
+    leg = _leg()
+    skel = Skeleton(
+        names=["hip", "knee", "ankle", "foot"],
+        parents=[-1, 0, 1, -1],
+        positions=[(0.0, 1.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.25, 0.0), (0.0, 0.25, 0.0)],
+    )
+    foot = leg.vertices[:, 1] < 0.15
+    weights = compute_weights(leg, skel)
+    assert_valid(weights, len(leg.vertices), 4)
+    assert weights[foot, 3].mean() > 0.9 and weights[foot, 2].max() == 0.0
+    unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
+    assert unaimed[foot, 3].max() == 0.0
