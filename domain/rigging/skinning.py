@@ -27,6 +27,8 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     min_inside: float = 0.5
     stretch_ends: bool = True
     aim_ends: bool = True
+    hub_children: int = 4
+    hub_reach: float = 0.5
     rigid_share: float = 0.5
 
 
@@ -58,6 +60,23 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
 
 
 Inside = Callable[[FloatArray], np.ndarray]
+
+
+def trim_hubs(
+    heads: FloatArray, tails: FloatArray, owner: IntArray, children: int, reach: float
+) -> FloatArray:
+    """Shorten the segments of a joint with many children to `reach` of their length.
+
+    A hub (a spider's body joint, a mech's hips) is where limbs are hung, not a bone that
+    runs to each of them: its segments to the limb roots are offsets, and the flesh along
+    them belongs to the limbs and to the torso. Given the whole way, the hub takes the
+    shoulders of every limb.
+    """
+    count = np.bincount(owner, minlength=int(owner.max()) + 1 if len(owner) else 0)
+    hub = count[owner] >= children
+    out = tails.copy()
+    out[hub] = heads[hub] + reach * (tails[hub] - heads[hub])
+    return out
 
 
 def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64) -> Inside:
@@ -231,6 +250,8 @@ def _solve(
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
     end = ~np.isin(owner, skel.parents)
+    if opt.hub_reach < 1.0:
+        tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
     if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
         inside = body_grid(verts, faces)
         stretch = end.copy()

@@ -203,3 +203,30 @@ def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
     assert weights[foot, 3].mean() > 0.9 and weights[foot, 2].max() == 0.0
     unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
     assert unaimed[foot, 3].max() == 0.0
+
+
+def test_a_hub_joint_leaves_the_limb_roots_to_the_limbs() -> None:
+    """A joint with four limbs hung on it owns the middle, not half of every limb."""
+    from domain.rigging.synthetic import capsule
+
+    parts = [
+        capsule(np.zeros(3), np.array(tip, dtype=np.float64), 0.1, 4)
+        for tip in [(1.0, 0, 0), (-1.0, 0, 0), (0, 0, 1.0), (0, 0, -1.0)]
+    ]
+    verts = np.vstack([v for v, _ in parts])
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    faces = np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)])
+    tips = [(1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)]
+    skel = Skeleton(
+        names=["hub", *[f"limb{i}" for i in range(4)], *[f"tip{i}" for i in range(4)]],
+        parents=[-1, 0, 0, 0, 0, 1, 2, 3, 4],
+        positions=[(0.0, 0.0, 0.0), *[(0.4 * x, y, 0.4 * z) for x, y, z in tips], *tips],
+    )
+    mesh = Mesh(vertices=verts, faces=faces)
+    r = np.linalg.norm(verts[:, [0, 2]], axis=1)
+    root = (r > 0.3) & (r < 0.4)
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(verts), 9)
+    assert weights[root, 0].mean() < 0.4
+    whole = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, hub_reach=1.0))
+    assert whole[root, 0].mean() > 0.7
