@@ -29,6 +29,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     aim_ends: bool = True
     hub_children: int = 4
     hub_reach: float = 0.5
+    near_margin: int = 1
     rigid_share: float = 0.5
 
 
@@ -79,17 +80,36 @@ def trim_hubs(
     return out
 
 
-def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64) -> Inside:
+def body_grid(
+    verts: FloatArray, faces: IntArray, resolution: int = 64, margin: int = 0
+) -> Inside:
     """Return a test of which points lie in the body (a coarse solid voxel grid)."""
+    return body_grids(verts, faces, resolution, margin)[1]
+
+
+def body_grids(
+    verts: FloatArray, faces: IntArray, resolution: int = 64, margin: int = 1
+) -> tuple[Inside, Inside]:
+    """Return tests of which points lie in the body and which within `margin` voxels of it.
+
+    The grid is coarse: a thin part (a wing, an ear, a foot's sole) may hold no inside voxel
+    where its joint is, so a joint counts as in the body when it is near it.
+    """
+    from scipy import ndimage
+
     v, f = cap_holes(verts, faces)
     solid, origin, pitch = voxelise(v, f, resolution)
+    grown = ndimage.binary_dilation(solid, iterations=margin) if margin > 0 else solid
     top = np.array(solid.shape) - 1
 
-    def inside(points: FloatArray) -> np.ndarray:
-        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
-        return np.asarray(solid[idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.bool_)
+    def test(grid: np.ndarray) -> Inside:
+        def inside(points: FloatArray) -> np.ndarray:
+            idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
+            return np.asarray(grid[idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.bool_)
 
-    return inside
+        return inside
+
+    return test(solid), test(grown)
 
 
 def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> FloatArray:
@@ -253,7 +273,7 @@ def _solve(
     if opt.hub_reach < 1.0:
         tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
     if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
-        inside = body_grid(verts, faces)
+        inside, near = body_grids(verts, faces, margin=opt.near_margin)
         stretch = end.copy()
         if opt.aim_ends and end.any():
             aimed, owner = aim_at_controls(skel, heads, tails, owner, inside)
@@ -266,6 +286,9 @@ def _solve(
         # only the joint itself has to lie in the body.
         probe = np.where(end[:, None], heads, tails)
         keep = inside_fraction(inside, heads, probe) >= opt.min_inside
+        # An end joint in a thin part (a wing, a foot on the ground) may miss the coarse
+        # grid's inside voxels; next to the body, it is no bone through the air.
+        keep[end] |= near(heads[end])
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:

@@ -230,3 +230,26 @@ def test_a_hub_joint_leaves_the_limb_roots_to_the_limbs() -> None:
     assert weights[root, 0].mean() < 0.4
     whole = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, hub_reach=1.0))
     assert whole[root, 0].mean() > 0.7
+
+
+def test_an_end_joint_just_off_a_thin_part_still_moves_it() -> None:
+    """A wing's joint that sits in the gap at the wing's root (off the coarse grid's solid
+    voxels) is no bone through the air: the wing follows it, not the body."""
+    from domain.rigging.synthetic import capsule
+
+    body_v, body_f = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 4)
+    wing_v, wing_f = capsule(np.array([0.2, 0.5, 0.0]), np.array([0.6, 0.5, 0.0]), 0.01, 4)
+    mesh = Mesh(
+        vertices=np.vstack([body_v, wing_v]), faces=np.vstack([body_f, wing_f + len(body_v)])
+    )
+    skel = Skeleton(
+        names=["root", "neck", "wing"],
+        parents=[-1, 0, 1],
+        positions=[(0.0, 0.1, 0.0), (0.0, 0.8, 0.0), (0.175, 0.505, 0.0)],
+    )
+    wing = np.arange(len(body_v), len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 3)
+    assert weights[wing, 2].mean() > 0.9
+    legacy = compute_weights(mesh, skel, SkinOptions(near_margin=0))
+    assert legacy[wing, 2].max() == 0.0
