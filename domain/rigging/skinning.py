@@ -80,9 +80,7 @@ def trim_hubs(
     return out
 
 
-def body_grid(
-    verts: FloatArray, faces: IntArray, resolution: int = 64, margin: int = 0
-) -> Inside:
+def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64, margin: int = 0) -> Inside:
     """Return a test of which points lie in the body (a coarse solid voxel grid)."""
     return body_grids(verts, faces, resolution, margin)[1]
 
