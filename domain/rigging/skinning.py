@@ -30,6 +30,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     hub_children: int = 4
     hub_reach: float = 0.5
     near_margin: int = 1
+    stop_near: float = 0.7
     rigid_share: float = 0.5
 
 
@@ -123,17 +124,32 @@ def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> Flo
 
 
 def reach_surface(
-    inside: Inside, heads: FloatArray, tails: FloatArray, most: float = 6.0
+    inside: Inside,
+    heads: FloatArray,
+    tails: FloatArray,
+    most: float = 6.0,
+    others: tuple[FloatArray, FloatArray, np.ndarray, float] | None = None,
 ) -> FloatArray:
     """Stretch end segments along their direction to where they leave the body.
 
     An end joint owns the part beyond it (a head, a hand, a spider's head that reaches far
     past its neck); a fixed stub would leave the far side of that part to its neighbours.
     The stretch stops at most x the stub's length, and never shrinks a stub below a quarter.
+    With `others` (heads, tails, which of them count for each end, k), it also stops where
+    one of those bones is nearer than k x the way back to the end's joint: an end that
+    points along the body (a rat's torso joint, hung off its hips and pointing forward)
+    must not run on through the shoulders and the neck.
     """
     t = np.linspace(0.25, most, 48)
     pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
     out = ~inside(pts)
+    if others is not None:
+        o_heads, o_tails, o_mask, k = others
+        n_e, n_t = pts.shape[:2]
+        d, _ = _segment_distances(pts.reshape(-1, 3), o_heads, o_tails)
+        d = np.where(np.repeat(o_mask, n_t, axis=0), d, np.inf).min(axis=1).reshape(n_e, n_t)
+        own = np.linalg.norm(pts - heads[:, None], axis=2)
+        out |= d < k * own
     first = np.where(out.any(axis=1), out.argmax(axis=1), len(t))
     reach = t[np.maximum(first - 1, 0)]
     return np.asarray(heads + reach[:, None] * (tails - heads), dtype=np.float64)
@@ -278,7 +294,14 @@ def _solve(
             stretch &= ~(aimed != tails).any(axis=1)
             tails = aimed
         if opt.stretch_ends and stretch.any():
-            tails[stretch] = reach_surface(inside, heads[stretch], tails[stretch])
+            others = None
+            if opt.stop_near > 0:
+                # Another joint's bone, but for the end's own and its parent's.
+                idx = np.nonzero(stretch)[0]
+                up = np.asarray(skel.parents)[owner[idx]]
+                mask = (owner[None, :] != owner[idx][:, None]) & (owner[None, :] != up[:, None])
+                others = (heads, tails.copy(), mask & ~end[None, :], opt.stop_near)
+            tails[stretch] = reach_surface(inside, heads[stretch], tails[stretch], others=others)
     if opt.min_inside > 0:
         # An end joint's segment is an extension past the joint (out of a toe or a fingertip):
         # only the joint itself has to lie in the body.

@@ -253,3 +253,30 @@ def test_an_end_joint_just_off_a_thin_part_still_moves_it() -> None:
     assert weights[wing, 2].mean() > 0.9
     legacy = compute_weights(mesh, skel, SkinOptions(near_margin=0))
     assert legacy[wing, 2].max() == 0.0
+
+
+def test_an_end_pointing_along_the_body_stops_before_other_bones() -> None:
+    """A rat's torso joint hangs off its hips and points forward: its reach ends before the
+    shoulders, and the neck is left to the neck."""
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, -1.5]), np.array([0.0, 0.0, 1.5]), 0.35, 4)
+    mesh = Mesh(vertices=verts, faces=faces)
+    skel = Skeleton(
+        names=["body", "hips", "torso", "shoulders", "neck", "head"],
+        parents=[-1, 0, 1, 0, 3, 4],
+        positions=[
+            (0.0, 0.0, 0.0),
+            (0.0, 0.1, -1.0),
+            (0.0, 0.1, -0.5),
+            (0.0, -0.05, 0.3),
+            (0.0, -0.05, 0.8),
+            (0.0, -0.05, 1.3),
+        ],
+    )
+    neck = (verts[:, 2] > 0.3) & (verts[:, 2] < 1.0)
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(verts), 6)
+    assert weights[neck, 2].mean() < 0.05
+    unstopped = compute_weights(mesh, skel, SkinOptions(stop_near=0.0))
+    assert unstopped[neck, 2].mean() > 0.3
