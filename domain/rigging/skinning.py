@@ -31,6 +31,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     hub_reach: float = 0.5
     near_margin: int = 1
     stop_near: float = 0.7
+    drop_off_body: bool = True
     rigid_share: float = 0.5
 
 
@@ -310,6 +311,10 @@ def _solve(
         # An end joint in a thin part (a wing, a foot on the ground) may miss the coarse
         # grid's inside voxels; next to the body, it is no bone through the air.
         keep[end] |= near(heads[end])
+        # A bone from a joint off the body (a root on the ground between the feet) is no
+        # bone of it, however much of its way to a foot runs through that foot.
+        if opt.drop_off_body:
+            keep[~end] &= near(heads[~end])
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:

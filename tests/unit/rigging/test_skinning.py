@@ -280,3 +280,29 @@ def test_an_end_pointing_along_the_body_stops_before_other_bones() -> None:
     assert weights[neck, 2].mean() < 0.05
     unstopped = compute_weights(mesh, skel, SkinOptions(stop_near=0.0))
     assert unstopped[neck, 2].mean() > 0.3
+
+
+def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
+    """A root on the ground just off a big foot: most of its way to the foot's joint runs
+    through the foot, but a joint off the body is no bone of it."""
+    from domain.rigging.synthetic import capsule
+
+    leg_v, leg_f = capsule(np.array([0.0, 0.1, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    foot_v, foot_f = capsule(np.array([-0.2, 0.1, 0.0]), np.array([0.6, 0.1, 0.0]), 0.1, 4)
+    mesh = Mesh(vertices=np.vstack([leg_v, foot_v]), faces=np.vstack([leg_f, foot_f + len(leg_v)]))
+    skel = Skeleton(
+        names=["ground", "foot", "toe", "hip", "knee"],
+        parents=[-1, 0, 1, 0, 3],
+        positions=[
+            (-0.35, 0.05, 0.0),
+            (0.0, 0.1, 0.0),
+            (0.5, 0.1, 0.0),
+            (0.0, 1.0, 0.0),
+            (0.0, 0.5, 0.0),
+        ],
+    )
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(mesh.vertices), 5)
+    assert weights[:, 0].max() == 0.0
+    legacy = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, drop_off_body=False))
+    assert legacy[:, 0].max() > 0.5
