@@ -27,6 +27,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     min_inside: float = 0.5
     stretch_ends: bool = True
     aim_ends: bool = True
+    end_piece_share: float = 0.3
     hub_children: int = 4
     hub_reach: float = 0.5
     near_margin: int = 1
@@ -245,17 +246,27 @@ def compute_weights(
     else:
         weights = _solve(verts, faces, skel, opt, progress)
     if opt.rigid_share <= 1.0:
-        weights = rigid_parts(weights, faces, opt.rigid_share)
+        end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
+        weights = rigid_parts(weights, faces, opt.rigid_share, end_pieces)
     return weights[inverse]
 
 
-def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArray:
+def rigid_parts(
+    weights: FloatArray,
+    faces: IntArray,
+    share: float,
+    end_pieces: tuple[FloatArray, Skeleton, float] | None = None,
+) -> FloatArray:
     """Bind each loose part (a robot's plate, a helmet, an eye) wholly to its main joint.
 
     Artists bind a separate rigid piece to one bone; blended weights would bend a plate. A
     part is any connected piece but the body (a piece holding over half the vertices), and
     it goes rigid when one joint holds at least `share` of its weight; a piece that spans a
-    joint (a sleeve over an elbow) stays blended.
+    joint (a sleeve over an elbow) stays blended. With `end_pieces` (vertices, skeleton, s),
+    a piece whose main joint lies outside it but that holds an end joint (no children, or a
+    control of its own tree) with at least s of its weight goes to that end joint: a shoe or
+    a mech's foot piece sits round the end of the shin's bone and takes half its heat from
+    it, but the artist bound it to the foot.
     """
     n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
     if n_parts < 2:
@@ -267,6 +278,21 @@ def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArra
     rigid = (sizes <= 0.5 * len(weights)) & (
         total[np.arange(n_parts), main] >= share * total.sum(axis=1)
     )
+    if end_pieces is not None:
+        verts, skel, least = end_pieces
+        pos = skel.array()
+        parents = np.asarray(skel.parents)
+        is_end = ~np.isin(np.arange(len(pos)), parents) | (parents < 0)
+        for c in np.nonzero(rigid)[0]:
+            part = verts[labels == c]
+            lo, hi = part.min(axis=0), part.max(axis=0)
+            pad = 0.02 * float((hi - lo).max())
+            held = np.all((pos >= lo - pad) & (pos <= hi + pad), axis=1)
+            if held[main[c]]:
+                continue
+            ends = np.nonzero(held & is_end & (total[c] >= least * total[c].sum()))[0]
+            if len(ends):
+                main[c] = ends[np.argmax(total[c, ends])]
     out = weights.copy()
     rows = np.nonzero(rigid[labels])[0]
     out[rows] = 0.0

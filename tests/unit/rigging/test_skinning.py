@@ -306,3 +306,24 @@ def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
     assert weights[:, 0].max() == 0.0
     legacy = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, drop_off_body=False))
     assert legacy[:, 0].max() > 0.5
+
+
+def test_a_shoe_goes_to_the_foot_joint_inside_it() -> None:
+    """A separate shoe round a foot joint at the sole: the shin's bone ends in it and lends
+    it half its heat, but the shoe moves with the foot, as the artist bound it."""
+    from domain.rigging.synthetic import capsule
+
+    leg_v, leg_f = capsule(np.array([0.0, 0.12, 0.0]), np.array([0.0, 1.0, 0.0]), 0.06, 4)
+    shoe_v, shoe_f = capsule(np.array([0.0, 0.05, -0.02]), np.array([0.0, 0.05, 0.3]), 0.06, 4)
+    mesh = Mesh(vertices=np.vstack([leg_v, shoe_v]), faces=np.vstack([leg_f, shoe_f + len(leg_v)]))
+    skel = Skeleton(
+        names=["hip", "knee", "foot"],
+        parents=[-1, 0, 1],
+        positions=[(0.0, 1.0, 0.0), (0.0, 0.55, 0.0), (0.0, 0.0, 0.0)],
+    )
+    shoe = np.arange(len(leg_v), len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 3)
+    assert (weights[shoe, 2] == 1.0).all()
+    by_heat = compute_weights(mesh, skel, SkinOptions(end_piece_share=2.0))
+    assert (by_heat[shoe, 1] == 1.0).all()
