@@ -28,6 +28,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     stretch_ends: bool = True
     aim_ends: bool = True
     end_piece_share: float = 0.3
+    glue_ratio: float = 1.0
     hub_children: int = 4
     hub_reach: float = 0.5
     near_margin: int = 1
@@ -248,7 +249,50 @@ def compute_weights(
     if opt.rigid_share <= 1.0:
         end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
         weights = rigid_parts(weights, faces, opt.rigid_share, end_pieces)
+    if opt.glue_ratio > 0:
+        weights = glued_pieces(weights, verts, faces, skel, opt.glue_ratio)
     return weights[inverse]
+
+
+def glued_pieces(
+    weights: FloatArray, verts: FloatArray, faces: IntArray, skel: Skeleton, ratio: float
+) -> FloatArray:
+    """A loose piece far from every bone that lies on another piece moves with that piece.
+
+    Bolts, plates and eyes on a big head sit far from the head's one bone, and nearest-bone
+    heat gives them to whatever bone passes nearer (an arm beside the head); the artist glued
+    them to the head. A piece is glued when its nearest bone is farther than `ratio` x its own
+    size and another piece is less than half that far: it takes, whole, the weights of that
+    piece's nearest vertex.
+    """
+    from scipy.spatial import cKDTree
+
+    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    if n_parts < 2:
+        return weights
+    heads, tails, _ = bone_segments(skel)
+    tree = cKDTree(verts)
+    out = weights.copy()
+    sizes = np.bincount(labels, minlength=n_parts)
+    for c in range(n_parts):
+        rows = np.nonzero(labels == c)[0]
+        if sizes[c] > 0.5 * len(verts):
+            continue
+        part = verts[rows]
+        span = float(np.linalg.norm(part.max(axis=0) - part.min(axis=0)))
+        d, _ = _segment_distances(part, heads, tails)
+        bone = float(d.min())
+        if bone <= ratio * span:
+            continue
+        k = min(len(verts), len(rows) + 16)
+        dd, ii = tree.query(part, k=k)
+        other = labels[ii] != c
+        dd = np.where(other, dd, np.inf)
+        best = np.unravel_index(np.argmin(dd), dd.shape)
+        if not np.isfinite(dd[best]) or dd[best] > 0.5 * bone:
+            continue
+        out[rows] = weights[ii[best]]
+    return out
 
 
 def rigid_parts(

@@ -327,3 +327,39 @@ def test_a_shoe_goes_to_the_foot_joint_inside_it() -> None:
     assert (weights[shoe, 2] == 1.0).all()
     by_heat = compute_weights(mesh, skel, SkinOptions(end_piece_share=2.0))
     assert (by_heat[shoe, 1] == 1.0).all()
+
+
+def test_a_bolt_on_a_big_head_moves_with_the_head() -> None:
+    """A bolt on the side of a big head is far from the head's bone and near the arm's; it
+    is glued to the head, not carried off by the arm."""
+    from domain.rigging.synthetic import capsule
+
+    parts = [
+        capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.2, 4),  # body
+        capsule(np.array([0.0, 1.4, 0.0]), np.array([0.0, 1.6, 0.0]), 0.5, 4),  # head
+        capsule(np.array([0.2, 0.9, 0.0]), np.array([1.2, 0.9, 0.0]), 0.08, 4),  # arm
+        capsule(np.array([0.49, 1.25, 0.0]), np.array([0.53, 1.25, 0.0]), 0.05, 3),  # bolt
+    ]
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    mesh = Mesh(
+        vertices=np.vstack([v for v, _ in parts]),
+        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
+    )
+    skel = Skeleton(
+        names=["root", "neck", "head", "shoulder", "elbow", "hand"],
+        parents=[-1, 0, 1, 0, 3, 4],
+        positions=[
+            (0.0, 0.3, 0.0),
+            (0.0, 0.9, 0.0),
+            (0.0, 1.2, 0.0),
+            (0.15, 0.9, 0.0),
+            (0.6, 0.9, 0.0),
+            (1.1, 0.9, 0.0),
+        ],
+    )
+    bolt = np.arange(offsets[3], len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 6)
+    assert (weights[bolt, 2] == 1.0).all()
+    unglued = compute_weights(mesh, skel, SkinOptions(glue_ratio=0.0))
+    assert unglued[bolt, 2].max() == 0.0
