@@ -22,9 +22,9 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     simplify_faces: int = 30_000
     prune_ratio: float = 2.2
     spacing: float = 0.08
-    bend: float = 0.02
+    bend: float = 0.015
     bend_growth: float = 1.1
-    waist: float = 0.7
+    waist: float = 0.8
     min_branch: float = 0.06
     joint_budget: int = 40
     leaf_base: float = 2.0
