@@ -22,8 +22,9 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     simplify_faces: int = 30_000
     prune_ratio: float = 2.2
     spacing: float = 0.08
-    bend: float = 0.02
-    waist: float = 0.7
+    bend: float = 0.015
+    bend_growth: float = 1.1
+    waist: float = 0.8
     min_branch: float = 0.06
     joint_budget: int = 40
     leaf_base: float = 2.0
@@ -85,17 +86,20 @@ def build_skeleton(
     extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
     prune = opt.prune_ratio
     spacing = opt.spacing * extent
+    bend = opt.bend * extent
     for _ in range(40):
         g = _copy(graph)
         _prune(g, radius_at, prune, max(2.0 * pitch, opt.min_branch * extent))
         _merge_close(g, radius_at, 1.5 * pitch)
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
-        skel = _joint_tree(g, root, spacing, opt.bend * extent, radius_at, opt.waist)
+        skel = _joint_tree(g, root, spacing, bend, radius_at, opt.waist)
         if len(skel.names) <= opt.joint_budget:
             break
-        # Over budget: fewer joints along chains first, then fewer side branches.
+        # Over budget: fewer joints along chains first (wider spacing, and only the sharper
+        # bends: a spider's eight legs are all bends), then fewer side branches.
         spacing *= 1.25
+        bend *= opt.bend_growth
         if spacing > extent:
             prune *= 1.3
     if len(skel.names) > opt.joint_budget:

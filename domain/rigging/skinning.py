@@ -26,6 +26,14 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_solve_vertices: int = 120_000
     min_inside: float = 0.5
     stretch_ends: bool = True
+    aim_ends: bool = True
+    end_piece_share: float = 0.3
+    glue_ratio: float = 1.0
+    hub_children: int = 4
+    hub_reach: float = 0.5
+    near_margin: int = 1
+    stop_near: float = 0.7
+    drop_off_body: bool = True
     rigid_share: float = 0.5
 
 
@@ -59,17 +67,51 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
 Inside = Callable[[FloatArray], np.ndarray]
 
 
-def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64) -> Inside:
+def trim_hubs(
+    heads: FloatArray, tails: FloatArray, owner: IntArray, children: int, reach: float
+) -> FloatArray:
+    """Shorten the segments of a joint with many children to `reach` of their length.
+
+    A hub (a spider's body joint, a mech's hips) is where limbs are hung, not a bone that
+    runs to each of them: its segments to the limb roots are offsets, and the flesh along
+    them belongs to the limbs and to the torso. Given the whole way, the hub takes the
+    shoulders of every limb.
+    """
+    count = np.bincount(owner, minlength=int(owner.max()) + 1 if len(owner) else 0)
+    hub = count[owner] >= children
+    out = tails.copy()
+    out[hub] = heads[hub] + reach * (tails[hub] - heads[hub])
+    return out
+
+
+def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64, margin: int = 0) -> Inside:
     """Return a test of which points lie in the body (a coarse solid voxel grid)."""
+    return body_grids(verts, faces, resolution, margin)[1]
+
+
+def body_grids(
+    verts: FloatArray, faces: IntArray, resolution: int = 64, margin: int = 1
+) -> tuple[Inside, Inside]:
+    """Return tests of which points lie in the body and which within `margin` voxels of it.
+
+    The grid is coarse: a thin part (a wing, an ear, a foot's sole) may hold no inside voxel
+    where its joint is, so a joint counts as in the body when it is near it.
+    """
+    from scipy import ndimage
+
     v, f = cap_holes(verts, faces)
     solid, origin, pitch = voxelise(v, f, resolution)
+    grown = ndimage.binary_dilation(solid, iterations=margin) if margin > 0 else solid
     top = np.array(solid.shape) - 1
 
-    def inside(points: FloatArray) -> np.ndarray:
-        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
-        return np.asarray(solid[idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.bool_)
+    def test(grid: np.ndarray) -> Inside:
+        def inside(points: FloatArray) -> np.ndarray:
+            idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
+            return np.asarray(grid[idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.bool_)
 
-    return inside
+        return inside
+
+    return test(solid), test(grown)
 
 
 def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> FloatArray:
@@ -85,20 +127,83 @@ def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> Flo
 
 
 def reach_surface(
-    inside: Inside, heads: FloatArray, tails: FloatArray, most: float = 6.0
+    inside: Inside,
+    heads: FloatArray,
+    tails: FloatArray,
+    most: float = 6.0,
+    others: tuple[FloatArray, FloatArray, np.ndarray, float] | None = None,
 ) -> FloatArray:
     """Stretch end segments along their direction to where they leave the body.
 
     An end joint owns the part beyond it (a head, a hand, a spider's head that reaches far
     past its neck); a fixed stub would leave the far side of that part to its neighbours.
     The stretch stops at most x the stub's length, and never shrinks a stub below a quarter.
+    With `others` (heads, tails, which of them count for each end, k), it also stops where
+    one of those bones is nearer than k x the way back to the end's joint: an end that
+    points along the body (a rat's torso joint, hung off its hips and pointing forward)
+    must not run on through the shoulders and the neck.
     """
     t = np.linspace(0.25, most, 48)
     pts = heads[:, None] + t[None, :, None] * (tails - heads)[:, None]
     out = ~inside(pts)
+    if others is not None:
+        o_heads, o_tails, o_mask, k = others
+        n_e, n_t = pts.shape[:2]
+        d, _ = _segment_distances(pts.reshape(-1, 3), o_heads, o_tails)
+        d = np.where(np.repeat(o_mask, n_t, axis=0), d, np.inf).min(axis=1).reshape(n_e, n_t)
+        own = np.linalg.norm(pts - heads[:, None], axis=2)
+        out |= d < k * own
     first = np.where(out.any(axis=1), out.argmax(axis=1), len(t))
     reach = t[np.maximum(first - 1, 0)]
     return np.asarray(heads + reach[:, None] * (tails - heads), dtype=np.float64)
+
+
+def aim_at_controls(
+    skel: Skeleton, heads: FloatArray, tails: FloatArray, owner: IntArray, inside: Inside
+) -> tuple[FloatArray, IntArray]:
+    """Point each limb's end segment at a control joint of another tree that lies ahead of it.
+
+    Game rigs end a leg's chain at the ankle and put the foot's IK control, a joint of its
+    own tree, at the end of the last bone; the artist's bone runs from the ankle to that
+    control, and the leg up to it moves with the leg. A stub that continues the thigh's
+    direction would leave the leg through a bent hock and cede the shin to the control. A
+    control qualifies when it lies ahead of the stub (within 90 degrees), no farther than
+    6 x the stub, and the straight way to it runs inside the body. A control that sits on
+    the end joint itself (a mech's foot control on the chain's last joint) is what the
+    artist bound the part to: it takes the end segment over.
+    """
+    pos = skel.array()
+    tree = np.arange(len(pos))
+    for _ in range(len(pos)):
+        up = np.asarray(skel.parents)[tree]
+        if (up < 0).all():
+            break
+        tree = np.where(up >= 0, up, tree)
+    tails, owner = tails.copy(), owner.copy()
+    has_child = set(skel.parents)
+    for b in range(len(owner)):
+        j = int(owner[b])
+        if j in has_child or skel.parents[j] < 0:
+            continue
+        stub = tails[b] - heads[b]
+        length = float(np.linalg.norm(stub))
+        if length <= 0:
+            continue
+        to = pos - heads[b]
+        dist = np.linalg.norm(to, axis=1)
+        other = tree != tree[j]
+        on_top = np.nonzero(other & (dist < 0.02 * length))[0]
+        if len(on_top):
+            owner[b] = int(on_top[0])
+            continue
+        ahead = other & ((to @ stub) > 0) & (dist < 6.0 * length)
+        for k in np.argsort(dist):
+            if not ahead[k]:
+                continue
+            if inside_fraction(inside, heads[b : b + 1], pos[k : k + 1])[0] >= 0.75:
+                tails[b] = pos[k]
+            break
+    return tails, owner
 
 
 def _segment_distances(
@@ -142,17 +247,70 @@ def compute_weights(
     else:
         weights = _solve(verts, faces, skel, opt, progress)
     if opt.rigid_share <= 1.0:
-        weights = rigid_parts(weights, faces, opt.rigid_share)
+        end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
+        weights = rigid_parts(weights, faces, opt.rigid_share, end_pieces)
+    if opt.glue_ratio > 0:
+        weights = glued_pieces(weights, verts, faces, skel, opt.glue_ratio)
     return weights[inverse]
 
 
-def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArray:
+def glued_pieces(
+    weights: FloatArray, verts: FloatArray, faces: IntArray, skel: Skeleton, ratio: float
+) -> FloatArray:
+    """A loose piece far from every bone that lies on another piece moves with that piece.
+
+    Bolts, plates and eyes on a big head sit far from the head's one bone, and nearest-bone
+    heat gives them to whatever bone passes nearer (an arm beside the head); the artist glued
+    them to the head. A piece is glued when its nearest bone is farther than `ratio` x its own
+    size and another piece is less than half that far: it takes, whole, the weights of that
+    piece's nearest vertex.
+    """
+    from scipy.spatial import cKDTree
+
+    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    if n_parts < 2:
+        return weights
+    heads, tails, _ = bone_segments(skel)
+    tree = cKDTree(verts)
+    out = weights.copy()
+    sizes = np.bincount(labels, minlength=n_parts)
+    for c in range(n_parts):
+        rows = np.nonzero(labels == c)[0]
+        if sizes[c] > 0.5 * len(verts):
+            continue
+        part = verts[rows]
+        span = float(np.linalg.norm(part.max(axis=0) - part.min(axis=0)))
+        d, _ = _segment_distances(part, heads, tails)
+        bone = float(d.min())
+        if bone <= ratio * span:
+            continue
+        k = min(len(verts), len(rows) + 16)
+        dd, ii = tree.query(part, k=k)
+        other = labels[ii] != c
+        dd = np.where(other, dd, np.inf)
+        best = np.unravel_index(np.argmin(dd), dd.shape)
+        if not np.isfinite(dd[best]) or dd[best] > 0.5 * bone:
+            continue
+        out[rows] = weights[ii[best]]
+    return out
+
+
+def rigid_parts(
+    weights: FloatArray,
+    faces: IntArray,
+    share: float,
+    end_pieces: tuple[FloatArray, Skeleton, float] | None = None,
+) -> FloatArray:
     """Bind each loose part (a robot's plate, a helmet, an eye) wholly to its main joint.
 
     Artists bind a separate rigid piece to one bone; blended weights would bend a plate. A
     part is any connected piece but the body (a piece holding over half the vertices), and
     it goes rigid when one joint holds at least `share` of its weight; a piece that spans a
-    joint (a sleeve over an elbow) stays blended.
+    joint (a sleeve over an elbow) stays blended. With `end_pieces` (vertices, skeleton, s),
+    a piece whose main joint lies outside it but that holds an end joint (no children, or a
+    control of its own tree) with at least s of its weight goes to that end joint: a shoe or
+    a mech's foot piece sits round the end of the shin's bone and takes half its heat from
+    it, but the artist bound it to the foot.
     """
     n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
     if n_parts < 2:
@@ -164,6 +322,21 @@ def rigid_parts(weights: FloatArray, faces: IntArray, share: float) -> FloatArra
     rigid = (sizes <= 0.5 * len(weights)) & (
         total[np.arange(n_parts), main] >= share * total.sum(axis=1)
     )
+    if end_pieces is not None:
+        verts, skel, least = end_pieces
+        pos = skel.array()
+        parents = np.asarray(skel.parents)
+        is_end = ~np.isin(np.arange(len(pos)), parents) | (parents < 0)
+        for c in np.nonzero(rigid)[0]:
+            part = verts[labels == c]
+            lo, hi = part.min(axis=0), part.max(axis=0)
+            pad = 0.02 * float((hi - lo).max())
+            held = np.all((pos >= lo - pad) & (pos <= hi + pad), axis=1)
+            if held[main[c]]:
+                continue
+            ends = np.nonzero(held & is_end & (total[c] >= least * total[c].sum()))[0]
+            if len(ends):
+                main[c] = ends[np.argmax(total[c, ends])]
     out = weights.copy()
     rows = np.nonzero(rigid[labels])[0]
     out[rows] = 0.0
@@ -182,15 +355,36 @@ def _solve(
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
     end = ~np.isin(owner, skel.parents)
-    if opt.min_inside > 0 or opt.stretch_ends:
-        inside = body_grid(verts, faces)
-        if opt.stretch_ends and end.any():
-            tails[end] = reach_surface(inside, heads[end], tails[end])
+    if opt.hub_reach < 1.0:
+        tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
+    if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
+        inside, near = body_grids(verts, faces, margin=opt.near_margin)
+        stretch = end.copy()
+        if opt.aim_ends and end.any():
+            aimed, owner = aim_at_controls(skel, heads, tails, owner, inside)
+            stretch &= ~(aimed != tails).any(axis=1)
+            tails = aimed
+        if opt.stretch_ends and stretch.any():
+            others = None
+            if opt.stop_near > 0:
+                # Another joint's bone, but for the end's own and its parent's.
+                idx = np.nonzero(stretch)[0]
+                up = np.asarray(skel.parents)[owner[idx]]
+                mask = (owner[None, :] != owner[idx][:, None]) & (owner[None, :] != up[:, None])
+                others = (heads, tails.copy(), mask & ~end[None, :], opt.stop_near)
+            tails[stretch] = reach_surface(inside, heads[stretch], tails[stretch], others=others)
     if opt.min_inside > 0:
         # An end joint's segment is an extension past the joint (out of a toe or a fingertip):
         # only the joint itself has to lie in the body.
         probe = np.where(end[:, None], heads, tails)
         keep = inside_fraction(inside, heads, probe) >= opt.min_inside
+        # An end joint in a thin part (a wing, a foot on the ground) may miss the coarse
+        # grid's inside voxels; next to the body, it is no bone through the air.
+        keep[end] |= near(heads[end])
+        # A bone from a joint off the body (a root on the ground between the feet) is no
+        # bone of it, however much of its way to a foot runs through that foot.
+        if opt.drop_off_body:
+            keep[~end] &= near(heads[~end])
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if progress:

@@ -125,3 +125,35 @@ def test_ring_is_rigged_round_its_loop() -> None:
     assert_tree(skel)
     radius = np.linalg.norm(skel.array()[:, [0, 2]], axis=1)
     assert len(skel.names) >= 6 and np.allclose(radius, 1.0, atol=0.08)
+
+
+def _spider() -> tuple[Mesh, np.ndarray]:
+    """A body with eight bent legs (a knee up, a foot down), and where the feet are."""
+    parts = [capsule(np.array([-0.3, 0.5, 0.0]), np.array([0.3, 0.5, 0.0]), 0.25, 4)]
+    feet = []
+    for k in range(8):
+        a = 2 * np.pi * (k + 0.5) / 8
+        out = np.array([np.cos(a), 0.0, np.sin(a)])
+        hip = np.array([0.0, 0.5, 0.0]) + 0.25 * out
+        knee = hip + 0.6 * out + np.array([0.0, 0.4, 0.0])
+        foot = knee + 0.5 * out - np.array([0.0, 0.85, 0.0])
+        parts += [capsule(hip, knee, 0.04, 3), capsule(knee, foot, 0.04, 3)]
+        feet.append(foot)
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    verts = np.vstack([v for v, _ in parts])
+    faces = np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)])
+    return Mesh(vertices=verts, faces=faces), np.asarray(feet)
+
+
+def test_a_tight_budget_keeps_every_leg_of_a_spider() -> None:
+    """Over budget, the skeleton gives up bend joints before it gives up whole legs."""
+    mesh, feet = _spider()
+
+    def feet_reached(growth: float) -> int:
+        skel = build_skeleton(mesh, SkeletonOptions(joint_budget=24, bend_growth=growth))
+        assert len(skel.names) <= 24
+        gap = np.linalg.norm(feet[:, None] - skel.array()[None], axis=2).min(axis=1)
+        return int((gap < 0.15).sum())
+
+    assert feet_reached(1.1) == 8
+    assert feet_reached(1.0) < 8

@@ -162,3 +162,204 @@ def test_loose_rigid_pieces_follow_one_joint(synthetic: dict[str, Model]) -> Non
     assert np.array_equal(weights.argmax(axis=1), model.weights.argmax(axis=1))
     blended = compute_weights(model.mesh, model.skeleton, BLENDED)
     assert ((blended > 0).sum(axis=1) > 1).any()
+
+
+def _leg() -> Mesh:
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    return Mesh(vertices=verts, faces=faces)
+
+
+def test_shin_follows_the_leg_down_to_its_ik_control() -> None:
+    """A leg chain ending at the knee, its foot control a separate root at the ankle: the
+    shin between them moves with the leg, though the thigh points out of the leg's side."""
+    leg = _leg()
+    skel = Skeleton(
+        names=["hip", "knee", "ik_foot", "toe"],
+        parents=[-1, 0, -1, 2],
+        positions=[(-0.15, 1.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.2, 0.0), (0.0, 0.05, 0.0)],
+    )
+    y = leg.vertices[:, 1]
+    shin = (y > 0.22) & (y < 0.4)
+    weights = compute_weights(leg, skel)
+    assert_valid(weights, len(y), 4)
+    assert weights[shin, 1].mean() > 0.85
+    unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
+    assert unaimed[shin, 1].mean() < 0.6
+
+
+def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
+    """A mech's foot control sits on the leg chain's last joint: the foot is bound to it."""
+    leg = _leg()
+    skel = Skeleton(
+        names=["hip", "knee", "ankle", "foot"],
+        parents=[-1, 0, 1, -1],
+        positions=[(0.0, 1.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.25, 0.0), (0.0, 0.25, 0.0)],
+    )
+    foot = leg.vertices[:, 1] < 0.15
+    weights = compute_weights(leg, skel)
+    assert_valid(weights, len(leg.vertices), 4)
+    assert weights[foot, 3].mean() > 0.9 and weights[foot, 2].max() == 0.0
+    unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
+    assert unaimed[foot, 3].max() == 0.0
+
+
+def test_a_hub_joint_leaves_the_limb_roots_to_the_limbs() -> None:
+    """A joint with four limbs hung on it owns the middle, not half of every limb."""
+    from domain.rigging.synthetic import capsule
+
+    parts = [
+        capsule(np.zeros(3), np.array(tip, dtype=np.float64), 0.1, 4)
+        for tip in [(1.0, 0, 0), (-1.0, 0, 0), (0, 0, 1.0), (0, 0, -1.0)]
+    ]
+    verts = np.vstack([v for v, _ in parts])
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    faces = np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)])
+    tips = [(1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)]
+    skel = Skeleton(
+        names=["hub", *[f"limb{i}" for i in range(4)], *[f"tip{i}" for i in range(4)]],
+        parents=[-1, 0, 0, 0, 0, 1, 2, 3, 4],
+        positions=[(0.0, 0.0, 0.0), *[(0.4 * x, y, 0.4 * z) for x, y, z in tips], *tips],
+    )
+    mesh = Mesh(vertices=verts, faces=faces)
+    r = np.linalg.norm(verts[:, [0, 2]], axis=1)
+    root = (r > 0.3) & (r < 0.4)
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(verts), 9)
+    assert weights[root, 0].mean() < 0.4
+    whole = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, hub_reach=1.0))
+    assert whole[root, 0].mean() > 0.7
+
+
+def test_an_end_joint_just_off_a_thin_part_still_moves_it() -> None:
+    """A wing's joint that sits in the gap at the wing's root (off the coarse grid's solid
+    voxels) is no bone through the air: the wing follows it, not the body."""
+    from domain.rigging.synthetic import capsule
+
+    body_v, body_f = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 4)
+    wing_v, wing_f = capsule(np.array([0.2, 0.5, 0.0]), np.array([0.6, 0.5, 0.0]), 0.01, 4)
+    mesh = Mesh(
+        vertices=np.vstack([body_v, wing_v]), faces=np.vstack([body_f, wing_f + len(body_v)])
+    )
+    skel = Skeleton(
+        names=["root", "neck", "wing"],
+        parents=[-1, 0, 1],
+        positions=[(0.0, 0.1, 0.0), (0.0, 0.8, 0.0), (0.175, 0.505, 0.0)],
+    )
+    wing = np.arange(len(body_v), len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 3)
+    assert weights[wing, 2].mean() > 0.9
+    legacy = compute_weights(mesh, skel, SkinOptions(near_margin=0))
+    assert legacy[wing, 2].max() == 0.0
+
+
+def test_an_end_pointing_along_the_body_stops_before_other_bones() -> None:
+    """A rat's torso joint hangs off its hips and points forward: its reach ends before the
+    shoulders, and the neck is left to the neck."""
+    from domain.rigging.synthetic import capsule
+
+    verts, faces = capsule(np.array([0.0, 0.0, -1.5]), np.array([0.0, 0.0, 1.5]), 0.35, 4)
+    mesh = Mesh(vertices=verts, faces=faces)
+    skel = Skeleton(
+        names=["body", "hips", "torso", "shoulders", "neck", "head"],
+        parents=[-1, 0, 1, 0, 3, 4],
+        positions=[
+            (0.0, 0.0, 0.0),
+            (0.0, 0.1, -1.0),
+            (0.0, 0.1, -0.5),
+            (0.0, -0.05, 0.3),
+            (0.0, -0.05, 0.8),
+            (0.0, -0.05, 1.3),
+        ],
+    )
+    neck = (verts[:, 2] > 0.3) & (verts[:, 2] < 1.0)
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(verts), 6)
+    assert weights[neck, 2].mean() < 0.05
+    unstopped = compute_weights(mesh, skel, SkinOptions(stop_near=0.0))
+    assert unstopped[neck, 2].mean() > 0.3
+
+
+def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
+    """A root on the ground just off a big foot: most of its way to the foot's joint runs
+    through the foot, but a joint off the body is no bone of it."""
+    from domain.rigging.synthetic import capsule
+
+    leg_v, leg_f = capsule(np.array([0.0, 0.1, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    foot_v, foot_f = capsule(np.array([-0.2, 0.1, 0.0]), np.array([0.6, 0.1, 0.0]), 0.1, 4)
+    mesh = Mesh(vertices=np.vstack([leg_v, foot_v]), faces=np.vstack([leg_f, foot_f + len(leg_v)]))
+    skel = Skeleton(
+        names=["ground", "foot", "toe", "hip", "knee"],
+        parents=[-1, 0, 1, 0, 3],
+        positions=[
+            (-0.35, 0.05, 0.0),
+            (0.0, 0.1, 0.0),
+            (0.5, 0.1, 0.0),
+            (0.0, 1.0, 0.0),
+            (0.0, 0.5, 0.0),
+        ],
+    )
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(mesh.vertices), 5)
+    assert weights[:, 0].max() == 0.0
+    legacy = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, drop_off_body=False))
+    assert legacy[:, 0].max() > 0.5
+
+
+def test_a_shoe_goes_to_the_foot_joint_inside_it() -> None:
+    """A separate shoe round a foot joint at the sole: the shin's bone ends in it and lends
+    it half its heat, but the shoe moves with the foot, as the artist bound it."""
+    from domain.rigging.synthetic import capsule
+
+    leg_v, leg_f = capsule(np.array([0.0, 0.12, 0.0]), np.array([0.0, 1.0, 0.0]), 0.06, 4)
+    shoe_v, shoe_f = capsule(np.array([0.0, 0.05, -0.02]), np.array([0.0, 0.05, 0.3]), 0.06, 4)
+    mesh = Mesh(vertices=np.vstack([leg_v, shoe_v]), faces=np.vstack([leg_f, shoe_f + len(leg_v)]))
+    skel = Skeleton(
+        names=["hip", "knee", "foot"],
+        parents=[-1, 0, 1],
+        positions=[(0.0, 1.0, 0.0), (0.0, 0.55, 0.0), (0.0, 0.0, 0.0)],
+    )
+    shoe = np.arange(len(leg_v), len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 3)
+    assert (weights[shoe, 2] == 1.0).all()
+    by_heat = compute_weights(mesh, skel, SkinOptions(end_piece_share=2.0))
+    assert (by_heat[shoe, 1] == 1.0).all()
+
+
+def test_a_bolt_on_a_big_head_moves_with_the_head() -> None:
+    """A bolt on the side of a big head is far from the head's bone and near the arm's; it
+    is glued to the head, not carried off by the arm."""
+    from domain.rigging.synthetic import capsule
+
+    parts = [
+        capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.2, 4),  # body
+        capsule(np.array([0.0, 1.4, 0.0]), np.array([0.0, 1.6, 0.0]), 0.5, 4),  # head
+        capsule(np.array([0.2, 0.9, 0.0]), np.array([1.2, 0.9, 0.0]), 0.08, 4),  # arm
+        capsule(np.array([0.49, 1.25, 0.0]), np.array([0.53, 1.25, 0.0]), 0.05, 3),  # bolt
+    ]
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    mesh = Mesh(
+        vertices=np.vstack([v for v, _ in parts]),
+        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
+    )
+    skel = Skeleton(
+        names=["root", "neck", "head", "shoulder", "elbow", "hand"],
+        parents=[-1, 0, 1, 0, 3, 4],
+        positions=[
+            (0.0, 0.3, 0.0),
+            (0.0, 0.9, 0.0),
+            (0.0, 1.2, 0.0),
+            (0.15, 0.9, 0.0),
+            (0.6, 0.9, 0.0),
+            (1.1, 0.9, 0.0),
+        ],
+    )
+    bolt = np.arange(offsets[3], len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 6)
+    assert (weights[bolt, 2] == 1.0).all()
+    unglued = compute_weights(mesh, skel, SkinOptions(glue_ratio=0.0))
+    assert unglued[bolt, 2].max() == 0.0

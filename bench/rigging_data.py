@@ -1,0 +1,103 @@
+"""Rebuild the real-character sets that `bench.rigging --gt` is measured on.
+
+`python -m bench.rigging_data --git ROOT [--out /work/data]` writes
+`OUT/real-rigs` (the development set, 13 models) and `OUT/real-rigs-holdout` (11 models).
+Each model is read with `git show COMMIT:PATH` from a local git directory of its source
+repository, found under ROOT as `owner+name/repo`, `owner+name`, `owner/name` or
+`name` (bare or not; `git clone --bare https://github.com/owner/name` makes one).
+RiggedFigure is copied from the committed fixtures. The files are not committed
+(see the README's rigging section for the licences: CC0 and CC-BY 4.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "rigging"
+
+# (repository, commit, path in the repository, path under the set's folder)
+DEVELOPMENT = [
+    ("AlexTour/ModelViewerHotspot", "9c45e3f", "BrainStem.glb", "BrainStem.glb"),
+    ("chromedays/lab0", "1bae91b", "assets/CesiumMan.glb", "CesiumMan.glb"),
+    ("Fliqqr/fiit-lottify", "208a8a2", "assets/Fox.glb", "Fox.glb"),
+    ("cankurt17/3d_models", "6f3b937", "RobotExpressive.glb", "RobotExpressive.glb"),
+]
+QUATERNIUS = "trebeljahr/quaternius-showcase"
+Q_COMMIT = "eab2e43"
+DEVELOPMENT += [
+    (QUATERNIUS, Q_COMMIT, f"public/glb/{pack}/{name}.glb", f"{sub}{name}.glb")
+    for pack, name, sub in [
+        ("animals_pack", "Alpaca", ""),
+        ("animals_pack", "Husky", ""),
+        ("dinosaurs_pack", "Trex", ""),
+        ("easy_enemies_pack", "Snake", ""),
+        ("easy_enemies_pack", "Spider", ""),
+        ("mech_pack", "Leela", ""),
+        ("modular_men", "Casual", "men/"),
+        ("modular_women", "Witch", "women/"),
+    ]
+]
+HOLDOUT = [
+    (QUATERNIUS, Q_COMMIT, f"public/glb/{pack}/{name}.glb", f"{sub}{name}.glb")
+    for pack, name, sub in [
+        ("animals_pack", "Horse", ""),
+        ("animals_pack", "Stag", ""),
+        ("animals_pack", "Wolf", ""),
+        ("dinosaurs_pack", "Stegosaurus", ""),
+        ("dinosaurs_pack", "Velociraptor", ""),
+        ("easy_enemies_pack", "Rat", ""),
+        ("easy_enemies_pack", "Wasp", ""),
+        ("mech_pack", "George", ""),
+        ("modular_men", "Adventurer", "men/"),
+        ("modular_women", "Soldier", "women/"),
+        ("single_knight_pack", "KnightCharacter", ""),
+    ]
+]
+
+
+def git_dir(root: Path, repo: str) -> Path:
+    """The local git directory of `owner/name` under root."""
+    owner, name = repo.split("/")
+    for candidate in (
+        root / f"{owner}+{name}" / "repo",
+        root / f"{owner}+{name}",
+        root / owner / name,
+        root / name,
+    ):
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit(f"no git directory for {repo} under {root} (git clone --bare it there)")
+
+
+def extract(root: Path, rows: list[tuple[str, str, str, str]], folder: Path) -> None:
+    """Write each row's file under folder."""
+    for repo, commit, path, dest in rows:
+        target = folder / dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = subprocess.run(
+            ["git", "--git-dir", str(git_dir(root, repo)), "show", f"{commit}:{path}"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        target.write_bytes(data)
+        print(f"{target} ({len(data)} bytes) from {repo}@{commit}:{path}")
+
+
+def main() -> None:
+    """Write the development and held-out sets."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--git", type=Path, required=True, help="folder of source git dirs")
+    parser.add_argument("--out", type=Path, default=Path("/work/data"))
+    args = parser.parse_args()
+    development = args.out / "real-rigs"
+    extract(args.git, DEVELOPMENT, development)
+    shutil.copy(FIXTURES / "RiggedFigure.gltf", development / "RiggedFigure.gltf")
+    print(f"{development / 'RiggedFigure.gltf'} from the fixtures")
+    extract(args.git, HOLDOUT, args.out / "real-rigs-holdout")
+
+
+if __name__ == "__main__":
+    main()
