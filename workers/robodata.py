@@ -10,8 +10,10 @@ import collections
 import contextlib
 import importlib
 import json
+import logging
 import multiprocessing
 import os
+import socket
 import tempfile
 import time
 import uuid
@@ -19,8 +21,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from domain.job import PermanentError, TransientError
 from domain.robodata.archive import import_archive
@@ -61,10 +66,14 @@ BATCH_DATASETS = 100
 # ahead of the writer.
 PARSER_PROCESSES = 2
 PARSE_AHEAD = 8
+# How often a worker running viewers checks their records (so a stop made on another worker
+# takes at most this long).
+VIEWER_SWEEP_S = 2.0
 # Stale media pairs read (and their files deleted) per round of a sweep.
 SWEEP_BATCH = 200
 
 
+log = logging.getLogger(__name__)
 _parsers: ProcessPoolExecutor | None = None
 
 
@@ -365,43 +374,59 @@ async def unpack(ctx: JobContext, payload: UnpackPayload) -> dict[str, Any]:
 
 
 class _Viewers:
-    """This worker's Rerun viewers: one per recording, reused while used, stopped when idle
-    (and all of them when the worker exits: the engine's manager ties them to it)."""
+    """This worker's Rerun viewers (one per recording), and the record each has in Redis.
+
+    The record (`<prefix>:robodata:viewer:<recording>`) is what every media worker sees: a
+    viewer request that lands on another worker answers from it, and refreshes its expiry; a
+    stop deletes it. It expires after `viewer_idle_s` without a request, and the worker that
+    runs the viewer stops it once its record is gone (a timer checks every few seconds while
+    viewers run). The engine's manager also stops them all when the worker exits."""
 
     def __init__(self) -> None:
         self.manager: ViewerManager | None = None
         self.by_recording: dict[str, Viewer] = {}
-        self.used: dict[str, float] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.sweeping: asyncio.Task[None] | None = None
 
-    def sweep(self, idle_s: float) -> None:
+    async def sweep(self, redis: Redis, prefix: str) -> None:
+        """Stop the viewers that died or whose record is gone (expired idle, or stopped)."""
         assert self.manager is not None
         alive = {v.id for v in self.manager.list()}
-        for path, viewer in list(self.by_recording.items()):
-            idle = time.monotonic() - self.used.get(viewer.id, 0.0) > idle_s
-            if viewer.id not in alive or idle:
-                self.manager.stop(viewer.id)
-                del self.by_recording[path]
-                self.used.pop(viewer.id, None)
+        for name, viewer in list(self.by_recording.items()):
+            if viewer.id in alive and await redis.exists(_viewer_key(prefix, name)):
+                continue
+            self.manager.stop(viewer.id)
+            del self.by_recording[name]
 
-    def keep_sweeping(self, idle_s: float) -> None:
-        """Sweep on a timer while viewers run, so an idle one stops without waiting for the
-        next viewer request (a quarter of the idle time late at most)."""
+    def keep_sweeping(self, redis: Redis, prefix: str, every_s: float) -> None:
+        """Sweep on a timer while viewers run."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         if not self.by_recording:
             return
 
+        async def sweep_then_again() -> None:
+            try:
+                await self.sweep(redis, prefix)
+            except RedisError as exc:  # the records are out of reach: keep the viewers
+                log.warning("viewer sweep skipped: %s", exc)
+            self.keep_sweeping(redis, prefix, every_s)
+
         def tick() -> None:
             self.timer = None
-            self.sweep(idle_s)
-            self.keep_sweeping(idle_s)
+            self.sweeping = asyncio.ensure_future(sweep_then_again())
 
-        self.timer = asyncio.get_running_loop().call_later(max(0.1, idle_s / 4), tick)
+        self.timer = asyncio.get_running_loop().call_later(every_s, tick)
 
 
 _VIEWERS = _Viewers()
+# Where this worker process runs: the owner named in the viewer records it writes.
+_HERE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _viewer_key(prefix: str, recording: str) -> str:
+    return f"{prefix}:robodata:viewer:{recording}"
 
 
 def _viewer_view(viewer: Viewer, reused: bool) -> dict[str, Any]:
@@ -415,28 +440,53 @@ def _viewer_view(viewer: Viewer, reused: bool) -> dict[str, Any]:
     }
 
 
+async def _answers(viewer: Viewer) -> bool:
+    """Does the viewer's page answer where its URL says? (A record outlives a worker that
+    died.)"""
+    page = urlsplit(viewer.web_url)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(page.hostname, page.port or viewer.web_port), 2.0
+        )
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 async def viewer(ctx: JobContext, payload: ViewerPayload) -> dict[str, Any]:
-    """Start (or reuse) the web viewer of one recording, or stop it."""
+    """Start (or reuse) the web viewer of one recording, or stop it, whichever media worker
+    runs it."""
     res = ctx["resources"]
     policy = res.settings.robodata
+    prefix, ttl = res.settings.redis.prefix, max(1, int(policy.viewer_idle_s))
     if _VIEWERS.manager is None:
         try:
             _VIEWERS.manager = ViewerManager()
         except ViewerError as exc:
             raise PermanentError(str(exc), code="VIEWER_ERROR") from exc
-    _VIEWERS.sweep(policy.viewer_idle_s)
-    local = res.settings.data_path / "robodata" / "viewers" / Path(payload.rrd_key).name
-    running = _VIEWERS.by_recording.get(str(local))
+    name = Path(payload.rrd_key).name
+    key = _viewer_key(prefix, name)
+    running = _VIEWERS.by_recording.get(name)
     if payload.action == "stop":
+        recorded = await res.redis.delete(key)
         if running is not None:
             _VIEWERS.manager.stop(running.id)
-            del _VIEWERS.by_recording[str(local)]
-        return {"status": "stopped", "stopped": running is not None}
-    if running is not None:
-        _VIEWERS.used[running.id] = time.monotonic()
+            del _VIEWERS.by_recording[name]
+        # Another worker's viewer stops at that worker's next sweep, its record being gone.
+        return {"status": "stopped", "stopped": running is not None or recorded > 0}
+    if running is not None and running.id in {v.id for v in _VIEWERS.manager.list()}:
+        await res.redis.set(key, msgspec.json.encode([_HERE, running]), ex=ttl)
         return _viewer_view(running, True)
+    found = await res.redis.get(key)
+    if found is not None:
+        owner, elsewhere = msgspec.json.decode(found, type=tuple[str, Viewer])
+        if owner != _HERE and await _answers(elsewhere):
+            await res.redis.expire(key, ttl)
+            return _viewer_view(elsewhere, True)
     if res.blob is None:
         raise RuntimeError("the blob store is not reachable")
+    local = res.settings.data_path / "robodata" / "viewers" / name
     if not local.is_file():
         local.parent.mkdir(parents=True, exist_ok=True)
         partial = local.with_name(f".{local.name}.{uuid.uuid4().hex}")
@@ -453,9 +503,9 @@ async def viewer(ctx: JobContext, payload: ViewerPayload) -> dict[str, Any]:
         )
     except ViewerError as exc:
         raise PermanentError(str(exc), code="VIEWER_ERROR") from exc
-    _VIEWERS.by_recording[str(local)] = started
-    _VIEWERS.used[started.id] = time.monotonic()
-    _VIEWERS.keep_sweeping(policy.viewer_idle_s)
+    _VIEWERS.by_recording[name] = started
+    await res.redis.set(key, msgspec.json.encode([_HERE, started]), ex=ttl)
+    _VIEWERS.keep_sweeping(res.redis, prefix, min(VIEWER_SWEEP_S, ttl / 4))
     return _viewer_view(started, False)
 
 
