@@ -20,7 +20,7 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -29,7 +29,14 @@ from redis.exceptions import RedisError
 
 from domain.job import PermanentError, TransientError
 from domain.robodata.archive import import_archive
-from domain.robodata.catalog import DatasetRecord, dataset_record, mapping, media_prefix, preview
+from domain.robodata.catalog import (
+    DatasetRecord,
+    dataset_record,
+    mapping,
+    media_key,
+    media_prefix,
+    preview,
+)
 from domain.robodata.editor import delete_episode, update_dataset
 from domain.robodata.error import (
     InvalidArchiveError,
@@ -48,6 +55,7 @@ from infra.settings import Settings
 from workers.catalog.robodata import (
     EditPayload,
     IndexPayload,
+    MaterializePayload,
     MediaPayload,
     ParsePayload,
     SweepPayload,
@@ -55,6 +63,7 @@ from workers.catalog.robodata import (
     ViewerPayload,
 )
 from workers.context import JobContext, WorkerResources
+from workers.follow import follow_up
 
 # At most this many of a dataset's warnings go into the task's error message.
 WARNINGS_PER_DATASET = 20
@@ -235,7 +244,16 @@ async def index(ctx: JobContext, payload: IndexPayload) -> dict[str, Any]:
             with contextlib.suppress(BaseException):
                 await parser
     await _sweep_media(res)
-    return {"datasets": datasets, "episodes": processed, "task_id": payload.task_id}
+    result: dict[str, Any] = {
+        "datasets": datasets,
+        "episodes": processed,
+        "task_id": payload.task_id,
+    }
+    if payload.materialize_assets and processed:
+        asked = MaterializePayload(path=payload.path, overwrite=payload.overwrite_assets)
+        key = f"robodata.materialize:{payload.task_id}"
+        result["materializeJobId"] = str(await follow_up(res, owner, MATERIALIZE, asked, key))
+    return result
 
 
 async def sweep(ctx: JobContext, payload: SweepPayload) -> dict[str, Any]:
@@ -507,6 +525,46 @@ async def viewer(ctx: JobContext, payload: ViewerPayload) -> dict[str, Any]:
     await res.redis.set(key, msgspec.json.encode([_HERE, started]), ex=ttl)
     _VIEWERS.keep_sweeping(res.redis, prefix, min(VIEWER_SWEEP_S, ttl / 4))
     return _viewer_view(started, False)
+
+
+MATERIALIZE = "robodata.materialize"
+# What a browser shows of an episode first: (what, extension, parameters besides the camera).
+FIRST_MEDIA: tuple[tuple[Literal["thumbnail", "stream"], str, dict[str, Any]], ...] = (
+    ("thumbnail", "jpg", {"frame": 0}),
+    ("stream", "mp4", {"resolution": None}),
+)
+
+
+async def materialize(ctx: JobContext, payload: MaterializePayload) -> dict[str, Any]:
+    """Make the first media of every episode at or below a path into the cache, under the
+    keys the API's media routes look for; what is cached already is kept unless `overwrite`."""
+    res = ctx["resources"]
+    if res.blob is None:
+        raise RuntimeError("the blob store is not reachable")
+    async with statement(res.engine) as conn:
+        items = await repo.items_under(conn, payload.path)
+    made = kept = 0
+    for number, item in enumerate(items, start=1):
+        if item.primary_camera is None:
+            continue
+        for what, extension, extra in FIRST_MEDIA:
+            params: dict[str, Any] = {"camera": item.primary_camera, **extra}
+            key = media_key(item.id, item.fingerprint, what, extension, params)
+            if not payload.overwrite and await res.blob.exists(key):
+                kept += 1
+                continue
+            asked = MediaPayload(item_id=item.id, what=what, key=key, **params)
+            try:
+                data, content_type, _ = await ctx["run_in_thread"](
+                    _make, item.storage_path, item.episode_index, asked
+                )
+            except RobodataError as exc:
+                log.warning("materialize: item %d %s: %s", item.id, what, exc)
+                continue
+            await res.blob.put(key, data, content_type=content_type)
+            made += 1
+        await ctx["progress"](100.0 * number / len(items), f"{number}/{len(items)} episodes")
+    return {"episodes": len(items), "made": made, "kept": kept}
 
 
 async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:

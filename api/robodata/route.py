@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
@@ -83,7 +82,7 @@ from domain.robodata.catalog import (
     RobotInfo,
     TaskInfo,
     episode_id,
-    media_prefix,
+    media_key,
 )
 from domain.robodata.error import InvalidNameError, NotADatasetError
 from domain.robodata.naming import parse_name
@@ -352,13 +351,18 @@ async def _start_index(
     path: Path,
     robot: FromQuery[str | None] = None,
     task_type: str | None = None,
+    assets: RegisterRequest | CreateRequest | None = None,
 ) -> tuple[int, str]:
-    """Record an index task and submit the job that does it; (task id, job id)."""
+    """Record an index task and submit the job that does it; (task id, job id). With
+    `materialize_assets` in `assets`, the index job asks for the media to be made after it."""
     res = from_request(request)
     owner = uuid.UUID(member.id)
     async with statement(res.autocommit) as conn:
         task_id = await repo.new_task(conn, owner, str(path))
     payload = {"task_id": task_id, "path": str(path), "robot": robot, "task_type": task_type}
+    if assets is not None:
+        payload["materialize_assets"] = assets.materialize_assets
+        payload["overwrite_assets"] = assets.overwrite_assets
     (job,) = await submit(res, owner, [JobRequest(kind="robodata.index", payload=payload)])
     async with statement(res.autocommit) as conn:
         await repo.attach_job(conn, task_id, job.id)
@@ -427,14 +431,6 @@ def _synchronous(request: Request[Any, Any, Any]) -> None:
         raise BadRequest("this route answers synchronously; do not send Prefer: respond-async")
 
 
-def _assets_note(data: RegisterRequest | ParseRequest | CreateRequest) -> str:
-    """What the answer says to a client that asked for assets made ahead: media is made on
-    its first request and cached instead (the flags are accepted, not acted on)."""
-    if not (data.materialize_assets or data.overwrite_assets):
-        return ""
-    return "; media is made on its first request and cached (materialize_assets is not acted on)"
-
-
 def _check_v3_name(preview: dict[str, Any], name: str) -> None:
     """LeRobot v3 names datasets `{robot_type}_{task_name}_{YYYY-MM-DD}`."""
     info = preview["dataset_info"]
@@ -464,11 +460,11 @@ async def register(
     preview = await _preview(request, member, path, name)
     _check_v3_name(preview, name)
     robot, task_type = data.robot or preview["mapping"][0], data.task_type or preview["mapping"][1]
-    task_id, job_id = await _start_index(request, member, path, robot, task_type)
+    task_id, job_id = await _start_index(request, member, path, robot, task_type, data)
     return RegisterResponse(
         taskId=task_id,
         status="running",
-        message="Dataset registered; index task started" + _assets_note(data),
+        message="Dataset registered; index task started",
         mappedRobot=robot,
         mappedTaskType=task_type,
         jobId=job_id,
@@ -489,7 +485,7 @@ async def parse_lerobot(
     preview = await _preview(request, member, path, data.dataset_name)
     return ParseResponse(
         success=True,
-        message=f"Parsed {len(preview['episodes'])} episodes" + _assets_note(data),
+        message=f"Parsed {len(preview['episodes'])} episodes",
         dataset_info=msgspec.convert(preview["dataset_info"], DatasetInfo),
         robot_info=msgspec.convert(preview["robot_info"], RobotInfo),
         tasks=msgspec.convert(preview["tasks"], list[TaskInfo]),
@@ -510,10 +506,10 @@ async def _create(
     task_id: int | None = None
     job_id: str | None = None
     if data.index_now:
-        task_id, job_id = await _start_index(request, member, path, robot, task_type)
+        task_id, job_id = await _start_index(request, member, path, robot, task_type, data)
     return CreateResponse(
         success=True,
-        message=("Index task started" if data.index_now else "Dataset parsed") + _assets_note(data),
+        message="Index task started" if data.index_now else "Dataset parsed",
         taskId=task_id,
         status="running" if data.index_now else "parsed",
         datasetName=name,
@@ -885,8 +881,7 @@ async def _media(
     row = await read(request, lambda c: service.item_row(c, item_id))
     if what != "timeseries":
         params["camera"] = service.camera_key(row, camera)
-    digest = hashlib.sha256(msgspec.json.encode(sorted(params.items()))).hexdigest()[:24]
-    key = f"{media_prefix(row.id, row.fingerprint)}{what}-{digest}.{extension}"
+    key = media_key(row.id, row.fingerprint, what, extension, params)
     await _ensure_media(request, row, key, {"item_id": row.id, "what": what, "key": key, **params})
     return await serve_blob(request, await from_request(request).blobs(), key)
 

@@ -81,6 +81,14 @@ def media_prefix(item_id: int, fingerprint: str) -> str:
     return f"robodata/media/{item_id}/{fingerprint}/"
 
 
+def media_key(
+    item_id: int, fingerprint: str, what: str, extension: str, params: dict[str, Any]
+) -> str:
+    """The cache key of one piece of an item's media: its kind and the parameters made with."""
+    digest = hashlib.sha256(msgspec.json.encode(sorted(params.items()))).hexdigest()[:24]
+    return f"{media_prefix(item_id, fingerprint)}{what}-{digest}.{extension}"
+
+
 def episode_id(index: int) -> str:
     return f"episode_{index:06d}"
 

@@ -577,6 +577,19 @@ async def task_progress(
     )
 
 
+_ITEMS_UNDER = """
+SELECT i.id, i.fingerprint, i.episode_index, i.primary_camera, d.path AS storage_path
+FROM robodata_items i JOIN robodata_datasets d ON d.id = i.dataset_id
+WHERE d.path = $1 OR starts_with(d.path, rtrim($1, '/') || '/')
+ORDER BY i.id
+"""
+
+
+async def items_under(conn: asyncpg.Connection, path: str) -> list[AttrRecord]:
+    """The items of every dataset at or below `path` (a root path)."""
+    return await conn.fetch(_ITEMS_UNDER, path, record_class=AttrRecord)  # type: ignore[no-any-return]
+
+
 async def stale_media_batch(conn: asyncpg.Connection, limit: int) -> list[tuple[int, str]]:
     """Up to `limit` (item id, fingerprint) pairs whose cached media is stale."""
     rows = await conn.fetch(

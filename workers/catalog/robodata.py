@@ -17,6 +17,10 @@ class IndexPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: str
     robot: str | None = None
     task_type: str | None = None
+    # Then make the episodes' default media ahead (a robodata.materialize job), remaking
+    # what is cached already with `overwrite_assets`.
+    materialize_assets: bool = False
+    overwrite_assets: bool = False
 
 
 class EditPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -33,6 +37,15 @@ class EditPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     task_type: str | None = None
     storage_path: str | None = None
     force_local: bool = True
+
+
+class MaterializePayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """robodata.materialize: make the media a browser shows first of every episode of the
+    datasets at or below `path` (the primary camera's thumbnail and stream) into the cache;
+    `overwrite` remakes what is cached already."""
+
+    path: str
+    overwrite: bool = False
 
 
 class SweepPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -101,6 +114,14 @@ KINDS = (
         # safe (a second delete would remove the next episode), so it is never retried.
         max_tries=1,
         cancellable=False,
+    ),
+    JobKind(
+        name="robodata.materialize",
+        pool="media",
+        payload=MaterializePayload,
+        handler="workers.robodata:materialize",
+        timeout_s=3600,
+        max_tries=2,
     ),
     JobKind(
         name="robodata.sweep",

@@ -3,6 +3,7 @@ unpacked safely into the roots), each parsed by a job and indexed on request."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 import zipfile
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.robodata.conftest import V3_NAME, V21_NAME, Stack, lab
+from tests.integration.robodata.test_media import media_jobs
 
 
 async def test_parse_lerobot_previews_a_dataset(stack: Stack) -> None:
@@ -38,15 +40,39 @@ async def test_parse_lerobot_previews_a_dataset(stack: Stack) -> None:
     assert (await stack.get("/robots")).json() == {"robots": []}
 
 
-async def test_asking_for_assets_made_ahead_is_answered_honestly(stack: Stack) -> None:
-    path = str(lab(stack.settings) / V3_NAME)
-    r = await stack.post("/datasets/parse-lerobot", {"dataset_path": path})
-    assert "materialize_assets" not in r.json()["message"]
-    r = await stack.post(
-        "/datasets/parse-lerobot", {"dataset_path": path, "materialize_assets": True}
-    )
+async def _materialized(stack: Stack, task_id: int) -> dict[str, Any]:
+    """The result of the media job the index task asked for, once it has run."""
+    job_id = (await stack.get("/index/status", params={"task_id": task_id})).json()["jobId"]
+    follow = (await stack.http.get(f"/jobs/{job_id}", headers=stack.headers)).json()
+    materialize = follow["result"]["materializeJobId"]
+    for _ in range(300):
+        job = (await stack.http.get(f"/jobs/{materialize}", headers=stack.headers)).json()
+        if job["status"] in ("completed", "failed"):
+            assert job["status"] == "completed", job
+            return dict(job["result"])
+        await asyncio.sleep(0.1)
+    raise AssertionError("the materialize job did not finish")
+
+
+async def test_materialized_assets_are_served_without_a_media_job(stack: Stack) -> None:
+    v21 = lab(stack.settings) / V21_NAME
+    body = {"path": str(v21), "materialize_assets": True}
+    r = await stack.post("/datasets/register", body)
     assert r.status_code == 200, r.text
-    assert r.json()["message"].endswith("(materialize_assets is not acted on)")
+    assert (await stack.finish(r.json()["taskId"]))["status"] == "completed"
+    assert await _materialized(stack, r.json()["taskId"]) == {"episodes": 2, "made": 4, "kept": 0}
+    for item in await stack.items():
+        for what in ("thumbnail", "stream"):
+            got = await stack.http.get(f"/robodata/items/{item['id']}/{what}")
+            assert got.status_code == 200, got.text
+    assert await media_jobs(stack) == 0
+    # Registered again: what is cached is kept, unless the client asks to overwrite it.
+    r = await stack.post("/datasets/register", body)
+    await stack.finish(r.json()["taskId"])
+    assert await _materialized(stack, r.json()["taskId"]) == {"episodes": 2, "made": 0, "kept": 4}
+    r = await stack.post("/datasets/register", {**body, "overwrite_assets": True})
+    await stack.finish(r.json()["taskId"])
+    assert await _materialized(stack, r.json()["taskId"]) == {"episodes": 2, "made": 4, "kept": 0}
 
 
 async def test_create_lerobot_parses_and_indexes_on_request(stack: Stack) -> None:
