@@ -329,12 +329,21 @@ def bench_fit(inspector: Inspector, n: int, size: int, kind: Kind = "part") -> M
     roi = _roi_size(inspector.backbone, size)
     good, _ = make_dataset(kind, n, 0, roi, seed=11)
     images = [s.image for s in good]
+    embedded: list[float] = []
+
+    def note(_: float, what: str) -> None:
+        # The last "embedded i/n" report marks the end of embedding; the coreset follows.
+        if what.startswith("embedded"):
+            embedded.append(time.perf_counter())
+
     start = time.perf_counter()
-    bank, report = inspector.fit(images)
-    elapsed = time.perf_counter() - start
+    bank, report = inspector.fit(images, progress=note)
+    end = time.perf_counter()
+    embed_s = (embedded[-1] if embedded else end) - start
     print(
         f"fit {n} {kind} ROIs {roi[1]}×{roi[0]} {inspector.model} grid {inspector.backbone.stride} "
-        f"on {inspector.device}: {elapsed:.1f} s "
+        f"on {inspector.device}: {end - start:.1f} s (embedding {embed_s:.1f} s, "
+        f"coreset {end - start - embed_s:.1f} s; load avg {os.getloadavg()[0]:.1f}) "
         f"(n_embeddings={report.n_embeddings}, coreset={report.coreset_size}, "
         f"rate applied={report.coreset_rate_applied:.3f})"
     )
