@@ -5,10 +5,13 @@
     python -m bench.inspection --only http     # /inspection/infer over HTTP vs the engine alone
 
 With `--data` a recipe table comes first (image and pixel AUROC per backbone and recipe, crops
-at their own size; `--backbones`, `--recipes`, `--fit-crops`, `--held`), then the engine's
-default on crops resized to one ROI; the last line is
-`image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`. `--threads 1` is the fastest on a
-shared, loaded CPU (OpenMP threads spin against each other there).
+at their own size, per defect kind when defect/ has sub-folders; `--backbones`, `--recipes`,
+`--fit-crops`, `--held`, `--fit-extra` for more good crops to fit on, `--max-coreset`), then,
+unless `--recipes-only`, the engine's default on crops resized to one ROI; the last line is
+`image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`. The real magnetic-tile set:
+`python -m bench.magnetic_tile GIT_DIR DIR --extra` (README, inspection accuracy).
+`--threads 1` is the fastest on a shared, loaded CPU (OpenMP threads spin against each other
+there).
 """
 
 from __future__ import annotations
