@@ -5,10 +5,13 @@
     python -m bench.inspection --only http     # /inspection/infer over HTTP vs the engine alone
 
 With `--data` a recipe table comes first (image and pixel AUROC per backbone and recipe, crops
-at their own size; `--backbones`, `--recipes`, `--fit-crops`, `--held`), then the engine's
-default on crops resized to one ROI; the last line is
-`image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`. `--threads 1` is the fastest on a
-shared, loaded CPU (OpenMP threads spin against each other there).
+at their own size, per defect kind when defect/ has sub-folders; `--backbones`, `--recipes`,
+`--fit-crops`, `--held`, `--fit-extra` for more good crops to fit on, `--max-coreset`), then,
+unless `--recipes-only`, the engine's default on crops resized to one ROI; the last line is
+`image_auroc=<x> pixel_auroc=<y or na> infer_ms_p50=<z>`. The real magnetic-tile set:
+`python -m bench.magnetic_tile GIT_DIR DIR --extra` (README, inspection accuracy).
+`--threads 1` is the fastest on a shared, loaded CPU (OpenMP threads spin against each other
+there).
 """
 
 from __future__ import annotations
@@ -165,6 +168,10 @@ class Recipe:
     neighbourhood: int = 3
     score_sigma: float = 0.0
     normalise: bool = False
+    # PatchCore eq. 7: the image score weighed by how dense the bank is around its patch.
+    reweight: bool = False
+    # Gaussian σ (pixels) of the full-resolution anomaly map.
+    blur_sigma: float = BLUR_SIGMA
 
     def prepare(self, image: RGBImage) -> RGBImage:
         """The crop as the backbone sees it under this recipe."""
@@ -184,6 +191,10 @@ RECIPES = (
     Recipe("native", side=None),
     Recipe("native+smooth", side=None, score_sigma=1.0),
     Recipe("native+norm+smooth", side=None, normalise=True, score_sigma=1.0),
+    Recipe("native+norm+smooth+rw", side=None, normalise=True, score_sigma=1.0, reweight=True),
+    Recipe("native+norm+smooth+g8", side=None, normalise=True, score_sigma=2.0, stride=8),
+    Recipe("native+norm+smooth+blur2", side=None, normalise=True, score_sigma=1.0, blur_sigma=2),
+    Recipe("native+norm+smooth+blur8", side=None, normalise=True, score_sigma=1.0, blur_sigma=8),
     Recipe("native448", side=448),
     Recipe("native448+smooth", side=448, score_sigma=1.0),
     Recipe("native448+norm", side=448, normalise=True),
@@ -193,10 +204,16 @@ RECIPES = (
 )
 
 
+def _good_crops(folder: Path) -> list[RGBImage]:
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT)
+    return [decode_image(p.read_bytes()) for p in paths]
+
+
 def _crops(
     root: Path,
-) -> tuple[list[RGBImage], list[RGBImage], list[np.ndarray]]:
-    """Crops at their own size; a defect without a mask file counts as all defect."""
+) -> tuple[list[RGBImage], list[RGBImage], list[np.ndarray], list[str]]:
+    """Crops at their own size, with each defect's kind (its sub-folder of defect/, if any);
+    a defect without a mask file counts as all defect."""
 
     def images(sub: str) -> list[Path]:
         folder = root / sub
@@ -217,7 +234,20 @@ def _crops(
             masks.append(np.ones(img.shape[:2], bool))
     if len(good) < 2 or not defect:
         raise SystemExit("need at least 2 good/ images and 1 defect/ image")
-    return good, defect, masks
+    kinds = [str(p.parent.relative_to(root / "defect")) for p in defect_paths]
+    return good, defect, masks, [k if k != "." else "defect" for k in kinds]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeResult:
+    """One recipe's figures on one fit/test split."""
+
+    recipe: Recipe
+    image_auroc: float
+    pixel_auroc: float
+    bank: int
+    coreset_s: float
+    scores: list[float]
 
 
 def evaluate_recipes(
@@ -230,7 +260,7 @@ def evaluate_recipes(
     *,
     coreset_rate: float = 0.1,
     max_coreset: int = 10_000,
-) -> list[tuple[Recipe, float, float]]:
+) -> list[RecipeResult]:
     """Image and pixel AUROC of each recipe, crops embedded once per processing size.
 
     Pixel AUROC is taken at each crop's own resolution, so recipes that process crops at
@@ -257,22 +287,33 @@ def evaluate_recipes(
 
             bank = torch.cat([feats(m).reshape(-1, net.dim) for m in fit_maps])
             keep = min(len(bank), max_coreset, max(1, round(coreset_rate * len(bank))))
+            start = time.perf_counter()
             bank = bank[greedy_coreset(bank, keep)].contiguous()
+            coreset_s = time.perf_counter() - start
             norm = (bank * bank).sum(1)
             scores, px_scores, px_labels = [], [], []
             for m, img, mask in zip(test_maps, test, masks, strict=True):
                 f = feats(m)
-                dist, _ = nearest(f.reshape(-1, net.dim), bank, bank_sq_norm=norm)
+                flat = f.reshape(-1, net.dim)
+                dist, idx = nearest(flat, bank, bank_sq_norm=norm)
                 # As the engine does: the map is smoothed before the image score is read off it.
                 patch = smoothed_scores(dist[:, 0].reshape(1, *f.shape[:2]), r.score_sigma)
-                scores.append(float(patch.max()))
+                score = float(patch.max())
+                if r.reweight:
+                    # As Inspector._reweight: 1 - softmax of the distances from the top patch
+                    # to its nearest bank feature's 9 nearest bank features.
+                    best = int(patch.reshape(-1).argmax())
+                    _, support = nearest(bank[idx[best]], bank, 9, bank_sq_norm=norm)
+                    d = torch.linalg.vector_norm(flat[best] - bank[support[0]], dim=1)
+                    score *= 1.0 - float(torch.softmax(d, dim=0)[0])
+                scores.append(score)
                 up = F.interpolate(patch[:, None], size=img.shape[:2], mode="bilinear")
-                amap = gaussian_blur(up[:, 0], BLUR_SIGMA)[0]
+                amap = gaussian_blur(up[:, 0], r.blur_sigma)[0]
                 # Every 4th pixel: the same ranking at a quarter of the sorting.
                 px_scores.append(amap.numpy().ravel()[::4])
                 px_labels.append(mask.ravel()[::4])
             pixel = auroc(np.concatenate(px_labels), np.concatenate(px_scores))
-            out.append((r, auroc(labels, scores), pixel))
+            out.append(RecipeResult(r, auroc(labels, scores), pixel, len(bank), coreset_s, scores))
     return out
 
 
@@ -287,22 +328,36 @@ def bench_recipes(
     n_fit: int,
     n_held: int,
     seed: int = 0,
+    kinds: Sequence[str] = (),
+    extra_fit: Sequence[RGBImage] = (),
+    max_coreset: int = 10_000,
 ) -> None:
-    """Fit on `n_fit` seeded good crops, test on `n_held` other good crops and every defect."""
+    """Test on `n_held` seeded good crops and every defect; fit on `n_fit` of the other good
+    crops, then of `extra_fit`. The held-out crops do not depend on `n_fit`, so figures for
+    several fit sizes compare on one test set. With defect `kinds`, image AUROC per kind too."""
     order = np.random.default_rng(seed).permutation(len(good))
-    n_fit = min(n_fit, len(good) - 1)
-    fit = [good[i] for i in order[:n_fit]]
-    held = [good[i] for i in order[n_fit : n_fit + n_held]]
+    n_held = min(n_held, len(good) - 1)
+    held = [good[i] for i in order[:n_held]]
+    pool = [good[i] for i in order[n_held:]] + list(extra_fit)
+    fit = pool[:n_fit]
     labels = [False] * len(held) + [True] * len(defect)
     all_masks = [np.zeros(g.shape[:2], bool) for g in held] + list(masks)
     print(f"{label}: fit {len(fit)} good, test {len(held)} good + {len(defect)} defect")
     for name in backbones:
-        for r, image_auc, pixel_auc in evaluate_recipes(
-            name, recipes, fit, held + list(defect), labels, all_masks
+        for res in evaluate_recipes(
+            name, recipes, fit, held + list(defect), labels, all_masks, max_coreset=max_coreset
         ):
+            good_scores = res.scores[: len(held)]
+            per_kind = []
+            for kind in sorted(set(kinds)) if len(set(kinds)) > 1 else ():
+                bad = [s for s, k in zip(res.scores[len(held) :], kinds, strict=True) if k == kind]
+                ok = [False] * len(good_scores) + [True] * len(bad)
+                per_kind.append(f"{kind} {auroc(ok, good_scores + bad):.2f}")
             print(
-                f"{label} {name} {r.name:22s} image_auroc={image_auc:.4f} "
-                f"pixel_auroc={pixel_auc:.4f}",
+                f"{label} {name} {res.recipe.name:24s} image_auroc={res.image_auroc:.4f} "
+                f"pixel_auroc={res.pixel_auroc:.4f} (bank {res.bank}, coreset "
+                f"{res.coreset_s:.1f} s)"
+                + (f"; image by kind: {', '.join(per_kind)}" if per_kind else ""),
                 flush=True,
             )
 
@@ -329,12 +384,21 @@ def bench_fit(inspector: Inspector, n: int, size: int, kind: Kind = "part") -> M
     roi = _roi_size(inspector.backbone, size)
     good, _ = make_dataset(kind, n, 0, roi, seed=11)
     images = [s.image for s in good]
+    embedded: list[float] = []
+
+    def note(_: float, what: str) -> None:
+        # The last "embedded i/n" report marks the end of embedding; the coreset follows.
+        if what.startswith("embedded"):
+            embedded.append(time.perf_counter())
+
     start = time.perf_counter()
-    bank, report = inspector.fit(images)
-    elapsed = time.perf_counter() - start
+    bank, report = inspector.fit(images, progress=note)
+    end = time.perf_counter()
+    embed_s = (embedded[-1] if embedded else end) - start
     print(
         f"fit {n} {kind} ROIs {roi[1]}×{roi[0]} {inspector.model} grid {inspector.backbone.stride} "
-        f"on {inspector.device}: {elapsed:.1f} s "
+        f"on {inspector.device}: {end - start:.1f} s (embedding {embed_s:.1f} s, "
+        f"coreset {end - start - embed_s:.1f} s; load avg {os.getloadavg()[0]:.1f}) "
         f"(n_embeddings={report.n_embeddings}, coreset={report.coreset_size}, "
         f"rate applied={report.coreset_rate_applied:.3f})"
     )
@@ -466,6 +530,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fit-crops", type=int, default=120, help="good crops fitted per recipe")
     parser.add_argument("--held", type=int, default=60, help="held-out good crops tested")
     parser.add_argument(
+        "--fit-extra",
+        type=Path,
+        help="folder of more good crops, fitted after good/'s (bench.magnetic_tile --extra)",
+    )
+    parser.add_argument(
+        "--recipes-only", action="store_true", help="with --data: skip the engine's 448² line"
+    )
+    parser.add_argument(
+        "--max-coreset", type=int, default=10_000, help="bank size cap for the recipe table"
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -487,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"device={device}{why} torch threads={torch.get_num_threads()} load avg {load}")
 
     if args.data is not None:
-        crops, defect_crops, crop_masks = _crops(args.data)
+        crops, defect_crops, crop_masks, kinds = _crops(args.data)
         bench_recipes(
             crops,
             defect_crops,
@@ -498,7 +573,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             n_fit=args.fit_crops,
             n_held=args.held,
             seed=args.seed,
+            kinds=kinds,
+            extra_fit=_good_crops(args.fit_extra) if args.fit_extra else (),
+            max_coreset=args.max_coreset,
         )
+        if args.recipes_only:
+            return
         inspector = Inspector(load_backbone(args.dinov2_weights, device))
         roi = _roi_size(inspector.backbone, args.size)
         good, defect, masks = _read_folder(args.data, roi)
