@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 
-from api.error import PLATFORM_ERRORS, Conflict, NotFound
+from api.error import PLATFORM_ERRORS, BadRequest, Conflict, NotFound
 from api.input import MAX_BIGINT
 from api.state import from_request
 from api.submit import (
@@ -27,8 +27,22 @@ from domain.job import JobStatus
 from events.model import job_topic
 from infra.db import job as repo
 from infra.security import Principal
+from workers.catalog import CATALOG
 
 log = logging.getLogger("switchyard.api.job")
+
+
+def _public(requests: list[JobRequest], where: str = "") -> None:
+    """Refuse a service's own kinds: only its routes, which check what the payload names,
+    submit them."""
+    for number, req in enumerate(requests):
+        kind = CATALOG.get(req.kind)
+        if kind is not None and not kind.public:
+            raise BadRequest(
+                f"{where.format(number)}kind: {req.kind} is submitted by its service's routes,"
+                " not through /jobs",
+                code="NOT_PUBLIC",
+            )
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -63,6 +77,7 @@ class JobController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[JobRequest], principal: PrincipalDep
     ) -> JobView:
         res = from_request(request)
+        _public([data])
         (row,) = await submit(res, uuid.UUID(principal.id), [data])
         return job_view(row)
 
@@ -76,6 +91,7 @@ class JobController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[BatchRequest], principal: PrincipalDep
     ) -> BatchResponse:
         res = from_request(request)
+        _public(data.jobs, "jobs[{}].")
         rows = await submit(res, uuid.UUID(principal.id), data.jobs)
         return BatchResponse(jobs=[job_view(r) for r in rows])
 

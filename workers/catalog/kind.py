@@ -17,6 +17,10 @@ class JobKind(msgspec.Struct, frozen=True, kw_only=True):
     cancellable: bool = True
     # Platform kinds may run on any pool: a job request's `pool` field picks one.
     any_pool: bool = False
+    # May clients submit it through `POST /jobs`? A service's kinds are submitted by its own
+    # routes, which check the caller's paths, records and ownership before they do; their
+    # payloads name files and blob keys that the handlers take as checked.
+    public: bool = False
     # "module:function" a worker of the pool awaits once at start, with the settings, to load
     # what the kind's jobs share (a model); jobs that arrive meanwhile wait for it themselves.
     warm: str | None = None

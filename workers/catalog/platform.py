@@ -33,6 +33,7 @@ KINDS = (
         timeout_s=30,
         max_tries=3,
         any_pool=True,
+        public=True,
     ),
     JobKind(
         name="platform.sleep",
@@ -44,5 +45,6 @@ KINDS = (
         backoff_s=0.2,
         backoff_max_s=5,
         any_pool=True,
+        public=True,
     ),
 )

@@ -67,3 +67,27 @@ async def test_a_refused_cors_preflight_is_a_json_error(http) -> None:
         "detail": "CORS preflight refused: origin not allowed",
         "code": "BAD_REQUEST",
     }
+
+
+async def test_a_services_own_kinds_are_not_submitted_through_jobs(http, login) -> None:
+    """Service routes check what a payload names (paths inside the roots, the caller's own
+    records) before they submit; /jobs takes only the platform's kinds."""
+    from workers.catalog import CATALOG
+
+    h = (await login("alice"))["headers"]
+    unpack = {"kind": "robodata.unpack", "payload": {"archive_key": "x", "target": "/etc/x"}}
+    r = await http.post("/jobs", json=unpack, headers=h)
+    assert (r.status_code, r.json()["code"]) == (400, "NOT_PUBLIC")
+    assert r.json()["detail"].startswith("kind: robodata.unpack is submitted by its service's")
+    r = await http.post(
+        "/jobs/batch", json={"jobs": [{"kind": "platform.noop"}, unpack]}, headers=h
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "NOT_PUBLIC")
+    assert r.json()["detail"].startswith("jobs[1].kind:")
+    for name, kind in CATALOG.items():
+        if not name.startswith("platform."):
+            assert not kind.public, name
+            r = await http.post("/jobs", json={"kind": name}, headers=h)
+            assert r.json().get("code") == "NOT_PUBLIC", (name, r.text)
+    assert (await http.get("/jobs", headers=h)).json()["total"] == 0
+    assert (await http.post("/jobs", json={"kind": "platform.noop"}, headers=h)).status_code == 202
