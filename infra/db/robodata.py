@@ -378,6 +378,37 @@ async def _mapped(conn: asyncpg.Connection, robot: str, task_type: str) -> tuple
     return robot_id, await conn.fetchval(_UPSERT_TYPE, robot_id, task_type)
 
 
+_UPSERT_ROBOTS = """
+INSERT INTO robodata_robots (name, display_name) SELECT n, n FROM unnest($1::text[]) AS n
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id, name
+"""
+_UPSERT_TYPES = """
+INSERT INTO robodata_task_types (robot_id, name, display_name)
+SELECT t.robot_id, t.name, t.name FROM unnest($1::bigint[], $2::text[]) AS t(robot_id, name)
+ON CONFLICT ON CONSTRAINT uq_robodata_task_types_robot_name
+DO UPDATE SET name = EXCLUDED.name RETURNING id, robot_id, name
+"""
+
+
+async def _mapped_all(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """The ids of (robot, task type) pairs, created when new: two statements for any number."""
+    if not pairs:
+        return {}
+    robots = {
+        r["name"]: r["id"]
+        for r in await conn.fetch(_UPSERT_ROBOTS, sorted({robot for robot, _ in pairs}))
+    }
+    types = {
+        (t["robot_id"], t["name"]): t["id"]
+        for t in await conn.fetch(
+            _UPSERT_TYPES, [robots[robot] for robot, _ in pairs], [task for _, task in pairs]
+        )
+    }
+    return {(robot, task): (robots[robot], types[(robots[robot], task)]) for robot, task in pairs}
+
+
 async def save_dataset(
     conn: asyncpg.Connection,
     record: DatasetRecord,
@@ -419,16 +450,12 @@ async def save_datasets(
                 [r.path for r in records],
             )
         }
-        pairs: dict[tuple[str, str], tuple[int, int]] = {}
-        mapped: list[tuple[int, int]] = []
-        for record in records:
-            if record.path in known and not remap:
-                mapped.append(known[record.path])
-                continue
-            pair = (record.robot, record.task_type)
-            if pair not in pairs:
-                pairs[pair] = await _mapped(conn, *pair)
-            mapped.append(pairs[pair])
+        wanted = {(r.robot, r.task_type) for r in records if remap or r.path not in known}
+        pairs = await _mapped_all(conn, sorted(wanted))
+        mapped = [
+            known[r.path] if r.path in known and not remap else pairs[(r.robot, r.task_type)]
+            for r in records
+        ]
         rows = await conn.fetch(
             _UPSERT_DATASETS,
             [r.path for r in records],
