@@ -29,6 +29,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     aim_ends: bool = True
     end_piece_share: float = 0.3
     glue_ratio: float = 1.0
+    enclosed_share: float = 0.5
     hub_children: int = 4
     hub_reach: float = 0.5
     near_margin: int = 1
@@ -251,7 +252,65 @@ def compute_weights(
         weights = rigid_parts(weights, faces, opt.rigid_share, end_pieces)
     if opt.glue_ratio > 0:
         weights = glued_pieces(weights, verts, faces, skel, opt.glue_ratio)
+    if opt.enclosed_share <= 1.0:
+        weights = enclosing_shells(weights, verts, faces, skel, opt.enclosed_share)
     return weights[inverse]
+
+
+def enclosing_shells(
+    weights: FloatArray, verts: FloatArray, faces: IntArray, skel: Skeleton, share: float
+) -> FloatArray:
+    """A rigid shell round other pieces moves with the joint that the pieces inside it follow.
+
+    A mech's foot is a shell over smaller foot pieces, and the shin's bone ends inside it:
+    nearest-bone heat gives the whole shell to the shin, with no heat at all from the foot
+    control the artist bound it to. The pieces the shell encloses tell what it belongs to:
+    a piece bound wholly to a joint that lies outside its box, with vertices of other pieces
+    inside its convex hull of which at least `share` follow one other joint (by their largest
+    weight), goes wholly to that joint. A piece whose own joint lies in it (a helmet round the
+    head joint) keeps it.
+    """
+    from scipy.spatial import Delaunay, QhullError, cKDTree
+
+    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    if n_parts < 2:
+        return weights
+    pos = skel.array()
+    bound = weights.argmax(axis=1)
+    rigid = weights.max(axis=1) >= 1.0 - 1e-9
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(n_parts + 1))
+    tree = cKDTree(verts)
+    out = weights.copy()
+    for c in range(n_parts):
+        rows = order[starts[c] : starts[c + 1]]
+        if len(rows) > 0.5 * len(verts) or len(rows) < 4 or not rigid[rows].all():
+            continue
+        part = verts[rows]
+        lo, hi = part.min(axis=0), part.max(axis=0)
+        pad = 0.02 * float((hi - lo).max())
+        own = int(bound[rows[0]])
+        if np.all((pos[own] >= lo - pad) & (pos[own] <= hi + pad)):
+            continue
+        near = np.asarray(tree.query_ball_point(0.5 * (lo + hi), 0.5 * np.linalg.norm(hi - lo)))
+        if len(near) == 0:
+            continue
+        cand = near[(labels[near] != c) & np.all((verts[near] >= lo) & (verts[near] <= hi), axis=1)]
+        if not (bound[cand] != own).any():
+            continue
+        try:
+            hull = Delaunay(part)
+        except QhullError:
+            continue
+        inner = cand[hull.find_simplex(verts[cand]) >= 0]
+        if len(inner) == 0:
+            continue
+        votes = np.bincount(bound[inner], minlength=len(pos))
+        best = int(votes.argmax())
+        if best != own and votes[best] >= share * len(inner):
+            out[rows] = 0.0
+            out[rows, best] = 1.0
+    return out
 
 
 def glued_pieces(

@@ -363,3 +363,35 @@ def test_a_bolt_on_a_big_head_moves_with_the_head() -> None:
     assert (weights[bolt, 2] == 1.0).all()
     unglued = compute_weights(mesh, skel, SkinOptions(glue_ratio=0.0))
     assert unglued[bolt, 2].max() == 0.0
+
+
+def test_a_shell_over_the_foot_moves_with_the_foot_it_covers() -> None:
+    """A mech's foot: a small foot piece round the foot joint and a big shell over it, the
+    shin's bone ending inside the shell and the foot joint just below it. Nearest-bone heat
+    gives the shell wholly to the shin; the pieces it covers follow the foot, and so does it."""
+    from domain.rigging.synthetic import capsule
+
+    parts = [
+        capsule(np.array([0.0, 1.0, -0.3]), np.array([0.0, 0.55, -0.3]), 0.06, 4),  # thigh
+        capsule(np.array([0.0, 0.55, -0.3]), np.array([0.0, 0.3, -0.15]), 0.06, 4),  # shin
+        capsule(np.array([0.0, 0.06, -0.05]), np.array([0.0, 0.06, 0.3]), 0.045, 4),  # foot
+        capsule(np.array([0.0, 0.16, 0.0]), np.array([0.0, 0.16, 0.25]), 0.1, 4),  # shell
+    ]
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    mesh = Mesh(
+        vertices=np.vstack([v for v, _ in parts]),
+        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
+    )
+    skel = Skeleton(
+        names=["hip", "knee", "foot"],
+        parents=[-1, 0, 1],
+        positions=[(0.0, 1.0, -0.3), (0.0, 0.55, -0.3), (0.0, 0.04, 0.0)],
+    )
+    foot = np.arange(offsets[2], offsets[3])
+    shell = np.arange(offsets[3], len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 3)
+    assert (weights[foot, 2] == 1.0).all()
+    assert (weights[shell, 2] == 1.0).all()
+    by_heat = compute_weights(mesh, skel, SkinOptions(enclosed_share=2.0))
+    assert (by_heat[shell, 1] == 1.0).all()
