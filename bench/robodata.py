@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import io
 import json
 import os
@@ -245,16 +246,25 @@ def _request(url: str, token: str | None = None, method: str = "GET", body: Any 
 
 
 def _index(url: str, token: str, path: Path) -> tuple[Any, float, float]:
-    """Scan `path` through the API and poll its task as the original page does (every 10 ms
-    here); the final status, the seconds from request to completion, the job's own seconds."""
-    start = time.perf_counter()
-    task = _request(f"{url}/robodata/index/scan", token, "POST", {"path": str(path)})
-    while True:
-        status = _request(f"{url}/robodata/index/status?task_id={task['taskId']}", token)
-        if status["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - start
+    """Scan `path` through the API and wait for its job's `job.completed` on `/ws` (as an
+    async client does; polling the task every few ms would load the two cores the job runs
+    on); the final status, the seconds from request to that event, the job's own seconds."""
+    from websockets.sync.client import connect
+
+    user = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["sub"]
+    with connect(f"ws{url.removeprefix('http')}/ws?token={token}", open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "subscribe", "topics": [f"user:{user}"]}))
+        while json.loads(ws.recv(timeout=30)).get("type") != "subscribed":
+            pass
+        start = time.perf_counter()
+        task = _request(f"{url}/robodata/index/scan", token, "POST", {"path": str(path)})
+        while True:
+            event = json.loads(ws.recv(timeout=300))
+            ended = event.get("type") in ("job.completed", "job.failed")
+            if ended and event["data"]["job_id"] == task["jobId"]:
+                break
+        elapsed = time.perf_counter() - start
+    status = _request(f"{url}/robodata/index/status?task_id={task['taskId']}", token)
     job = _request(f"{url}/jobs/{task['jobId']}", token)
     ran = datetime.fromisoformat(job["completed_at"]) - datetime.fromisoformat(job["started_at"])
     return status, elapsed, ran.total_seconds()
