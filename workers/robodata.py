@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -75,6 +76,8 @@ BATCH_DATASETS = 100
 # ahead of the writer.
 PARSER_PROCESSES = 2
 PARSE_AHEAD = 8
+# How often a parser process checks that its worker is still there.
+PARSER_WATCH_S = 1.0
 # How often a worker running viewers checks their records (so a stop made on another worker
 # takes at most this long).
 VIEWER_SWEEP_S = 2.0
@@ -92,10 +95,24 @@ def _parser_pool() -> ProcessPoolExecutor:
     for the worker's one interpreter lock."""
     global _parsers
     if _parsers is None:
+        spawn = multiprocessing.get_context("spawn")
         _parsers = ProcessPoolExecutor(
-            _parser_count(), mp_context=multiprocessing.get_context("spawn")
+            _parser_count(), mp_context=spawn, initializer=_watch_worker, initargs=(os.getpid(),)
         )
     return _parsers
+
+
+def _watch_worker(worker_pid: int) -> None:
+    """In a parser process: exit once the worker that started it is gone. A worker killed
+    outright never tells its pool to stop, and a parser waiting for work would wait forever
+    (each holds an end of the pool's queue, so it never reads an end of file)."""
+
+    def watch() -> None:
+        while os.getppid() == worker_pid:
+            time.sleep(PARSER_WATCH_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-worker", daemon=True).start()
 
 
 def _forget_parser_pool() -> None:
