@@ -321,15 +321,6 @@ async def get_item(conn: asyncpg.Connection, item_id: int) -> AttrRecord | None:
 
 # --- indexing -------------------------------------------------------------------------------
 
-_UPSERT_ROBOT = """
-INSERT INTO robodata_robots (name, display_name) VALUES ($1, $1)
-ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id
-"""
-_UPSERT_TYPE = """
-INSERT INTO robodata_task_types (robot_id, name, display_name) VALUES ($1, $2, $2)
-ON CONFLICT ON CONSTRAINT uq_robodata_task_types_robot_name
-DO UPDATE SET name = EXCLUDED.name RETURNING id
-"""
 _UPSERT_DATASETS = """
 INSERT INTO robodata_datasets (path, name, robot_id, task_type_id, version, fps, warnings,
                                owner_id)
@@ -374,8 +365,7 @@ AND NOT EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::int[]) AS k(dataset_id, e
 
 async def _mapped(conn: asyncpg.Connection, robot: str, task_type: str) -> tuple[int, int]:
     """The ids of a robot and one of its task types, created when new."""
-    robot_id = await conn.fetchval(_UPSERT_ROBOT, robot)
-    return robot_id, await conn.fetchval(_UPSERT_TYPE, robot_id, task_type)
+    return (await _mapped_all(conn, [(robot, task_type)]))[(robot, task_type)]
 
 
 _UPSERT_ROBOTS = """
