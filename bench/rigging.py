@@ -5,7 +5,8 @@
 every RigNet pair (X.obj + X_rig.txt) under each DIR, each set with its own mean line
 (`--gt-only` leaves out the fixtures and the synthetic set). Skeleton metrics come from
 rigging the bare mesh, skin metrics from skinning the bare mesh onto the ground-truth
-skeleton.
+skeleton. `j2j` counts every true joint; `j2j_def` only those that move some vertex (IK and
+pole targets and ground roots left out, as sets made for learned riggers keep them out).
 
 `python -m bench.rigging --http` times the service end to end (upload → skeleton → skinning →
 merge to GLB → download, through `/rigging` with a real API and rigging worker) beside the
@@ -24,7 +25,7 @@ import numpy as np
 
 from domain.rigging.error import RiggingError
 from domain.rigging.loader import load_model, load_rignet
-from domain.rigging.metrics import skeleton_metrics, skin_metrics
+from domain.rigging.metrics import deforming_j2j, skeleton_metrics, skin_metrics
 from domain.rigging.model import Limits, Model
 from domain.rigging.skeleton import SkeletonOptions, build_skeleton
 from domain.rigging.skinning import compute_weights
@@ -88,6 +89,7 @@ def score(name: str, model: Model) -> dict[str, float] | None:
     k = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
     row = {
         "j2j": s.j2j,
+        "j2j_def": deforming_j2j(skel, model.skeleton, model.weights, model.mesh),
         "j2b": s.j2b,
         "b2b": s.b2b,
         "skin_l1": k.l1,
@@ -96,7 +98,8 @@ def score(name: str, model: Model) -> dict[str, float] | None:
     }
     print(
         f"{name:24s} faces={len(model.mesh.faces):7d} joints={len(skel.names):3d}/"
-        f"{len(model.skeleton.names):<3d} j2j={s.j2j:.4f} j2b={s.j2b:.4f} b2b={s.b2b:.4f} "
+        f"{len(model.skeleton.names):<3d} j2j={s.j2j:.4f} j2j_def={row['j2j_def']:.4f} "
+        f"j2b={s.j2b:.4f} b2b={s.b2b:.4f} "
         f"prec={k.precision:.3f} rec={k.recall:.3f} skin_l1={k.l1:.3f} "
         f"deform={k.deformation:.4f} s={seconds:.2f}",
         flush=True,

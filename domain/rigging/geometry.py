@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from domain.rigging.model import IntArray
 
@@ -25,3 +27,16 @@ def unique_rows(rows: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     begin = np.nonzero(starts)[0]
     counts = np.diff(np.append(begin, len(ranked)))
     return order[begin].astype(np.int64), inverse, counts.astype(np.int64)
+
+
+def pieces(n: int, faces: IntArray) -> tuple[int, IntArray]:
+    """Return the number of separate pieces of a mesh of n vertices and each vertex's piece.
+
+    A piece is a set of faces joined through shared vertices; weld seams first if split
+    vertices should not cut a piece in two.
+    """
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    adjacency = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    count, labels = connected_components(adjacency, directed=False)
+    return int(count), np.asarray(labels, dtype=np.int64)

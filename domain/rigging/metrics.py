@@ -73,6 +73,20 @@ def skeleton_metrics(pred: Skeleton, truth: Skeleton, mesh: Mesh) -> SkeletonSco
     return SkeletonScore(j2j=_chamfer(pj, tj) / scale, j2b=float(j2b) / scale, b2b=b2b / scale)
 
 
+def deforming_j2j(
+    pred: Skeleton, truth: Skeleton, weights: FloatArray, mesh: Mesh, threshold: float = 1e-4
+) -> float:
+    """J2J against only the true joints that move some vertex.
+
+    Artists' rigs also hold controls that deform nothing: IK and pole targets that sit far
+    outside the body, a root on the ground. No rigger is asked to place them, and sets
+    built for learned riggers keep only the deforming joints, so this is the figure to
+    compare with theirs; `skeleton_metrics` keeps every joint.
+    """
+    moves = (weights > threshold).any(axis=0)
+    return _chamfer(pred.array(), truth.array()[moves]) / float(mesh.bbox_sides().max())
+
+
 def random_pose(skel: Skeleton, rng: np.random.Generator, max_deg: float = 45.0) -> FloatArray:
     """Return per-joint world transforms (J, 4, 4) for random local rotations of +-max_deg."""
     pos = skel.array()

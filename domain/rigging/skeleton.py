@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import unique_rows
+from domain.rigging.geometry import pieces, unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 
 
@@ -29,6 +29,7 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     joint_budget: int = 40
     leaf_base: float = 2.0
     symmetry: float = 0.02
+    rigid_pieces: bool = True
 
 
 RadiusAt = Callable[[FloatArray], float]
@@ -83,6 +84,7 @@ def build_skeleton(
     graph = _voxel_graph(thin, origin, pitch)
     radius_at = _sampler(dist, origin, pitch)
     centre = origin + (np.argwhere(solid).mean(axis=0) + 0.5) * pitch
+    piece_of = _piece_finder(verts, faces) if opt.rigid_pieces else None
     extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
     prune = opt.prune_ratio
     spacing = opt.spacing * extent
@@ -94,6 +96,8 @@ def build_skeleton(
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
         skel = _joint_tree(g, root, spacing, bend, radius_at, opt.waist)
+        if piece_of is not None:
+            skel = rigid_pieces(skel, piece_of(skel.array()))
         if len(skel.names) <= opt.joint_budget:
             break
         # Over budget: fewer joints along chains first (wider spacing, and only the sharper
@@ -621,6 +625,72 @@ def _corners(pts: FloatArray, tol: float) -> list[int]:
             keep.add(i + 1 + k)
             stack.extend([(i, i + 1 + k), (i + 1 + k, j)])
     return sorted(keep)
+
+
+def _piece_finder(verts: FloatArray, faces: IntArray) -> Callable[[FloatArray], IntArray]:
+    """Map points to the separate mesh piece of their nearest vertex, the largest piece as 0."""
+    from scipy.spatial import cKDTree
+
+    _, labels = pieces(len(verts), faces)
+    largest = int(np.bincount(labels).argmax())
+    # Swap the largest piece's label with 0, so that 0 always means the main body.
+    labels = np.where(labels == largest, -1, labels)
+    labels = np.where(labels == 0, largest, labels)
+    labels[labels == -1] = 0
+    tree = cKDTree(verts)
+
+    def piece_of(points: FloatArray) -> IntArray:
+        _, nearest = tree.query(points)
+        return np.asarray(labels[nearest], dtype=np.int64)
+
+    return piece_of
+
+
+def rigid_pieces(skel: Skeleton, piece: IntArray) -> Skeleton:
+    """Keep one joint of a branching end of the skeleton that lies in one loose mesh piece.
+
+    A separate piece cannot bend without tearing from the rest, and artists bind antlers,
+    wings and brims whole to one joint; a curve skeleton gives each tine or corner of such a
+    plate joints of its own, which match nothing and spend the budget. Where every joint
+    below a joint lies in the same piece as it, that piece is not the main body (piece 0,
+    or the root's piece), and the joints below reach two or more ends, only the topmost
+    such joint is kept: the piece still turns there. An unbranched chain in a loose piece
+    (a leg modelled apart from the body) keeps its joints.
+    """
+    n = len(skel.names)
+    children: list[list[int]] = [[] for _ in range(n)]
+    for i, p in enumerate(skel.parents):
+        if p >= 0:
+            children[p].append(i)
+    # Joints come parent first, so walking backwards sees every child before its parent.
+    inside = [True] * n
+    ends = [0] * n
+    for i in reversed(range(n)):
+        ends[i] = sum(ends[c] for c in children[i]) if children[i] else 1
+        inside[i] = all(inside[c] and piece[c] == piece[i] for c in children[i])
+
+    body = {0, *(int(piece[i]) for i, p in enumerate(skel.parents) if p < 0)}
+
+    def rigid(i: int) -> bool:
+        return skel.parents[i] >= 0 and piece[i] not in body and inside[i] and ends[i] >= 2
+
+    drop: set[int] = set()
+    for i, p in enumerate(skel.parents):
+        if rigid(i) and not (p >= 0 and rigid(p) and piece[p] == piece[i]):
+            stack = list(children[i])
+            while stack:
+                j = stack.pop()
+                drop.add(j)
+                stack += children[j]
+    if not drop:
+        return skel
+    keep = [i for i in range(n) if i not in drop]
+    index = {old: new for new, old in enumerate(keep)}
+    return Skeleton(
+        names=[skel.names[i] for i in keep],
+        parents=[index.get(skel.parents[i], -1) for i in keep],
+        positions=[skel.positions[i] for i in keep],
+    )
 
 
 def _truncate(skel: Skeleton, budget: int) -> Skeleton:

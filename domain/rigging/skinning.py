@@ -7,11 +7,10 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import unique_rows
+from domain.rigging.geometry import pieces, unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 from domain.rigging.skeleton import cap_holes, voxelise
 
@@ -272,7 +271,7 @@ def enclosing_shells(
     """
     from scipy.spatial import Delaunay, QhullError, cKDTree
 
-    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    n_parts, labels = pieces(len(weights), faces)
     if n_parts < 2:
         return weights
     pos = skel.array()
@@ -326,7 +325,7 @@ def glued_pieces(
     """
     from scipy.spatial import cKDTree
 
-    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    n_parts, labels = pieces(len(weights), faces)
     if n_parts < 2:
         return weights
     heads, tails, _ = bone_segments(skel)
@@ -371,7 +370,7 @@ def rigid_parts(
     a mech's foot piece sits round the end of the shin's bone and takes half its heat from
     it, but the artist bound it to the foot.
     """
-    n_parts, labels = connected_components(_adjacency(len(weights), faces), directed=False)
+    n_parts, labels = pieces(len(weights), faces)
     if n_parts < 2:
         return weights
     sizes = np.bincount(labels, minlength=n_parts)
@@ -454,7 +453,7 @@ def _solve(
     vis_dist = np.where(visible, dist, np.inf)
     nearest = vis_dist.min(axis=1)
     seen = np.isfinite(nearest)
-    n_comp, labels = connected_components(_adjacency(len(verts), faces), directed=False)
+    n_comp, labels = pieces(len(verts), faces)
     # A part that sees no bone at all (a closed shell around nothing) falls back to plain nearest.
     lit = np.zeros(n_comp, dtype=bool)
     lit[labels[seen]] = True
@@ -505,12 +504,6 @@ def _via_simplified(
     inv = 1.0 / np.maximum(dist, 1e-12) ** 2
     blended = np.einsum("vk,vkj->vj", inv / inv.sum(axis=1, keepdims=True), small[idx])
     return limit_influences(blended, opt.max_influences, opt.prune_below)
-
-
-def _adjacency(n: int, faces: IntArray) -> sparse.csr_matrix:
-    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
-    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
-    return sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
 
 
 def _visibility(

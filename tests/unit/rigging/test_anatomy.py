@@ -13,6 +13,7 @@ from domain.rigging.skeleton import (
     detect_symmetry,
     leaf_bases,
     mirror,
+    rigid_pieces,
     symmetrise,
 )
 from domain.rigging.synthetic import capsule
@@ -119,6 +120,38 @@ def test_end_part_gets_a_joint_at_its_root() -> None:
     # A bone shorter than that keeps its end as it is.
     short = Skeleton(names=["a", "tip"], parents=[-1, 0], positions=[(0, 0.9, 0), (0, 1.0, 0)])
     assert leaf_bases(short, verts, 2.0).names == ["a", "tip"]
+
+
+def _head_with(branch: list[tuple[str, int]]) -> Skeleton:
+    """A spine up to a head (joints 0-2) and, hung off the head, the given (name, parent)."""
+    names = ["root", "neck", "head"] + [n for n, _ in branch]
+    parents = [-1, 0, 1] + [p for _, p in branch]
+    positions = [(0.0, float(i), 0.0) for i in range(len(names))]
+    return Skeleton(names=names, parents=parents, positions=positions)
+
+
+def test_a_branching_loose_piece_keeps_only_the_joint_where_it_hangs() -> None:
+    """Antlers modelled as their own piece: one joint turns them, their tines get none."""
+    skel = _head_with([("antler", 2), ("tine_a", 3), ("tine_b", 3), ("tine_c", 4), ("jaw", 2)])
+    piece = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    out = rigid_pieces(skel, piece)
+    assert out.names == ["root", "neck", "head", "antler", "jaw"]
+    assert out.parents == [-1, 0, 1, 2, 2]
+
+
+def test_pieces_that_can_bend_keep_their_joints() -> None:
+    # A leg modelled apart from the body: one chain, no branch.
+    leg = _head_with([("thigh", 0), ("shin", 3), ("foot", 4)])
+    assert rigid_pieces(leg, np.array([0, 0, 0, 1, 1, 1])).names == leg.names
+    # Fingers on the body's own piece.
+    hand = _head_with([("hand", 1), ("thumb", 3), ("finger", 3)])
+    assert rigid_pieces(hand, np.zeros(6, dtype=np.int64)).names == hand.names
+    # A branch that reaches into another piece is not one rigid thing.
+    mixed = _head_with([("arm", 1), ("hand", 3), ("claw", 3)])
+    assert rigid_pieces(mixed, np.array([0, 0, 0, 1, 1, 2])).names == mixed.names
+    # The root's own piece is the body, whatever piece is the largest.
+    body = _head_with([("tail", 0), ("tip_a", 3), ("tip_b", 3)])
+    assert rigid_pieces(body, np.full(6, 4)).names == body.names
 
 
 def test_root_stays_in_the_body_when_a_prop_stretches_the_box(
