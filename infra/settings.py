@@ -154,7 +154,7 @@ class RiggingSettings(msgspec.Struct, frozen=True):
     max_faces: int = 2_000_000
     max_vertices: int = 2_000_000
     max_file_bytes: int = 512 * 1024 * 1024
-    joint_budget: int = 40
+    joint_budget: int = 50
     # The service's limits; the contract's figures by default.
     max_upload_bytes: int = 100 * 1024 * 1024
     uploads_per_hour: int = 10

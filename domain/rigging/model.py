@@ -20,7 +20,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_faces: int = 2_000_000
     max_vertices: int = 2_000_000
     max_file_bytes: int = 512 * 1024 * 1024
-    joint_budget: int = 40
+    joint_budget: int = 50
 
 
 class Skeleton(msgspec.Struct, frozen=True):

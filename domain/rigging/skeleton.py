@@ -26,7 +26,7 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     bend_growth: float = 1.1
     waist: float = 0.8
     min_branch: float = 0.06
-    joint_budget: int = 40
+    joint_budget: int = 50
     leaf_base: float = 2.0
     symmetry: float = 0.02
     rigid_pieces: bool = True
