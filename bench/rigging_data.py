@@ -29,9 +29,18 @@ DEVELOPMENT = [
 ]
 QUATERNIUS = "trebeljahr/quaternius-showcase"
 Q_COMMIT = "eab2e43"
-DEVELOPMENT += [
-    (QUATERNIUS, Q_COMMIT, f"public/glb/{pack}/{name}.glb", f"{sub}{name}.glb")
-    for pack, name, sub in [
+
+
+def quaternius(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """Rows for (pack, name, sub-folder) of the Quaternius showcase."""
+    return [
+        (QUATERNIUS, Q_COMMIT, f"public/glb/{pack}/{name}.glb", f"{sub}{name}.glb")
+        for pack, name, sub in rows
+    ]
+
+
+DEVELOPMENT += quaternius(
+    [
         ("animals_pack", "Alpaca", ""),
         ("animals_pack", "Husky", ""),
         ("dinosaurs_pack", "Trex", ""),
@@ -41,10 +50,9 @@ DEVELOPMENT += [
         ("modular_men", "Casual", "men/"),
         ("modular_women", "Witch", "women/"),
     ]
-]
-HOLDOUT = [
-    (QUATERNIUS, Q_COMMIT, f"public/glb/{pack}/{name}.glb", f"{sub}{name}.glb")
-    for pack, name, sub in [
+)
+HOLDOUT = quaternius(
+    [
         ("animals_pack", "Horse", ""),
         ("animals_pack", "Stag", ""),
         ("animals_pack", "Wolf", ""),
@@ -57,10 +65,9 @@ HOLDOUT = [
         ("modular_women", "Soldier", "women/"),
         ("single_knight_pack", "KnightCharacter", ""),
     ]
-]
-FRESH = [
-    (QUATERNIUS, Q_COMMIT, f"public/glb/{pack}/{name}.glb", f"{sub}{name}.glb")
-    for pack, name, sub in [
+)
+FRESH = quaternius(
+    [
         ("animals_pack", "Bull", ""),
         ("animals_pack", "Cow", ""),
         ("animals_pack", "Deer", ""),
@@ -81,7 +88,7 @@ FRESH = [
         ("fish_pack", "Dolphin", ""),
         ("platformer_game_pack", "Character", ""),
     ]
-]
+)
 
 
 def git_dir(root: Path, repo: str) -> Path:
