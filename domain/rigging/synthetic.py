@@ -231,6 +231,17 @@ def quadruped(detail: int = 4) -> Model:
     return _limb_model(QUADRUPED, detail)
 
 
+def join(parts: list[tuple[FloatArray, IntArray]]) -> tuple[Mesh, IntArray]:
+    """One mesh of separate pieces (vertices, faces), and the index of each piece's first
+    vertex in it."""
+    starts = np.cumsum([0] + [len(v) for v, _ in parts[:-1]]).astype(np.int64)
+    mesh = Mesh(
+        vertices=np.vstack([v for v, _ in parts]),
+        faces=np.vstack([f + s for (_, f), s in zip(parts, starts, strict=True)]),
+    )
+    return mesh, starts
+
+
 def multipart(detail: int = 4) -> Model:
     """A desk lamp of four separate rigid parts, one joint each, with gaps between parts."""
     skel = _skeleton(MULTIPART)
@@ -241,22 +252,12 @@ def multipart(detail: int = 4) -> Model:
         capsule(pos[2] + [0.03, 0.02, 0], pos[3] - [0.03, 0.02, 0], 0.025, detail),
         capsule(pos[3] + [0.03, -0.03, 0], pos[4], 0.07, detail),
     ]
-    owners = [0, 1, 2, 3]
-    verts, faces, rows = [], [], []
-    offset = 0
-    for (v, f), owner in zip(parts, owners, strict=True):
-        verts.append(v)
-        faces.append(f + offset)
-        w = np.zeros((len(v), len(MULTIPART)))
-        w[:, owner] = 1.0
-        rows.append(w)
-        offset += len(v)
-    return Model(
-        mesh=Mesh(vertices=np.concatenate(verts), faces=np.concatenate(faces)),
-        skeleton=skel,
-        weights=np.concatenate(rows),
-        source_format="synthetic",
-    )
+    mesh, _ = join(parts)
+    # Each part is bound wholly to its own joint, the i-th part to joint i.
+    owner = np.repeat(np.arange(len(parts)), [len(v) for v, _ in parts])
+    weights = np.zeros((len(mesh.vertices), len(MULTIPART)))
+    weights[np.arange(len(owner)), owner] = 1.0
+    return Model(mesh=mesh, skeleton=skel, weights=weights, source_format="synthetic")
 
 
 def synthetic_set(detail: int = 4) -> dict[str, Model]:

@@ -16,7 +16,7 @@ from domain.rigging.skeleton import (
     rigid_pieces,
     symmetrise,
 )
-from domain.rigging.synthetic import capsule
+from domain.rigging.synthetic import capsule, join
 
 
 def lathe(profile: list[tuple[float, float]], segments: int = 24) -> tuple[FloatArray, IntArray]:
@@ -159,11 +159,8 @@ def test_root_stays_in_the_body_when_a_prop_stretches_the_box(
 ) -> None:
     """A long thin spear held out to one side moves the box centre, not the body's middle."""
     body = synthetic["character"].mesh
-    spear, spear_faces = capsule(np.array([0.8, 1.44, 0.0]), np.array([3.0, 1.44, 0.0]), 0.015, 3)
-    mesh = Mesh(
-        vertices=np.vstack([body.vertices, spear]),
-        faces=np.vstack([body.faces, spear_faces + len(body.vertices)]),
-    )
+    spear = capsule(np.array([0.8, 1.44, 0.0]), np.array([3.0, 1.44, 0.0]), 0.015, 3)
+    mesh, _ = join([(body.vertices, body.faces), spear])
     root = build_skeleton(mesh).array()[0]
     assert abs(root[0]) < 0.15 and 0.8 < root[1] < 1.5
 

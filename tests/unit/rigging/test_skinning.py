@@ -11,7 +11,7 @@ from domain.rigging.loader import load_model
 from domain.rigging.metrics import skin_metrics
 from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skinning import SkinOptions, compute_weights
-from domain.rigging.synthetic import character
+from domain.rigging.synthetic import capsule, character, join
 
 
 def assert_valid(weights: np.ndarray, n_vertices: int, n_joints: int) -> None:
@@ -62,12 +62,7 @@ def test_holes_and_loose_parts_are_all_weighted(synthetic: dict[str, Model]) -> 
     keep = rng.random(len(model.mesh.faces)) > 0.05
     # A loose triangle far outside the body sees no bone through the surface it floats over.
     far = np.array([[3.0, 3.0, 3.0], [3.1, 3.0, 3.0], [3.0, 3.1, 3.0]])
-    mesh = Mesh(
-        vertices=np.vstack([model.mesh.vertices, far]),
-        faces=np.vstack(
-            [model.mesh.faces[keep], [[len(model.mesh.vertices) + k for k in range(3)]]]
-        ),
-    )
+    mesh, _ = join([(model.mesh.vertices, model.mesh.faces[keep]), (far, np.array([[0, 1, 2]]))])
     weights = compute_weights(mesh, model.skeleton)
     assert_valid(weights, len(mesh.vertices), len(model.skeleton.names))
 
@@ -122,8 +117,6 @@ def test_bone_through_the_air_deforms_nothing(synthetic: dict[str, Model]) -> No
 
 def test_crowded_joints_on_a_small_mesh_keep_four_influences() -> None:
     """Ten joints packed along a finger-sized tube: still four influences, normalised."""
-    from domain.rigging.synthetic import capsule
-
     verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.1, 0.0]), 0.02, 3)
     skel = Skeleton(
         names=[f"j{i}" for i in range(10)],
@@ -139,7 +132,6 @@ def test_crowded_joints_on_a_small_mesh_keep_four_influences() -> None:
 def test_end_bone_reaches_out_to_the_surface_of_its_part() -> None:
     """A head joint at the neck end of a long head owns the head out to the crown."""
     from domain.rigging.skinning import body_grid, reach_surface
-    from domain.rigging.synthetic import capsule
 
     verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
     inside = body_grid(verts, faces)
@@ -165,8 +157,6 @@ def test_loose_rigid_pieces_follow_one_joint(synthetic: dict[str, Model]) -> Non
 
 
 def _leg() -> Mesh:
-    from domain.rigging.synthetic import capsule
-
     verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
     return Mesh(vertices=verts, faces=faces)
 
@@ -207,22 +197,18 @@ def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
 
 def test_a_hub_joint_leaves_the_limb_roots_to_the_limbs() -> None:
     """A joint with four limbs hung on it owns the middle, not half of every limb."""
-    from domain.rigging.synthetic import capsule
-
     parts = [
         capsule(np.zeros(3), np.array(tip, dtype=np.float64), 0.1, 4)
         for tip in [(1.0, 0, 0), (-1.0, 0, 0), (0, 0, 1.0), (0, 0, -1.0)]
     ]
-    verts = np.vstack([v for v, _ in parts])
-    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
-    faces = np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)])
+    mesh, _ = join(parts)
+    verts = mesh.vertices
     tips = [(1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)]
     skel = Skeleton(
         names=["hub", *[f"limb{i}" for i in range(4)], *[f"tip{i}" for i in range(4)]],
         parents=[-1, 0, 0, 0, 0, 1, 2, 3, 4],
         positions=[(0.0, 0.0, 0.0), *[(0.4 * x, y, 0.4 * z) for x, y, z in tips], *tips],
     )
-    mesh = Mesh(vertices=verts, faces=faces)
     r = np.linalg.norm(verts[:, [0, 2]], axis=1)
     root = (r > 0.3) & (r < 0.4)
     weights = compute_weights(mesh, skel, BLENDED)
@@ -235,19 +221,15 @@ def test_a_hub_joint_leaves_the_limb_roots_to_the_limbs() -> None:
 def test_an_end_joint_just_off_a_thin_part_still_moves_it() -> None:
     """A wing's joint that sits in the gap at the wing's root (off the coarse grid's solid
     voxels) is no bone through the air: the wing follows it, not the body."""
-    from domain.rigging.synthetic import capsule
-
     body_v, body_f = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 4)
     wing_v, wing_f = capsule(np.array([0.2, 0.5, 0.0]), np.array([0.6, 0.5, 0.0]), 0.01, 4)
-    mesh = Mesh(
-        vertices=np.vstack([body_v, wing_v]), faces=np.vstack([body_f, wing_f + len(body_v)])
-    )
+    mesh, starts = join([(body_v, body_f), (wing_v, wing_f)])
     skel = Skeleton(
         names=["root", "neck", "wing"],
         parents=[-1, 0, 1],
         positions=[(0.0, 0.1, 0.0), (0.0, 0.8, 0.0), (0.175, 0.505, 0.0)],
     )
-    wing = np.arange(len(body_v), len(mesh.vertices))
+    wing = np.arange(starts[1], len(mesh.vertices))
     weights = compute_weights(mesh, skel)
     assert_valid(weights, len(mesh.vertices), 3)
     assert weights[wing, 2].mean() > 0.9
@@ -258,8 +240,6 @@ def test_an_end_joint_just_off_a_thin_part_still_moves_it() -> None:
 def test_an_end_pointing_along_the_body_stops_before_other_bones() -> None:
     """A rat's torso joint hangs off its hips and points forward: its reach ends before the
     shoulders, and the neck is left to the neck."""
-    from domain.rigging.synthetic import capsule
-
     verts, faces = capsule(np.array([0.0, 0.0, -1.5]), np.array([0.0, 0.0, 1.5]), 0.35, 4)
     mesh = Mesh(vertices=verts, faces=faces)
     skel = Skeleton(
@@ -285,11 +265,9 @@ def test_an_end_pointing_along_the_body_stops_before_other_bones() -> None:
 def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
     """A root on the ground just off a big foot: most of its way to the foot's joint runs
     through the foot, but a joint off the body is no bone of it."""
-    from domain.rigging.synthetic import capsule
-
     leg_v, leg_f = capsule(np.array([0.0, 0.1, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
     foot_v, foot_f = capsule(np.array([-0.2, 0.1, 0.0]), np.array([0.6, 0.1, 0.0]), 0.1, 4)
-    mesh = Mesh(vertices=np.vstack([leg_v, foot_v]), faces=np.vstack([leg_f, foot_f + len(leg_v)]))
+    mesh, _ = join([(leg_v, leg_f), (foot_v, foot_f)])
     skel = Skeleton(
         names=["ground", "foot", "toe", "hip", "knee"],
         parents=[-1, 0, 1, 0, 3],
@@ -311,17 +289,15 @@ def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
 def test_a_shoe_goes_to_the_foot_joint_inside_it() -> None:
     """A separate shoe round a foot joint at the sole: the shin's bone ends in it and lends
     it half its heat, but the shoe moves with the foot, as the artist bound it."""
-    from domain.rigging.synthetic import capsule
-
     leg_v, leg_f = capsule(np.array([0.0, 0.12, 0.0]), np.array([0.0, 1.0, 0.0]), 0.06, 4)
     shoe_v, shoe_f = capsule(np.array([0.0, 0.05, -0.02]), np.array([0.0, 0.05, 0.3]), 0.06, 4)
-    mesh = Mesh(vertices=np.vstack([leg_v, shoe_v]), faces=np.vstack([leg_f, shoe_f + len(leg_v)]))
+    mesh, starts = join([(leg_v, leg_f), (shoe_v, shoe_f)])
     skel = Skeleton(
         names=["hip", "knee", "foot"],
         parents=[-1, 0, 1],
         positions=[(0.0, 1.0, 0.0), (0.0, 0.55, 0.0), (0.0, 0.0, 0.0)],
     )
-    shoe = np.arange(len(leg_v), len(mesh.vertices))
+    shoe = np.arange(starts[1], len(mesh.vertices))
     weights = compute_weights(mesh, skel)
     assert_valid(weights, len(mesh.vertices), 3)
     assert (weights[shoe, 2] == 1.0).all()
@@ -332,19 +308,13 @@ def test_a_shoe_goes_to_the_foot_joint_inside_it() -> None:
 def test_a_bolt_on_a_big_head_moves_with_the_head() -> None:
     """A bolt on the side of a big head is far from the head's bone and near the arm's; it
     is glued to the head, not carried off by the arm."""
-    from domain.rigging.synthetic import capsule
-
     parts = [
         capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.2, 4),  # body
         capsule(np.array([0.0, 1.4, 0.0]), np.array([0.0, 1.6, 0.0]), 0.5, 4),  # head
         capsule(np.array([0.2, 0.9, 0.0]), np.array([1.2, 0.9, 0.0]), 0.08, 4),  # arm
         capsule(np.array([0.49, 1.25, 0.0]), np.array([0.53, 1.25, 0.0]), 0.05, 3),  # bolt
     ]
-    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
-    mesh = Mesh(
-        vertices=np.vstack([v for v, _ in parts]),
-        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
-    )
+    mesh, offsets = join(parts)
     skel = Skeleton(
         names=["root", "neck", "head", "shoulder", "elbow", "hand"],
         parents=[-1, 0, 1, 0, 3, 4],
@@ -369,19 +339,13 @@ def test_a_shell_over_the_foot_moves_with_the_foot_it_covers() -> None:
     """A mech's foot: a small foot piece round the foot joint and a big shell over it, the
     shin's bone ending inside the shell and the foot joint just below it. Nearest-bone heat
     gives the shell wholly to the shin; the pieces it covers follow the foot, and so does it."""
-    from domain.rigging.synthetic import capsule
-
     parts = [
         capsule(np.array([0.0, 1.0, -0.3]), np.array([0.0, 0.55, -0.3]), 0.06, 4),  # thigh
         capsule(np.array([0.0, 0.55, -0.3]), np.array([0.0, 0.3, -0.15]), 0.06, 4),  # shin
         capsule(np.array([0.0, 0.06, -0.05]), np.array([0.0, 0.06, 0.3]), 0.045, 4),  # foot
         capsule(np.array([0.0, 0.16, 0.0]), np.array([0.0, 0.16, 0.25]), 0.1, 4),  # shell
     ]
-    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
-    mesh = Mesh(
-        vertices=np.vstack([v for v, _ in parts]),
-        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
-    )
+    mesh, offsets = join(parts)
     skel = Skeleton(
         names=["hip", "knee", "foot"],
         parents=[-1, 0, 1],
