@@ -560,6 +560,16 @@ async def materialize(ctx: JobContext, payload: MaterializePayload) -> dict[str,
         raise RuntimeError("the blob store is not reachable")
     async with statement(res.engine) as conn:
         items = await repo.items_under(conn, payload.path)
+    run = ctx["run_in_thread"]
+    # Items come dataset by dataset: each dataset is parsed once, not once per file made.
+    parsed: dict[str, Dataset] = {}
+
+    async def dataset_at(root: str) -> Dataset:
+        if root not in parsed:
+            parsed.clear()
+            parsed[root] = await run(parse_dataset, root, probe_videos=False)
+        return parsed[root]
+
     made = kept = 0
     for number, item in enumerate(items, start=1):
         if item.primary_camera is None:
@@ -572,9 +582,8 @@ async def materialize(ctx: JobContext, payload: MaterializePayload) -> dict[str,
                 continue
             asked = MediaPayload(item_id=item.id, what=what, key=key, **params)
             try:
-                data, content_type, _ = await ctx["run_in_thread"](
-                    _make, item.storage_path, item.episode_index, asked
-                )
+                dataset = await dataset_at(item.storage_path)
+                data, content_type, _ = await run(_render, dataset, item.episode_index, asked)
             except RobodataError as exc:
                 log.warning("materialize: item %d %s: %s", item.id, what, exc)
                 continue
@@ -606,10 +615,16 @@ async def media(ctx: JobContext, payload: MediaPayload) -> dict[str, Any]:
 def _make(
     root: str, episode_index: int, payload: MediaPayload
 ) -> tuple[bytes, str, dict[str, Any]]:
+    return _render(parse_dataset(root, probe_videos=False), episode_index, payload)
+
+
+def _render(
+    dataset: Dataset, episode_index: int, payload: MediaPayload
+) -> tuple[bytes, str, dict[str, Any]]:
+    """One media file of an episode: (bytes, content type, facts for the job's result)."""
     from domain.robodata.timeseries import episode_timeseries
     from domain.robodata.video import export_clip, thumbnail
 
-    dataset = parse_dataset(root, probe_videos=False)
     if payload.what == "thumbnail":
         jpeg = thumbnail(dataset, episode_index, payload.camera, frame_index=payload.frame)
         return jpeg, "image/jpeg", {}

@@ -598,12 +598,12 @@ _ITEMS_UNDER = """
 SELECT i.id, i.fingerprint, i.episode_index, i.primary_camera, d.path AS storage_path
 FROM robodata_items i JOIN robodata_datasets d ON d.id = i.dataset_id
 WHERE d.path = $1 OR starts_with(d.path, rtrim($1, '/') || '/')
-ORDER BY i.id
+ORDER BY d.path, i.episode_index
 """
 
 
 async def items_under(conn: asyncpg.Connection, path: str) -> list[AttrRecord]:
-    """The items of every dataset at or below `path` (a root path)."""
+    """The items of every dataset at or below `path` (a root path), dataset by dataset."""
     return await conn.fetch(_ITEMS_UNDER, path, record_class=AttrRecord)  # type: ignore[no-any-return]
 
 
