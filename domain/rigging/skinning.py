@@ -246,18 +246,20 @@ def compute_weights(
         weights = _via_simplified(verts, faces, skel, opt, progress)
     else:
         weights = _solve(verts, faces, skel, opt, progress)
+    # The passes over loose pieces share one labelling of the welded mesh.
+    _, piece = pieces(len(verts), faces)
     if opt.rigid_share <= 1.0:
         end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
-        weights = rigid_parts(weights, faces, opt.rigid_share, end_pieces)
+        weights = rigid_parts(weights, piece, opt.rigid_share, end_pieces)
     if opt.glue_ratio > 0:
-        weights = glued_pieces(weights, verts, faces, skel, opt.glue_ratio)
+        weights = glued_pieces(weights, verts, piece, skel, opt.glue_ratio)
     if opt.enclosed_share <= 1.0:
-        weights = enclosing_shells(weights, verts, faces, skel, opt.enclosed_share)
+        weights = enclosing_shells(weights, verts, piece, skel, opt.enclosed_share)
     return weights[inverse]
 
 
 def enclosing_shells(
-    weights: FloatArray, verts: FloatArray, faces: IntArray, skel: Skeleton, share: float
+    weights: FloatArray, verts: FloatArray, labels: IntArray, skel: Skeleton, share: float
 ) -> FloatArray:
     """A rigid shell round other pieces moves with the joint that the pieces inside it follow.
 
@@ -271,7 +273,7 @@ def enclosing_shells(
     """
     from scipy.spatial import Delaunay, QhullError, cKDTree
 
-    n_parts, labels = pieces(len(weights), faces)
+    n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
     pos = skel.array()
@@ -313,7 +315,7 @@ def enclosing_shells(
 
 
 def glued_pieces(
-    weights: FloatArray, verts: FloatArray, faces: IntArray, skel: Skeleton, ratio: float
+    weights: FloatArray, verts: FloatArray, labels: IntArray, skel: Skeleton, ratio: float
 ) -> FloatArray:
     """A loose piece far from every bone that lies on another piece moves with that piece.
 
@@ -325,7 +327,7 @@ def glued_pieces(
     """
     from scipy.spatial import cKDTree
 
-    n_parts, labels = pieces(len(weights), faces)
+    n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
     heads, tails, _ = bone_segments(skel)
@@ -355,11 +357,13 @@ def glued_pieces(
 
 def rigid_parts(
     weights: FloatArray,
-    faces: IntArray,
+    labels: IntArray,
     share: float,
     end_pieces: tuple[FloatArray, Skeleton, float] | None = None,
 ) -> FloatArray:
     """Bind each loose part (a robot's plate, a helmet, an eye) wholly to its main joint.
+
+    `labels` is each vertex's piece (`geometry.pieces`), here as in the other piece passes.
 
     Artists bind a separate rigid piece to one bone; blended weights would bend a plate. A
     part is any connected piece but the body (a piece holding over half the vertices), and
@@ -370,7 +374,7 @@ def rigid_parts(
     a mech's foot piece sits round the end of the shin's bone and takes half its heat from
     it, but the artist bound it to the foot.
     """
-    n_parts, labels = pieces(len(weights), faces)
+    n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
     sizes = np.bincount(labels, minlength=n_parts)
