@@ -49,3 +49,16 @@ def test_random_pose_keeps_the_root_joint_in_place(synthetic: dict[str, Model]) 
     root = m.skeleton.array()[0]
     assert np.allclose(tf[0, :3, :3] @ root + tf[0, :3, 3], root)
     assert not np.allclose(tf[5], np.eye(4))
+
+
+def test_vertices_without_true_weights_are_not_scored(synthetic: dict[str, Model]) -> None:
+    """A shipped file's NaN weights load as none: those vertices have nothing to score."""
+    m = synthetic["character"]
+    assert m.skeleton is not None and m.weights is not None
+    truth = m.weights.copy()
+    truth[:100] = 0.0
+    wrong = np.roll(m.weights, 1, axis=1)
+    pred = np.vstack([wrong[:100], m.weights[100:]])
+    score = skin_metrics(pred, truth, m.skeleton, m.mesh)
+    assert score.l1 < 1e-9 and score.deformation < 1e-9
+    assert skin_metrics(wrong, truth, m.skeleton, m.mesh).l1 > 0.5
