@@ -35,6 +35,8 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     stop_near: float = 0.7
     drop_off_body: bool = True
     rigid_share: float = 0.5
+    gap_ratio: float = 2.0
+    voxel_resolution: int = 128
 
 
 def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -65,6 +67,8 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
 
 
 Inside = Callable[[FloatArray], np.ndarray]
+# (welded vertices, faces, bone heads, bone tails, owning joint, joint count) -> (V, J) weights
+Solver = Callable[[FloatArray, IntArray, FloatArray, FloatArray, IntArray, int], FloatArray]
 
 
 def trim_hubs(
@@ -149,7 +153,7 @@ def reach_surface(
     if others is not None:
         o_heads, o_tails, o_mask, k = others
         n_e, n_t = pts.shape[:2]
-        d, _ = _segment_distances(pts.reshape(-1, 3), o_heads, o_tails)
+        d, _ = segment_distances(pts.reshape(-1, 3), o_heads, o_tails)
         d = np.where(np.repeat(o_mask, n_t, axis=0), d, np.inf).min(axis=1).reshape(n_e, n_t)
         own = np.linalg.norm(pts - heads[:, None], axis=2)
         out |= d < k * own
@@ -206,7 +210,7 @@ def aim_at_controls(
     return tails, owner
 
 
-def _segment_distances(
+def segment_distances(
     points: FloatArray, heads: FloatArray, tails: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """Distances (V, B) and closest points (V, B, 3) from every point to every segment."""
@@ -233,8 +237,14 @@ def compute_weights(
     skel: Skeleton,
     options: SkinOptions | None = None,
     progress: Progress | None = None,
+    solver: Solver | None = None,
 ) -> FloatArray:
-    """Return dense (V, J) weights: at most max_influences per vertex, each row summing to 1."""
+    """Return dense (V, J) weights: at most max_influences per vertex, each row summing to 1.
+
+    Bone heat gives the weights unless a `solver` is given: the same bones (through the air
+    left out, ends stretched) and the same passes over loose pieces then frame another
+    method, as `bench.rigging --skin` compares them.
+    """
     opt = options or SkinOptions()
     n_joints = len(skel.names)
     if n_joints == 0:
@@ -243,9 +253,9 @@ def compute_weights(
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
     if len(verts) > opt.max_solve_vertices:
-        weights = _via_simplified(verts, faces, skel, opt, progress)
+        weights = _via_simplified(verts, faces, skel, opt, progress, solver)
     else:
-        weights = _solve(verts, faces, skel, opt, progress)
+        weights = _solve(verts, faces, skel, opt, progress, solver)
     # The passes over loose pieces share one labelling of the welded mesh.
     _, piece = pieces(len(verts), faces)
     if opt.rigid_share <= 1.0:
@@ -340,7 +350,7 @@ def glued_pieces(
             continue
         part = verts[rows]
         span = float(np.linalg.norm(part.max(axis=0) - part.min(axis=0)))
-        d, _ = _segment_distances(part, heads, tails)
+        d, _ = segment_distances(part, heads, tails)
         bone = float(d.min())
         if bone <= ratio * span:
             continue
@@ -412,6 +422,7 @@ def _solve(
     skel: Skeleton,
     opt: SkinOptions,
     progress: Progress | None,
+    solver: Solver | None = None,
 ) -> FloatArray:
     """Bone-heat weights of a welded mesh."""
     n_joints = len(skel.names)
@@ -449,9 +460,12 @@ def _solve(
             keep[~end] &= near(heads[~end])
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
+    if solver is not None:
+        weights = solver(verts, faces, heads, tails, owner, n_joints)
+        return limit_influences(weights, opt.max_influences, opt.prune_below)
     if progress:
         progress(20.0, "finding visible bones")
-    dist, closest = _segment_distances(verts, heads, tails)
+    dist, closest = segment_distances(verts, heads, tails)
     visible = _visibility(verts, faces, dist, closest, opt.candidates)
     # Each vertex takes heat from its nearest visible bone (ties share it), as in Pinocchio.
     vis_dist = np.where(visible, dist, np.inf)
@@ -470,6 +484,9 @@ def _solve(
     for b in range(len(owner)):
         target[:, owner[b]] += ties[:, b]
     target /= np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
+    if opt.gap_ratio > 0:
+        through = voxel_distances(verts, faces, heads, tails, owner, n_joints, opt.voxel_resolution)
+        target = across_gaps(target, through, opt.gap_ratio)
     h = np.where(seen, opt.heat / np.maximum(nearest, 1e-9) ** 2, 0.0)
     if progress:
         progress(40.0, "solving heat diffusion")
@@ -480,12 +497,101 @@ def _solve(
     return limit_influences(weights, opt.max_influences, opt.prune_below)
 
 
+def across_gaps(target: FloatArray, through: FloatArray, ratio: float) -> FloatArray:
+    """Give a vertex to the joint nearest through the body where its nearest bone is across a gap.
+
+    The nearest visible bone is a straight-line choice: the middle of a wasp's bent leg sees
+    the next segment's bone across the bend, a frog's hind foot the front shin that rests on
+    it, and heat leaks from one part to the other. Where that bone is more than
+    `ratio` x farther the way through the body (`through`, from `voxel_distances`) than the
+    joint nearest that way, the vertex takes its heat from the latter (ties share it). A
+    vertex of a piece no bone reaches through the body keeps its choice.
+    """
+    best = through.min(axis=1)
+    chosen = np.where(target > 0, through, np.inf).min(axis=1)
+    swap = np.isfinite(best) & (chosen > ratio * best)
+    if not swap.any():
+        return target
+    near = (through[swap] <= best[swap, None] * 1.0001 + 1e-12).astype(np.float64)
+    out = target.copy()
+    out[swap] = near / near.sum(axis=1, keepdims=True)
+    return out
+
+
+def voxel_distances(
+    verts: FloatArray,
+    faces: IntArray,
+    heads: FloatArray,
+    tails: FloatArray,
+    owner: IntArray,
+    n_joints: int,
+    resolution: int,
+) -> FloatArray:
+    """(V, J) distances from each vertex to each joint's bones the way through the body.
+
+    The mesh is voxelised solid; each joint's field is the shortest way through the solid
+    voxels (26 neighbours) from the voxels its bones pass through, plus the step from the
+    vertex to its nearest solid voxel: round through the body, not through the air between
+    two legs. A joint with no bones, or one that a vertex's piece does not reach, is inf.
+    """
+    from scipy.ndimage import distance_transform_edt
+    from scipy.sparse.csgraph import dijkstra
+
+    v, f = cap_holes(verts, faces)
+    solid, origin, pitch = voxelise(v, f, resolution)
+    shape = np.array(solid.shape)
+    index = np.full(solid.shape, -1, dtype=np.int64)
+    cells = np.argwhere(solid)
+    index[tuple(cells.T)] = np.arange(len(cells))
+    rows, cols, lengths = [], [], []
+    for step in np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T:
+        if tuple(step) <= (0, 0, 0):
+            continue  # each of the 13 forward directions once; the graph is undirected
+        nb = cells + step
+        ok = np.all((nb >= 0) & (nb < shape), axis=1)
+        other = np.full(len(cells), -1)
+        other[ok] = index[tuple(nb[ok].T)]
+        ok = other >= 0
+        rows.append(np.nonzero(ok)[0])
+        cols.append(other[ok])
+        lengths.append(np.full(int(ok.sum()), pitch * float(np.linalg.norm(step))))
+    graph = sparse.coo_matrix(
+        (np.concatenate(lengths), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(cells), len(cells)),
+    ).tocsr()
+    # Each grid cell's nearest solid voxel: a vertex on a face just outside, a bone through
+    # the air, start from there.
+    _, nearest = distance_transform_edt(~solid, return_indices=True)
+    nearest_cell = index[tuple(nearest)]
+
+    def grid(points: FloatArray) -> tuple[IntArray, ...]:
+        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, shape - 1)
+        return tuple(idx.T)
+
+    vertex_cell = nearest_cell[grid(verts)]
+    offset = np.linalg.norm(verts - (origin + (cells[vertex_cell] + 0.5) * pitch), axis=1)
+    out = np.full((len(verts), n_joints), np.inf)
+    for j in np.unique(owner):
+        pts = []
+        for b in np.nonzero(owner == j)[0]:
+            n = max(2, int(np.ceil(np.linalg.norm(tails[b] - heads[b]) / (0.5 * pitch))) + 1)
+            pts.append(heads[b] + np.linspace(0.0, 1.0, n)[:, None] * (tails[b] - heads[b]))
+        on_bone = index[grid(np.vstack(pts))]
+        sources = np.unique(on_bone[on_bone >= 0])
+        if len(sources) == 0:
+            sources = np.unique(nearest_cell[grid(np.vstack(pts))])
+        dist = dijkstra(graph, directed=False, indices=sources, min_only=True)
+        out[:, j] = dist[vertex_cell] + offset
+    return out
+
+
 def _via_simplified(
     verts: FloatArray,
     faces: IntArray,
     skel: Skeleton,
     opt: SkinOptions,
     progress: Progress | None,
+    solver: Solver | None = None,
 ) -> FloatArray:
     """Solve on a simplified copy and carry the weights back to every original vertex.
 
@@ -503,7 +609,7 @@ def _via_simplified(
     coarse, coarse_faces, _ = _weld(
         Mesh(vertices=np.asarray(pts, dtype=np.float64), faces=np.asarray(tris, np.int64))
     )
-    small = _solve(coarse, coarse_faces, skel, opt, progress)
+    small = _solve(coarse, coarse_faces, skel, opt, progress, solver)
     dist, idx = cKDTree(coarse).query(verts, k=4)
     inv = 1.0 / np.maximum(dist, 1e-12) ** 2
     blended = np.einsum("vk,vkj->vj", inv / inv.sum(axis=1, keepdims=True), small[idx])

@@ -359,3 +359,63 @@ def test_a_shell_over_the_foot_moves_with_the_foot_it_covers() -> None:
     assert (weights[shell, 2] == 1.0).all()
     by_heat = compute_weights(mesh, skel, SkinOptions(enclosed_share=2.0))
     assert (by_heat[shell, 1] == 1.0).all()
+
+
+def test_a_hand_beside_the_body_does_not_pull_its_side() -> None:
+    """An arm held close to the body: the hand's bone, out past the fingertips, is the
+    nearest bone the body's side sees across the air, but far the way through the body."""
+    body = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.2, 6)
+    arm = capsule(np.array([0.75, 0.5, 0.0]), np.array([0.4, 0.5, 0.0]), 0.1, 3)
+    mesh, starts = join([body, arm])
+    skel = Skeleton(
+        names=["hips", "spine", "arm", "hand"],
+        parents=[-1, 0, 0, 2],
+        positions=[(0.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.7, 0.5, 0.0), (0.32, 0.5, 0.0)],
+    )
+    on_body = np.arange(len(mesh.vertices)) < starts[1]
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 4)
+    assert weights[on_body][:, 2:].max() == 0.0
+    assert weights[~on_body][:, :2].max() == 0.0
+    # Nearest visible bone alone: the side facing the hand follows the hand.
+    leaky = compute_weights(mesh, skel, SkinOptions(gap_ratio=0.0))
+    assert (leaky[on_body][:, 2:].sum(axis=1) > 0.5).sum() > 20
+
+
+def test_distance_through_the_body_goes_round() -> None:
+    """Two arms of a U side by side: near across the gap, far the way round."""
+    from domain.rigging.skinning import segment_distances, voxel_distances
+
+    left = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 4)
+    right = capsule(np.array([0.3, 0.0, 0.0]), np.array([0.3, 1.0, 0.0]), 0.1, 4)
+    base = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.3, 0.0, 0.0]), 0.1, 4)
+    mesh, _ = join([left, right, base])
+    heads = np.array([[0.0, 0.5, 0.0], [0.3, 0.5, 0.0]])
+    tails = np.array([[0.0, 1.0, 0.0], [0.3, 1.0, 0.0]])
+    through = voxel_distances(
+        mesh.vertices, mesh.faces, heads, tails, np.array([0, 1]), n_joints=3, resolution=64
+    )
+    straight, _ = segment_distances(mesh.vertices, heads, tails)
+    tip = int(np.argmin(np.linalg.norm(mesh.vertices - [0.0, 1.1, 0.0], axis=1)))  # left top
+    # To its own bone the way through is the straight way; to the other arm's bone it runs
+    # down the arm (0.6 from the tip to the bottom of the bones), across and up.
+    assert abs(through[tip, 0] - straight[tip, 0]) < 0.05
+    assert straight[tip, 1] < 0.35 and through[tip, 1] > 1.2
+    # A joint with no bones is unreachable.
+    assert np.isinf(through[:, 2]).all()
+
+
+def test_a_vertex_moves_only_when_its_bone_is_much_farther_through_the_body() -> None:
+    from domain.rigging.skinning import across_gaps
+
+    target = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    through = np.array(
+        [
+            [3.0, 1.0, 1.0],  # three times farther than two tied joints: they share it
+            [1.5, 1.0, 9.0],  # within twice: kept
+            [np.inf, 4.0, 1.0],  # one of a shared pair unreachable, the other 4 x: moved
+            [np.inf, np.inf, np.inf],  # a piece no bone reaches: kept
+        ]
+    )
+    out = across_gaps(target, through, 2.0)
+    assert np.allclose(out, [[0, 0.5, 0.5], [1, 0, 0], [0, 0, 1], [1, 0, 0]])
