@@ -8,6 +8,9 @@ rigging the bare mesh, skin metrics from skinning the bare mesh onto the ground-
 skeleton. `j2j` counts every true joint; `j2j_def` only those that move some vertex (IK and
 pole targets and ground roots left out, as sets made for learned riggers keep them out).
 
+`--skin voxel` or `--skin bbw` skins with geodesic voxel binding or bounded biharmonic weights
+instead of bone heat (`bench.rigging_skins`), on the same bones and piece passes.
+
 `python -m bench.rigging --http` times the service end to end (upload → skeleton → skinning →
 merge to GLB → download, through `/rigging` with a real API and rigging worker) beside the
 engine alone on the same files, for a small and a ~50k-face model: the difference is what the
@@ -28,11 +31,12 @@ from domain.rigging.loader import load_model, load_rignet
 from domain.rigging.metrics import deforming_j2j, skeleton_metrics, skin_metrics
 from domain.rigging.model import Limits, Model
 from domain.rigging.skeleton import SkeletonOptions, build_skeleton
-from domain.rigging.skinning import compute_weights
+from domain.rigging.skinning import Solver, compute_weights
 from domain.rigging.synthetic import character, synthetic_set
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "rigging"
 LIMITS = Limits()
+SKIN: Solver | None = None
 
 
 def ground_truth(folder: Path) -> Iterator[tuple[str, Model]]:
@@ -83,7 +87,7 @@ def score(name: str, model: Model) -> dict[str, float] | None:
         return None
     start = time.perf_counter()
     skel = build_skeleton(model.mesh, SkeletonOptions(joint_budget=LIMITS.joint_budget))
-    weights = compute_weights(model.mesh, model.skeleton)
+    weights = compute_weights(model.mesh, model.skeleton, solver=SKIN)
     seconds = time.perf_counter() - start
     s = skeleton_metrics(skel, model.skeleton, model.mesh)
     k = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
@@ -101,10 +105,16 @@ def score(name: str, model: Model) -> dict[str, float] | None:
         f"{len(model.skeleton.names):<3d} j2j={s.j2j:.4f} j2j_def={row['j2j_def']:.4f} "
         f"j2b={s.j2b:.4f} b2b={s.b2b:.4f} "
         f"prec={k.precision:.3f} rec={k.recall:.3f} skin_l1={k.l1:.3f} "
-        f"deform={k.deformation:.4f} s={seconds:.2f}",
+        f"deform={k.deformation:.4f} s={seconds:.2f}{unscored_note(model.weights)}",
         flush=True,
     )
     return row
+
+
+def unscored_note(weights: np.ndarray) -> str:
+    """Say how many vertices the file gives no weight (left out of the skin figures)."""
+    n = int((weights.sum(axis=1) <= 0).sum())
+    return f" unscored={n}/{len(weights)}" if n else ""
 
 
 def main() -> None:
@@ -117,6 +127,9 @@ def main() -> None:
     parser.add_argument(
         "--gt-only", action="store_true", help="skip the fixtures and the generated set"
     )
+    parser.add_argument(
+        "--skin", choices=["heat", "voxel", "bbw"], default="heat", help="skin weighting method"
+    )
     parser.add_argument("--http", action="store_true", help="time the service end to end")
     parser.add_argument("--runs", type=int, default=3, help="runs per model with --http")
     args = parser.parse_args()
@@ -125,6 +138,10 @@ def main() -> None:
 
         run(args.runs)
         return
+    global SKIN
+    from bench.rigging_skins import SOLVERS
+
+    SKIN = SOLVERS[args.skin]
     # A worker imports these once per process; the first model should not pay for them.
     import robust_laplacian  # noqa: F401
     import skimage.morphology  # noqa: F401

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.rigging import ground_truth, report, score
 from domain.rigging.export import save_model
-from domain.rigging.synthetic import multipart, tree
+from domain.rigging.metrics import skin_metrics
+from domain.rigging.skinning import SkinOptions, compute_weights
+from domain.rigging.synthetic import character, multipart, quadruped, tree
 
 
 def test_ground_truth_folder_reads_glb_fbx_and_rignet_pairs(tmp_path: Path) -> None:
@@ -51,3 +54,20 @@ def test_each_set_gets_its_own_mean_line(capsys: pytest.CaptureFixture[str]) -> 
     assert mean is not None and math.isclose(mean["skin_l1"], 0.0, abs_tol=1e-9)
     assert "mean (lamps, 2 models)" in out and out.count("\na ") + out.count("\nb ") == 2
     assert report("empty", iter(())) is None
+
+
+@pytest.mark.parametrize("method", ["voxel", "bbw"])
+@pytest.mark.parametrize("name", ["character", "quadruped"])
+def test_other_skinning_methods_weight_the_generated_characters(method: str, name: str) -> None:
+    """Geodesic voxel binding and bounded biharmonic weights, on bone heat's bones: valid
+    weights that deform the generated characters as closely as heat does."""
+    from bench.rigging_skins import SOLVERS
+
+    model = (character if name == "character" else quadruped)(2)
+    assert model.skeleton is not None and model.weights is not None
+    blended = SkinOptions(rigid_share=2.0)
+    weights = compute_weights(model.mesh, model.skeleton, blended, solver=SOLVERS[method])
+    assert weights.shape == model.weights.shape
+    assert np.allclose(weights.sum(axis=1), 1.0) and ((weights > 0).sum(axis=1) <= 4).all()
+    score = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
+    assert score.deformation < 0.01 and score.recall > 0.8
