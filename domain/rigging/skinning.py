@@ -455,9 +455,13 @@ def _solve(
         # grid's inside voxels; next to the body, it is no bone through the air.
         keep[end] |= near(heads[end])
         # A bone from a joint off the body (a root on the ground between the feet) is no
-        # bone of it, however much of its way to a foot runs through that foot.
+        # bone of it, however much of its way to a foot runs through that foot. A root has to
+        # lie in the body itself: one on the ground within a voxel of the shoes, its bones up
+        # the inner legs to the hips, deforms nothing either.
         if opt.drop_off_body:
             keep[~end] &= near(heads[~end])
+            root = ~end & (np.asarray(skel.parents)[owner] < 0)
+            keep[root] &= inside(heads[root])
         if keep.any():
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if solver is not None:

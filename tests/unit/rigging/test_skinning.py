@@ -286,6 +286,35 @@ def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
     assert legacy[:, 0].max() > 0.5
 
 
+def test_a_ground_root_between_the_shoes_deforms_nothing() -> None:
+    """A root on the ground between two legs, within a voxel of them: its bones to the hips
+    run up the inner legs, but a root must lie in the body to be a bone of it."""
+    from domain.rigging.skinning import body_grids
+
+    left = capsule(np.array([-0.1, 0.05, 0.0]), np.array([-0.1, 1.0, 0.0]), 0.09, 4)
+    right = capsule(np.array([0.1, 0.05, 0.0]), np.array([0.1, 1.0, 0.0]), 0.09, 4)
+    mesh, _ = join([left, right])
+    skel = Skeleton(
+        names=["ground", "hip.L", "knee.L", "hip.R", "knee.R"],
+        parents=[-1, 0, 1, 0, 3],
+        positions=[
+            (0.0, 0.0, 0.0),
+            (-0.1, 1.0, 0.0),
+            (-0.1, 0.5, 0.0),
+            (0.1, 1.0, 0.0),
+            (0.1, 0.5, 0.0),
+        ],
+    )
+    inside, near = body_grids(mesh.vertices, mesh.faces)
+    ground = np.zeros((1, 3))
+    assert near(ground).all() and not inside(ground).any()
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 5)
+    assert weights[:, 0].max() == 0.0
+    legacy = compute_weights(mesh, skel, SkinOptions(drop_off_body=False))
+    assert legacy[:, 0].max() > 0.5
+
+
 def test_a_shoe_goes_to_the_foot_joint_inside_it() -> None:
     """A separate shoe round a foot joint at the sole: the shin's bone ends in it and lends
     it half its heat, but the shoe moves with the foot, as the artist bound it."""
