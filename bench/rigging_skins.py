@@ -16,6 +16,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
+from domain.rigging.geometry import sample_segments
 from domain.rigging.model import FloatArray, IntArray
 from domain.rigging.skeleton import cap_holes, voxelise
 from domain.rigging.skinning import Solver, segment_distances, voxel_distances
@@ -83,11 +84,9 @@ def bbw_weights(
     joints = np.unique(owner)
     handle: dict[int, int] = {}
     for col, j in enumerate(joints):
-        for b in np.nonzero(owner == j)[0]:
-            n = max(2, int(np.ceil(np.linalg.norm(tails[b] - heads[b]) / (0.5 * pitch))) + 1)
-            d, k = tree.query(heads[b] + np.linspace(0.0, 1.0, n)[:, None] * (tails[b] - heads[b]))
-            for kk in k[d < pitch]:
-                handle.setdefault(int(kk), col)
+        d, k = tree.query(sample_segments(heads[owner == j], tails[owner == j], 0.5 * pitch))
+        for kk in k[d < pitch]:
+            handle.setdefault(int(kk), col)
         if col not in handle.values():  # a bone off the grid: its nearest lattice point
             handle.setdefault(int(tree.query(heads[owner == j][0])[1]), col)
     fixed = np.fromiter(handle, dtype=np.int64)

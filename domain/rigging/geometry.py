@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from domain.rigging.model import IntArray
+from domain.rigging.model import FloatArray, IntArray
 
 
 def unique_rows(rows: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -40,3 +40,12 @@ def pieces(n: int, faces: IntArray) -> tuple[int, IntArray]:
     adjacency = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
     count, labels = connected_components(adjacency, directed=False)
     return int(count), np.asarray(labels, dtype=np.int64)
+
+
+def sample_segments(heads: FloatArray, tails: FloatArray, step: float) -> FloatArray:
+    """Points along each segment, ends included, no farther than `step` apart (two at least)."""
+    out = [np.zeros((0, 3))]
+    for h, t in zip(heads, tails, strict=True):
+        n = max(2, int(np.ceil(np.linalg.norm(t - h) / step)) + 1)
+        out.append(h + np.linspace(0.0, 1.0, n)[:, None] * (t - h))
+    return np.vstack(out)

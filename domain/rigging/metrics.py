@@ -7,6 +7,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from domain.rigging.geometry import sample_segments
 from domain.rigging.model import FloatArray, Mesh, Skeleton
 
 
@@ -54,11 +55,7 @@ def _bones_or_points(skel: Skeleton) -> tuple[FloatArray, FloatArray]:
 
 
 def _sample_bones(heads: FloatArray, tails: FloatArray, step: float) -> FloatArray:
-    out = [heads, tails]
-    for h, t in zip(heads, tails, strict=True):
-        n = max(2, int(np.ceil(np.linalg.norm(t - h) / step)) + 1)
-        out.append(h + np.linspace(0.0, 1.0, n)[:, None] * (t - h))
-    return np.vstack(out)
+    return np.vstack([heads, tails, sample_segments(heads, tails, step)])
 
 
 def skeleton_metrics(pred: Skeleton, truth: Skeleton, mesh: Mesh) -> SkeletonScore:

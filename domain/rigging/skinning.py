@@ -10,7 +10,7 @@ from scipy import sparse
 from scipy.sparse.linalg import splu
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import pieces, unique_rows
+from domain.rigging.geometry import pieces, sample_segments, unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 from domain.rigging.skeleton import cap_holes, voxelise
 
@@ -576,14 +576,11 @@ def voxel_distances(
     offset = np.linalg.norm(verts - (origin + (cells[vertex_cell] + 0.5) * pitch), axis=1)
     out = np.full((len(verts), n_joints), np.inf)
     for j in np.unique(owner):
-        pts = []
-        for b in np.nonzero(owner == j)[0]:
-            n = max(2, int(np.ceil(np.linalg.norm(tails[b] - heads[b]) / (0.5 * pitch))) + 1)
-            pts.append(heads[b] + np.linspace(0.0, 1.0, n)[:, None] * (tails[b] - heads[b]))
-        on_bone = index[grid(np.vstack(pts))]
+        pts = sample_segments(heads[owner == j], tails[owner == j], 0.5 * pitch)
+        on_bone = index[grid(pts)]
         sources = np.unique(on_bone[on_bone >= 0])
         if len(sources) == 0:
-            sources = np.unique(nearest_cell[grid(np.vstack(pts))])
+            sources = np.unique(nearest_cell[grid(pts)])
         dist = dijkstra(graph, directed=False, indices=sources, min_only=True)
         out[:, j] = dist[vertex_cell] + offset
     return out
