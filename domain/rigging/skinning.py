@@ -530,6 +530,7 @@ def voxel_distances(
     owner: IntArray,
     n_joints: int,
     resolution: int,
+    max_voxels: int = 100_000,
 ) -> FloatArray:
     """(V, J) distances from each vertex to each joint's bones the way through the body.
 
@@ -543,6 +544,12 @@ def voxel_distances(
 
     v, f = cap_holes(verts, faces)
     solid, origin, pitch = voxelise(v, f, resolution)
+    filled = int(solid.sum())
+    if filled > max_voxels:
+        # A bulky body (a platformer creature's ball) fills the grid, and each joint's search
+        # visits every voxel: a coarser grid keeps the work to about max_voxels.
+        coarser = max(16, int(resolution * (max_voxels / filled) ** (1 / 3)))
+        solid, origin, pitch = voxelise(v, f, coarser)
     shape = np.array(solid.shape)
     index = np.full(solid.shape, -1, dtype=np.int64)
     cells = np.argwhere(solid)

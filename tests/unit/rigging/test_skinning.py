@@ -411,8 +411,10 @@ def test_a_hand_beside_the_body_does_not_pull_its_side() -> None:
     assert (leaky[on_body][:, 2:].sum(axis=1) > 0.5).sum() > 20
 
 
-def test_distance_through_the_body_goes_round() -> None:
-    """Two arms of a U side by side: near across the gap, far the way round."""
+@pytest.mark.parametrize("max_voxels", [100_000, 3_000])
+def test_distance_through_the_body_goes_round(max_voxels: int) -> None:
+    """Two arms of a U side by side: near across the gap, far the way round, on the grid
+    asked for and on the coarser one a bulky body falls back to."""
     from domain.rigging.skinning import segment_distances, voxel_distances
 
     left = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 4)
@@ -422,7 +424,7 @@ def test_distance_through_the_body_goes_round() -> None:
     heads = np.array([[0.0, 0.5, 0.0], [0.3, 0.5, 0.0]])
     tails = np.array([[0.0, 1.0, 0.0], [0.3, 1.0, 0.0]])
     through = voxel_distances(
-        mesh.vertices, mesh.faces, heads, tails, np.array([0, 1]), n_joints=3, resolution=64
+        mesh.vertices, mesh.faces, heads, tails, np.array([0, 1]), 3, 64, max_voxels
     )
     straight, _ = segment_distances(mesh.vertices, heads, tails)
     tip = int(np.argmin(np.linalg.norm(mesh.vertices - [0.0, 1.1, 0.0], axis=1)))  # left top
