@@ -4,7 +4,7 @@ Each is a `skinning.Solver`: it gets the same bones as bone heat (bones through 
 out, end bones stretched to the surface) and its weights go through the same passes over
 loose pieces, so the figures compare the weighting itself.
 
-- `voxel`: geodesic voxel binding (Dionne and de Lasa, SCA 2013) on `voxel_distances`.
+- `voxel`: geodesic voxel binding (Dionne and de Lasa, SCA 2013) on `BodyPaths`.
 - `bbw`: bounded biharmonic weights (Jacobson et al., SIGGRAPH 2011) by libigl's `bbw`, on
   a tetrahedral grid of the solid voxels (five tetrahedra per voxel), the lattice points
   along each bone held at 1 for its joint and 0 for the others. libigl is a dev dependency.
@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 from domain.rigging.geometry import sample_segments
 from domain.rigging.model import FloatArray, IntArray
 from domain.rigging.skeleton import cap_holes, voxelise
-from domain.rigging.skinning import Solver, segment_distances, voxel_distances
+from domain.rigging.skinning import BodyPaths, Solver, segment_distances
 
 VOXEL_RESOLUTION = 128
 # The paper's falloff a in [0, 1]; 1 measured best of 0, 0.5 and 1 on the 43 real characters.
@@ -40,7 +40,8 @@ def geodesic_voxel_weights(
     bones through the body over the model's size; a piece no bone reaches takes the straight
     distance."""
     scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
-    d = voxel_distances(verts, faces, heads, tails, owner, n_joints, VOXEL_RESOLUTION) / scale
+    paths = BodyPaths(verts, faces, heads, tails, owner, n_joints, VOXEL_RESOLUTION)
+    d = np.column_stack([paths.from_joint(j) for j in range(n_joints)]) / scale
     alone = ~np.isfinite(d).any(axis=1)
     straight, _ = segment_distances(verts[alone], heads, tails)
     for b in range(len(owner)):

@@ -489,8 +489,8 @@ def _solve(
         target[:, owner[b]] += ties[:, b]
     target /= np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
     if opt.gap_ratio > 0:
-        through = voxel_distances(verts, faces, heads, tails, owner, n_joints, opt.voxel_resolution)
-        target = across_gaps(target, through, opt.gap_ratio)
+        paths = BodyPaths(verts, faces, heads, tails, owner, n_joints, opt.voxel_resolution)
+        target = across_gaps(target, paths, opt.gap_ratio)
     h = np.where(seen, opt.heat / np.maximum(nearest, 1e-9) ** 2, 0.0)
     if progress:
         progress(40.0, "solving heat diffusion")
@@ -501,96 +501,137 @@ def _solve(
     return limit_influences(weights, opt.max_influences, opt.prune_below)
 
 
-def across_gaps(target: FloatArray, through: FloatArray, ratio: float) -> FloatArray:
+def across_gaps(target: FloatArray, paths: BodyPaths, ratio: float) -> FloatArray:
     """Give a vertex to the joint nearest through the body where its nearest bone is across a gap.
 
     The nearest visible bone is a straight-line choice: the middle of a wasp's bent leg sees
     the next segment's bone across the bend, a frog's hind foot the front shin that rests on
-    it, and heat leaks from one part to the other. Where that bone is more than
-    `ratio` x farther the way through the body (`through`, from `voxel_distances`) than the
-    joint nearest that way, the vertex takes its heat from the latter (ties share it). A
-    vertex of a piece no bone reaches through the body keeps its choice.
+    it, and heat leaks from one part to the other. Where the chosen bone is more than `ratio`
+    x farther the way through the body than the joint nearest that way, the vertex takes its
+    heat from the latter (ties share it). A vertex of a piece no bone reaches through the
+    body keeps its choice.
     """
-    best = through.min(axis=1)
-    chosen = np.where(target > 0, through, np.inf).min(axis=1)
+    best, near = paths.nearest()
+    chosen = np.full(len(target), np.inf)
+    for j in np.nonzero(target.any(axis=0))[0]:
+        mine = (target[:, j] > 0) & np.isfinite(best)
+        if mine.any():
+            # Only whether the way is within ratio x the best matters: the search stops there.
+            way = paths.from_joint(int(j), ratio * float(best[mine].max()))
+            chosen[mine] = np.minimum(chosen[mine], way[mine])
     swap = np.isfinite(best) & (chosen > ratio * best)
-    if not swap.any():
-        return target
-    near = (through[swap] <= best[swap, None] * 1.0001 + 1e-12).astype(np.float64)
     out = target.copy()
-    out[swap] = near / near.sum(axis=1, keepdims=True)
+    out[swap] = near[swap]
     return out
 
 
-def voxel_distances(
-    verts: FloatArray,
-    faces: IntArray,
-    heads: FloatArray,
-    tails: FloatArray,
-    owner: IntArray,
-    n_joints: int,
-    resolution: int,
-    max_voxels: int = 100_000,
-) -> FloatArray:
-    """(V, J) distances from each vertex to each joint's bones the way through the body.
+class BodyPaths:
+    """Shortest ways through a mesh's solid voxels from each joint's bones to every vertex.
 
-    The mesh is voxelised solid; each joint's field is the shortest way through the solid
-    voxels (26 neighbours) from the voxels its bones pass through, plus the step from the
-    vertex to its nearest solid voxel: round through the body, not through the air between
-    two legs. A joint with no bones, or one that a vertex's piece does not reach, is inf.
+    The mesh is voxelised solid, 26 neighbours to a voxel. A joint's ways start from the
+    voxels its bones pass through (the nearest solid voxel for a bone wholly in the air), and
+    reach a vertex at its nearest solid voxel plus the step from there: round through the
+    body, not through the air between two legs. A bulky body (a platformer creature's ball)
+    fills the grid, and every search visits each voxel it reaches once: past `max_voxels`
+    solid voxels a coarser grid keeps to about that many.
     """
-    from scipy.ndimage import distance_transform_edt
-    from scipy.sparse.csgraph import dijkstra
 
-    v, f = cap_holes(verts, faces)
-    solid, origin, pitch = voxelise(v, f, resolution)
-    filled = int(solid.sum())
-    if filled > max_voxels:
-        # A bulky body (a platformer creature's ball) fills the grid, and each joint's search
-        # visits every voxel: a coarser grid keeps the work to about max_voxels.
-        coarser = max(16, int(resolution * (max_voxels / filled) ** (1 / 3)))
-        solid, origin, pitch = voxelise(v, f, coarser)
-    shape = np.array(solid.shape)
-    index = np.full(solid.shape, -1, dtype=np.int64)
-    cells = np.argwhere(solid)
-    index[tuple(cells.T)] = np.arange(len(cells))
-    rows, cols, lengths = [], [], []
-    for step in np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T:
-        if tuple(step) <= (0, 0, 0):
-            continue  # each of the 13 forward directions once; the graph is undirected
-        nb = cells + step
-        ok = np.all((nb >= 0) & (nb < shape), axis=1)
-        other = np.full(len(cells), -1)
-        other[ok] = index[tuple(nb[ok].T)]
-        ok = other >= 0
-        rows.append(np.nonzero(ok)[0])
-        cols.append(other[ok])
-        lengths.append(np.full(int(ok.sum()), pitch * float(np.linalg.norm(step))))
-    graph = sparse.coo_matrix(
-        (np.concatenate(lengths), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(len(cells), len(cells)),
-    ).tocsr()
-    # Each grid cell's nearest solid voxel: a vertex on a face just outside, a bone through
-    # the air, start from there.
-    _, nearest = distance_transform_edt(~solid, return_indices=True)
-    nearest_cell = index[tuple(nearest)]
+    def __init__(
+        self,
+        verts: FloatArray,
+        faces: IntArray,
+        heads: FloatArray,
+        tails: FloatArray,
+        owner: IntArray,
+        n_joints: int,
+        resolution: int,
+        max_voxels: int = 100_000,
+    ) -> None:
+        from scipy.ndimage import distance_transform_edt
 
-    def grid(points: FloatArray) -> tuple[IntArray, ...]:
-        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, shape - 1)
-        return tuple(idx.T)
+        v, f = cap_holes(verts, faces)
+        solid, origin, pitch = voxelise(v, f, resolution)
+        filled = int(solid.sum())
+        if filled > max_voxels:
+            coarser = max(16, int(resolution * (max_voxels / filled) ** (1 / 3)))
+            solid, origin, pitch = voxelise(v, f, coarser)
+        shape = np.array(solid.shape)
+        index = np.full(solid.shape, -1, dtype=np.int64)
+        cells = np.argwhere(solid)
+        index[tuple(cells.T)] = np.arange(len(cells))
+        rows, cols, lengths = [], [], []
+        for step in np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T:
+            if tuple(step) <= (0, 0, 0):
+                continue  # each of the 13 forward directions once; the graph is undirected
+            nb = cells + step
+            ok = np.all((nb >= 0) & (nb < shape), axis=1)
+            other = np.full(len(cells), -1)
+            other[ok] = index[tuple(nb[ok].T)]
+            ok = other >= 0
+            rows.append(np.nonzero(ok)[0])
+            cols.append(other[ok])
+            lengths.append(np.full(int(ok.sum()), pitch * float(np.linalg.norm(step))))
+        self.graph = sparse.coo_matrix(
+            (np.concatenate(lengths), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(cells), len(cells)),
+        ).tocsr()
+        # Each grid cell's nearest solid voxel.
+        _, nearest = distance_transform_edt(~solid, return_indices=True)
+        nearest_cell = index[tuple(nearest)]
 
-    vertex_cell = nearest_cell[grid(verts)]
-    offset = np.linalg.norm(verts - (origin + (cells[vertex_cell] + 0.5) * pitch), axis=1)
-    out = np.full((len(verts), n_joints), np.inf)
-    for j in np.unique(owner):
-        pts = sample_segments(heads[owner == j], tails[owner == j], 0.5 * pitch)
-        on_bone = index[grid(pts)]
-        sources = np.unique(on_bone[on_bone >= 0])
-        if len(sources) == 0:
-            sources = np.unique(nearest_cell[grid(pts)])
-        dist = dijkstra(graph, directed=False, indices=sources, min_only=True)
-        out[:, j] = dist[vertex_cell] + offset
-    return out
+        def grid(points: FloatArray) -> tuple[IntArray, ...]:
+            idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, shape - 1)
+            return tuple(idx.T)
+
+        self.vertex_cell = nearest_cell[grid(verts)]
+        self.offset = np.linalg.norm(
+            verts - (origin + (cells[self.vertex_cell] + 0.5) * pitch), axis=1
+        )
+        self.n_joints = n_joints
+        self.sources: dict[int, IntArray] = {}
+        for j in np.unique(owner):
+            pts = sample_segments(heads[owner == j], tails[owner == j], 0.5 * pitch)
+            on_bone = index[grid(pts)]
+            on_bone = on_bone[on_bone >= 0]
+            self.sources[int(j)] = np.unique(on_bone if len(on_bone) else nearest_cell[grid(pts)])
+
+    def from_joint(self, joint: int, limit: float = np.inf) -> FloatArray:
+        """Each vertex's way to the joint's bones; inf past `limit`, unreached, or no bones."""
+        from scipy.sparse.csgraph import dijkstra
+
+        if joint not in self.sources:
+            return np.full(len(self.vertex_cell), np.inf)
+        dist = dijkstra(
+            self.graph, directed=False, indices=self.sources[joint], min_only=True, limit=limit
+        )
+        return np.asarray(dist[self.vertex_cell] + self.offset)
+
+    def nearest(self) -> tuple[FloatArray, FloatArray]:
+        """Each vertex's way to its nearest joint, and (V, J) shares of the joints that near
+        (ties share; a vertex no bone reaches has inf and no joint)."""
+        from scipy.sparse.csgraph import dijkstra
+
+        if not self.sources:
+            return np.full(len(self.vertex_cell), np.inf), np.zeros(
+                (len(self.vertex_cell), self.n_joints)
+            )
+        nodes = np.concatenate(list(self.sources.values()))
+        joints = np.concatenate([np.full(len(n), j) for j, n in self.sources.items()])
+        start = np.unique(nodes)
+        dist, _, source = dijkstra(
+            self.graph, directed=False, indices=start, min_only=True, return_predecessors=True
+        )
+        # Which joints each starting voxel belongs to (a joint's voxel is on both its bones).
+        member = sparse.coo_matrix(
+            (np.ones(len(nodes)), (nodes, joints)), shape=(self.graph.shape[0], self.n_joints)
+        ).tocsr()
+        from_cell = source[self.vertex_cell]
+        reached = from_cell >= 0
+        shares = np.zeros((len(self.vertex_cell), self.n_joints))
+        shares[reached] = (member[from_cell[reached]].toarray() > 0).astype(np.float64)
+        shares[reached] /= shares[reached].sum(axis=1, keepdims=True)
+        best = np.where(reached, dist[self.vertex_cell] + self.offset, np.inf)
+        return best, shares
 
 
 def _via_simplified(

@@ -412,10 +412,10 @@ def test_a_hand_beside_the_body_does_not_pull_its_side() -> None:
 
 
 @pytest.mark.parametrize("max_voxels", [100_000, 3_000])
-def test_distance_through_the_body_goes_round(max_voxels: int) -> None:
+def test_ways_through_the_body_go_round(max_voxels: int) -> None:
     """Two arms of a U side by side: near across the gap, far the way round, on the grid
     asked for and on the coarser one a bulky body falls back to."""
-    from domain.rigging.skinning import segment_distances, voxel_distances
+    from domain.rigging.skinning import BodyPaths, segment_distances
 
     left = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 4)
     right = capsule(np.array([0.3, 0.0, 0.0]), np.array([0.3, 1.0, 0.0]), 0.1, 4)
@@ -423,30 +423,19 @@ def test_distance_through_the_body_goes_round(max_voxels: int) -> None:
     mesh, _ = join([left, right, base])
     heads = np.array([[0.0, 0.5, 0.0], [0.3, 0.5, 0.0]])
     tails = np.array([[0.0, 1.0, 0.0], [0.3, 1.0, 0.0]])
-    through = voxel_distances(
-        mesh.vertices, mesh.faces, heads, tails, np.array([0, 1]), 3, 64, max_voxels
-    )
+    paths = BodyPaths(mesh.vertices, mesh.faces, heads, tails, np.array([0, 1]), 3, 64, max_voxels)
     straight, _ = segment_distances(mesh.vertices, heads, tails)
     tip = int(np.argmin(np.linalg.norm(mesh.vertices - [0.0, 1.1, 0.0], axis=1)))  # left top
+    to_left, to_right = paths.from_joint(0), paths.from_joint(1)
     # To its own bone the way through is the straight way; to the other arm's bone it runs
     # down the arm (0.6 from the tip to the bottom of the bones), across and up.
-    assert abs(through[tip, 0] - straight[tip, 0]) < 0.05
-    assert straight[tip, 1] < 0.35 and through[tip, 1] > 1.2
-    # A joint with no bones is unreachable.
-    assert np.isinf(through[:, 2]).all()
-
-
-def test_a_vertex_moves_only_when_its_bone_is_much_farther_through_the_body() -> None:
-    from domain.rigging.skinning import across_gaps
-
-    target = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
-    through = np.array(
-        [
-            [3.0, 1.0, 1.0],  # three times farther than two tied joints: they share it
-            [1.5, 1.0, 9.0],  # within twice: kept
-            [np.inf, 4.0, 1.0],  # one of a shared pair unreachable, the other 4 x: moved
-            [np.inf, np.inf, np.inf],  # a piece no bone reaches: kept
-        ]
-    )
-    out = across_gaps(target, through, 2.0)
-    assert np.allclose(out, [[0, 0.5, 0.5], [1, 0, 0], [0, 0, 1], [1, 0, 0]])
+    assert abs(to_left[tip] - straight[tip, 0]) < 0.05
+    assert straight[tip, 1] < 0.35 and to_right[tip] > 1.2
+    # A search that stops short leaves the far side unreached; a joint with no bones is.
+    assert np.isinf(paths.from_joint(1, limit=0.5)[tip]) and np.isfinite(to_right).all()
+    assert np.isinf(paths.from_joint(2)).all()
+    # The nearest joint that way, and the way to it: the tip's own arm.
+    best, shares = paths.nearest()
+    assert np.allclose(best, np.minimum(to_left, to_right))
+    assert np.allclose(shares[tip], [1.0, 0.0, 0.0])
+    assert np.allclose(shares.sum(axis=1), 1.0) and (shares[:, 2] == 0.0).all()
