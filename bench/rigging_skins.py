@@ -13,13 +13,12 @@ loose pieces, so the figures compare the weighting itself.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
 from domain.rigging.geometry import sample_segments
 from domain.rigging.model import FloatArray, IntArray
 from domain.rigging.skeleton import cap_holes, voxelise
-from domain.rigging.skinning import BodyPaths, Solver, segment_distances
+from domain.rigging.skinning import BodyPaths, Solver, nearest_solid, segment_distances
 
 VOXEL_RESOLUTION = 128
 # The paper's falloff a in [0, 1]; 1 measured best of 0, 0.5 and 1 on the 43 real characters.
@@ -96,10 +95,7 @@ def bbw_weights(
     field = igl.bbw(points, tets.astype(np.int64), fixed, values, max_iter=BBW_ITERATIONS)
     field = np.clip(field, 0.0, None)
     # Each vertex reads the corners of its nearest solid voxel.
-    shape = np.array(solid.shape)
-    _, nearest = distance_transform_edt(~solid, return_indices=True)
-    idx = np.clip(np.floor((verts - origin) / pitch).astype(int), 0, shape - 1)
-    cell = nearest[:, idx[:, 0], idx[:, 1], idx[:, 2]].T
+    cell = nearest_solid(solid, origin, pitch)(verts)
     frac = np.clip((verts - origin) / pitch - cell, 0.0, 1.0)
     lookup = {tuple(p): i for i, p in enumerate(lattice)}
     out = np.zeros((len(verts), n_joints))

@@ -118,6 +118,26 @@ def body_grids(
     return test(solid), test(grown)
 
 
+def nearest_solid(
+    solid: np.ndarray, origin: FloatArray, pitch: float
+) -> Callable[[FloatArray], IntArray]:
+    """Return a lookup of each point's nearest solid voxel, as (N, 3) grid coordinates.
+
+    A vertex of a face that the grid's solid just misses, a bone through the air: each starts
+    from the solid voxel nearest the cell it falls in.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    _, nearest = distance_transform_edt(~solid, return_indices=True)
+    top = np.array(solid.shape) - 1
+
+    def snap(points: FloatArray) -> IntArray:
+        idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, top)
+        return np.asarray(nearest[:, idx[:, 0], idx[:, 1], idx[:, 2]].T)
+
+    return snap
+
+
 def inside_fraction(inside: Inside, heads: FloatArray, tails: FloatArray) -> FloatArray:
     """Share of each segment that runs inside the body.
 
@@ -252,12 +272,12 @@ def compute_weights(
     if n_joints == 1:
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
+    # The heat solve and the passes over loose pieces share one labelling of the welded mesh.
+    _, piece = pieces(len(verts), faces)
     if len(verts) > opt.max_solve_vertices:
         weights = _via_simplified(verts, faces, skel, opt, progress, solver)
     else:
-        weights = _solve(verts, faces, skel, opt, progress, solver)
-    # The passes over loose pieces share one labelling of the welded mesh.
-    _, piece = pieces(len(verts), faces)
+        weights = _solve(verts, faces, piece, skel, opt, progress, solver)
     if opt.rigid_share <= 1.0:
         end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
         weights = rigid_parts(weights, piece, opt.rigid_share, end_pieces)
@@ -419,12 +439,13 @@ def rigid_parts(
 def _solve(
     verts: FloatArray,
     faces: IntArray,
+    labels: IntArray,
     skel: Skeleton,
     opt: SkinOptions,
     progress: Progress | None,
     solver: Solver | None = None,
 ) -> FloatArray:
-    """Bone-heat weights of a welded mesh."""
+    """Bone-heat weights of a welded mesh whose vertices' pieces are `labels`."""
     n_joints = len(skel.names)
     heads, tails, owner = bone_segments(skel)
     end = ~np.isin(owner, skel.parents)
@@ -475,9 +496,8 @@ def _solve(
     vis_dist = np.where(visible, dist, np.inf)
     nearest = vis_dist.min(axis=1)
     seen = np.isfinite(nearest)
-    n_comp, labels = pieces(len(verts), faces)
     # A part that sees no bone at all (a closed shell around nothing) falls back to plain nearest.
-    lit = np.zeros(n_comp, dtype=bool)
+    lit = np.zeros(int(labels.max()) + 1, dtype=bool)
     lit[labels[seen]] = True
     fallback = ~lit[labels]
     nearest = np.where(fallback, dist.min(axis=1), nearest)
@@ -547,8 +567,6 @@ class BodyPaths:
         resolution: int,
         max_voxels: int = 100_000,
     ) -> None:
-        from scipy.ndimage import distance_transform_edt
-
         v, f = cap_holes(verts, faces)
         solid, origin, pitch = voxelise(v, f, resolution)
         filled = int(solid.sum())
@@ -575,25 +593,18 @@ class BodyPaths:
             (np.concatenate(lengths), (np.concatenate(rows), np.concatenate(cols))),
             shape=(len(cells), len(cells)),
         ).tocsr()
-        # Each grid cell's nearest solid voxel.
-        _, nearest = distance_transform_edt(~solid, return_indices=True)
-        nearest_cell = index[tuple(nearest)]
-
-        def grid(points: FloatArray) -> tuple[IntArray, ...]:
-            idx = np.clip(np.floor((points - origin) / pitch).astype(int), 0, shape - 1)
-            return tuple(idx.T)
-
-        self.vertex_cell = nearest_cell[grid(verts)]
-        self.offset = np.linalg.norm(
-            verts - (origin + (cells[self.vertex_cell] + 0.5) * pitch), axis=1
-        )
+        snap = nearest_solid(solid, origin, pitch)
+        snapped = snap(verts)
+        self.vertex_cell = index[tuple(snapped.T)]
+        self.offset = np.linalg.norm(verts - (origin + (snapped + 0.5) * pitch), axis=1)
         self.n_joints = n_joints
         self.sources: dict[int, IntArray] = {}
         for j in np.unique(owner):
             pts = sample_segments(heads[owner == j], tails[owner == j], 0.5 * pitch)
-            on_bone = index[grid(pts)]
+            idx = np.clip(np.floor((pts - origin) / pitch).astype(int), 0, shape - 1)
+            on_bone = index[tuple(idx.T)]
             on_bone = on_bone[on_bone >= 0]
-            self.sources[int(j)] = np.unique(on_bone if len(on_bone) else nearest_cell[grid(pts)])
+            self.sources[int(j)] = np.unique(on_bone if len(on_bone) else index[tuple(snap(pts).T)])
 
     def from_joint(self, joint: int, limit: float = np.inf) -> FloatArray:
         """Each vertex's way to the joint's bones; inf past `limit`, unreached, or no bones."""
@@ -658,7 +669,9 @@ def _via_simplified(
     coarse, coarse_faces, _ = _weld(
         Mesh(vertices=np.asarray(pts, dtype=np.float64), faces=np.asarray(tris, np.int64))
     )
-    small = _solve(coarse, coarse_faces, skel, opt, progress, solver)
+    small = _solve(
+        coarse, coarse_faces, pieces(len(coarse), coarse_faces)[1], skel, opt, progress, solver
+    )
     dist, idx = cKDTree(coarse).query(verts, k=4)
     inv = 1.0 / np.maximum(dist, 1e-12) ** 2
     blended = np.einsum("vk,vkj->vj", inv / inv.sum(axis=1, keepdims=True), small[idx])
