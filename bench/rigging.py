@@ -36,7 +36,6 @@ from domain.rigging.synthetic import character, synthetic_set
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "rigging"
 LIMITS = Limits()
-SKIN: Solver | None = None
 
 
 def ground_truth(folder: Path) -> Iterator[tuple[str, Model]]:
@@ -66,10 +65,12 @@ def generated_set() -> Iterator[tuple[str, Model]]:
     yield "character_47k", character(8)
 
 
-def report(label: str, models: Iterator[tuple[str, Model]]) -> dict[str, float] | None:
+def report(
+    label: str, models: Iterator[tuple[str, Model]], solver: Solver | None = None
+) -> dict[str, float] | None:
     """Score a set of models, one line each, then the set's mean line; return the mean."""
     print(f"== {label}", flush=True)
-    rows = [r for name, m in models if (r := score(name, m)) is not None]
+    rows = [r for name, m in models if (r := score(name, m, solver)) is not None]
     if not rows:
         print("no ground-truth models found")
         return None
@@ -80,14 +81,15 @@ def report(label: str, models: Iterator[tuple[str, Model]]) -> dict[str, float] 
     return mean
 
 
-def score(name: str, model: Model) -> dict[str, float] | None:
-    """Rig the bare mesh and skin it on the true skeleton; print and return the row."""
+def score(name: str, model: Model, solver: Solver | None = None) -> dict[str, float] | None:
+    """Rig the bare mesh and skin it on the true skeleton (by bone heat, or `solver`); print
+    and return the row."""
     if model.skeleton is None or model.weights is None:
         print(f"{name}: skipped (no ground-truth skin)")
         return None
     start = time.perf_counter()
     skel = build_skeleton(model.mesh, SkeletonOptions(joint_budget=LIMITS.joint_budget))
-    weights = compute_weights(model.mesh, model.skeleton, solver=SKIN)
+    weights = compute_weights(model.mesh, model.skeleton, solver=solver)
     seconds = time.perf_counter() - start
     s = skeleton_metrics(skel, model.skeleton, model.mesh)
     k = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
@@ -138,20 +140,19 @@ def main() -> None:
 
         run(args.runs)
         return
-    global SKIN
     from bench.rigging_skins import SOLVERS
 
-    SKIN = SOLVERS[args.skin]
+    solver = SOLVERS[args.skin]
     # A worker imports these once per process; the first model should not pay for them.
     import robust_laplacian  # noqa: F401
     import skimage.morphology  # noqa: F401
     import trimesh  # noqa: F401
 
     if not args.gt_only:
-        report("fixtures", ground_truth(FIXTURES) if FIXTURES.is_dir() else iter(()))
-        report("generated set", generated_set())
+        report("fixtures", ground_truth(FIXTURES) if FIXTURES.is_dir() else iter(()), solver)
+        report("generated set", generated_set(), solver)
     for folder in args.gt:
-        report(str(folder), ground_truth(folder))
+        report(str(folder), ground_truth(folder), solver)
 
 
 if __name__ == "__main__":
