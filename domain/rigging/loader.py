@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ GLB_MAGIC = b"glTF"
 FBX_BINARY_MAGIC = b"Kaydara FBX Binary"
 _OBJ_LINE = re.compile(rb"^\s*(v|vt|vn|f|o|g|s|usemtl|mtllib|l|#)(\s|$)", re.MULTILINE)
 _COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-_COMPRESSION = {"KHR_draco_mesh_compression", "EXT_meshopt_compression", "KHR_meshopt_compression"}
+# Draco is decoded (DracoPy); meshopt's filters would need a decoder of our own.
+_COMPRESSION = {"EXT_meshopt_compression", "KHR_meshopt_compression"}
+_DRACO = "KHR_draco_mesh_compression"
 _DTYPES = {
     5120: np.int8,
     5121: np.uint8,
@@ -424,11 +427,10 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
             if prim.get("mode", 4) != 4:
                 continue
             attrs = prim["attributes"]
-            pos = _accessor(doc, buffers, attrs["POSITION"])
+            read, idx = _primitive_reader(doc, buffers, prim)
+            pos = read("POSITION")
             n = len(pos)
-            if "indices" in prim:
-                idx = _accessor(doc, buffers, prim["indices"]).astype(np.int64).reshape(-1)
-            else:
+            if idx is None:
                 idx = np.arange(n - n % 3, dtype=np.int64)
             if len(idx) % 3:
                 raise CorruptFileError("triangle primitive index count is not a multiple of 3")
@@ -445,9 +447,9 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
                     jk, wk = f"JOINTS_{set_i}", f"WEIGHTS_{set_i}"
                     if jk not in attrs or wk not in attrs:
                         break
-                    js = _accessor(doc, buffers, attrs[jk]).astype(np.int64)
+                    js = read(jk).astype(np.int64)
                     # A NaN weight (seen in shipped files) means no influence, not a broken mesh.
-                    ws = np.nan_to_num(_accessor(doc, buffers, attrs[wk]), nan=0.0, posinf=0.0)
+                    ws = np.nan_to_num(read(wk), nan=0.0, posinf=0.0)
                     for c in range(js.shape[1]):
                         slots = np.array(
                             [joint_slot.get(node_skin[j], -1) for j in js[:, c]], dtype=np.int64
@@ -478,6 +480,72 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         weights=weights,
         source_format=fmt,
     )
+
+
+def _primitive_reader(
+    doc: dict[str, Any], buffers: list[bytes], prim: dict[str, Any]
+) -> tuple[Callable[[str], FloatArray], IntArray | None]:
+    """A reader of the primitive's attributes by name, and its triangle indices if it has any.
+
+    A Draco-compressed primitive is decoded once; the attributes it does not hold are
+    read from their accessors, as the extension says.
+    """
+    attrs = prim["attributes"]
+    draco = prim.get("extensions", {}).get(_DRACO)
+    if draco is None:
+        idx = None
+        if "indices" in prim:
+            idx = _accessor(doc, buffers, prim["indices"]).astype(np.int64).reshape(-1)
+        return lambda name: _accessor(doc, buffers, attrs[name]), idx
+    decoded, faces = _draco_decode(doc, buffers, prim, draco)
+
+    def read(name: str) -> FloatArray:
+        return decoded[name] if name in decoded else _accessor(doc, buffers, attrs[name])
+
+    return read, faces
+
+
+def _draco_decode(
+    doc: dict[str, Any], buffers: list[bytes], prim: dict[str, Any], draco: dict[str, Any]
+) -> tuple[dict[str, FloatArray], IntArray]:
+    """Decode a KHR_draco_mesh_compression primitive: its attributes by glTF name, and indices.
+
+    The decoded counts must match the accessors', which the limits were checked against
+    before anything was decoded.
+    """
+    import DracoPy
+
+    try:
+        view = doc["bufferViews"][draco["bufferView"]]
+        start = int(view.get("byteOffset", 0))
+        raw = buffers[view["buffer"]][start : start + int(view["byteLength"])]
+        ids = {str(name): int(uid) for name, uid in draco["attributes"].items()}
+        declared = {name: doc["accessors"][prim["attributes"][name]] for name in ids}
+        count = int(doc["accessors"][prim["attributes"]["POSITION"]]["count"])
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise CorruptFileError(f"Draco primitive is malformed: {exc}") from exc
+    try:
+        mesh = DracoPy.decode(raw)
+    except (DracoPy.FileTypeException, ValueError, RuntimeError) as exc:
+        raise CorruptFileError(f"Draco primitive does not decode: {exc}") from exc
+    faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1)
+    if "indices" in prim and len(faces) != int(doc["accessors"][prim["indices"]]["count"]):
+        raise CorruptFileError("Draco primitive decodes to more or fewer indices than declared")
+    out: dict[str, FloatArray] = {}
+    for name, uid in ids.items():
+        attr = mesh.get_attribute_by_unique_id(uid)
+        if attr is None:
+            raise CorruptFileError(f"Draco primitive has no attribute {uid} for {name}")
+        data = np.asarray(attr["data"])
+        if len(data) != count:
+            raise CorruptFileError(f"Draco attribute {name} does not hold {count} vertices")
+        values = data.reshape(count, -1).astype(np.float64)
+        if declared[name].get("normalized") and data.dtype.kind in "iu":
+            values /= float(np.iinfo(data.dtype).max)
+        out[name] = values
+    if faces.size and (faces.min() < 0 or faces.max() >= count):
+        raise CorruptFileError("Draco primitive indexes a vertex it does not hold")
+    return out, faces
 
 
 def _joint_ancestor(node: int, parent: list[int], joint_slot: dict[int, int]) -> int:

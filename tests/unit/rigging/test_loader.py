@@ -250,16 +250,94 @@ def test_face_bomb_fbx_header_is_refused(
         load_model(path, limits)
 
 
-def test_compressed_gltf_geometry_is_refused_clearly(
+def draco_compressed(data: bytes) -> bytes:
+    """The GLB with its first primitive's positions, indices, joints and weights in Draco.
+
+    The compressed attributes' accessors lose their buffer views, as the extension has it,
+    so that a reader which fell back to them would read zeros.
+    """
+    import DracoPy
+
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    blob = bytearray(data[20 + js_len + 8 :])
+    dtypes = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
+    sizes = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}
+
+    def array(index: int) -> np.ndarray[Any, Any]:
+        acc = doc["accessors"][index]
+        view = doc["bufferViews"][acc.pop("bufferView")]
+        start = view.get("byteOffset", 0) + acc.pop("byteOffset", 0)
+        count, width = acc["count"], sizes[acc["type"]]
+        out = np.frombuffer(blob, dtypes[acc["componentType"]], count * width, start)
+        return out.reshape(count, width)
+
+    prim = doc["meshes"][0]["primitives"][0]
+    attrs = prim["attributes"]
+    encoded = DracoPy.encode(
+        array(attrs["POSITION"]),
+        faces=array(prim["indices"]).reshape(-1, 3),
+        quantization_bits=16,
+        preserve_order=True,
+        generic_attributes={
+            1: array(attrs["JOINTS_0"]).astype(np.uint16),
+            2: array(attrs["WEIGHTS_0"]).astype(np.float32),
+        },
+    )
+    blob += b"\0" * (-len(blob) % 4)
+    doc["bufferViews"].append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(encoded)})
+    blob += encoded + b"\0" * (-len(encoded) % 4)
+    doc["buffers"][0]["byteLength"] = len(blob)
+    # DracoPy numbers the positions after the generic attributes.
+    position = next(a for a in DracoPy.decode(encoded).attributes if a["attribute_type"] == 0)
+    ids = {"POSITION": position["unique_id"], "JOINTS_0": 1, "WEIGHTS_0": 2}
+    extension = {"bufferView": len(doc["bufferViews"]) - 1, "attributes": ids}
+    prim["extensions"] = {"KHR_draco_mesh_compression": extension}
+    doc["extensionsUsed"] = doc["extensionsRequired"] = ["KHR_draco_mesh_compression"]
+    raw = json.dumps(doc).encode()
+    raw += b" " * (-len(raw) % 4)
+    body = struct.pack("<II", len(raw), 0x4E4F534A) + raw
+    body += struct.pack("<II", len(blob), 0x004E4942) + bytes(blob)
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+def test_draco_compressed_glb_loads_like_the_plain_one(
     tmp_path: Path, synthetic: dict[str, Model], limits: Limits
 ) -> None:
-    draco = ["KHR_draco_mesh_compression"]
+    plain_path, draco_path = tmp_path / "plain.glb", tmp_path / "draco.glb"
+    plain_path.write_bytes(glb_bytes(synthetic["tree"]))
+    draco_path.write_bytes(draco_compressed(plain_path.read_bytes()))
+    plain, draco = load_model(plain_path, limits), load_model(draco_path, limits)
+    extent = float(np.ptp(plain.mesh.vertices, axis=0).max())
+    assert np.abs(draco.mesh.vertices - plain.mesh.vertices).max() < 1e-4 * extent
+    assert np.array_equal(draco.mesh.faces, plain.mesh.faces)
+    assert draco.skeleton == plain.skeleton
+    assert draco.weights is not None and plain.weights is not None
+    assert np.allclose(draco.weights, plain.weights, atol=1e-6)
+
+
+def test_corrupt_draco_primitive_is_refused_clearly(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = bytearray(draco_compressed(glb_bytes(synthetic["tree"])))
+    at = data.find(b"DRACO")
+    data[at + 5 : at + 40] = b"\xff" * 35
+    path = tmp_path / "broken.glb"
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="Draco"):
+        load_model(path, limits)
+
+
+def test_meshopt_compressed_geometry_is_refused_clearly(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    meshopt = ["EXT_meshopt_compression"]
     data = patch_glb_json(
-        glb_bytes(synthetic["tree"]), {"extensionsUsed": draco, "extensionsRequired": draco}
+        glb_bytes(synthetic["tree"]), {"extensionsUsed": meshopt, "extensionsRequired": meshopt}
     )
-    path = tmp_path / "draco.glb"
+    path = tmp_path / "meshopt.glb"
     path.write_bytes(data)
-    with pytest.raises(UnsupportedFormatError, match="draco"):
+    with pytest.raises(UnsupportedFormatError, match="meshopt"):
         load_model(path, limits)
 
 
