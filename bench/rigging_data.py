@@ -4,7 +4,9 @@
 `OUT/real-rigs` (the development set, 13 models), `OUT/real-rigs-holdout` (11 models) and
 `OUT/real-rigs-fresh` (19 models, chosen after the diagnosis had looked into the held-out
 set, so that a change is still checked on characters nobody has looked at) and
-`OUT/real-rigs-clean` (18 models, chosen once the fresh set had been looked into too).
+`OUT/real-rigs-clean` (18 models, chosen once the fresh set had been looked into too) and
+`OUT/real-rigs-space` (13 models, chosen once the clean set had been looked into: the space
+pack's Draco-compressed characters, which the loader now reads).
 Each model is read with `git show COMMIT:PATH` from a local git directory of its source
 repository, found under ROOT as `owner+name/repo`, `owner+name`, `owner/name` or
 `name` (bare or not; `git clone --bare https://github.com/owner/name` makes one).
@@ -116,6 +118,27 @@ CLEAN = quaternius(
     ]
 )
 
+# Chosen on 2026-12-02 once the clean set had been diagnosed: the space pack (astronauts and
+# mechs of four animal characters, four enemies; Draco-compressed) and the platformer pack's
+# Skull, the rigged Quaternius characters left. Its first figure is taken before any change.
+SPACE = [
+    (QUATERNIUS, Q_COMMIT, f"public/glb/ultimate_space_pack/{name}-transformed.glb", f"{name}.glb")
+    for name in [
+        "Astronaut_BarbaraTheBee",
+        "Astronaut_FernandoTheFlamingo",
+        "Astronaut_FinnTheFrog",
+        "Astronaut_RaeTheRedPanda",
+        "Mech_BarbaraTheBee",
+        "Mech_FernandoTheFlamingo",
+        "Mech_FinnTheFrog",
+        "Mech_RaeTheRedPanda",
+        "Enemy_ExtraSmall",
+        "Enemy_Flying",
+        "Enemy_Large",
+        "Enemy_Small",
+    ]
+] + quaternius([("platformer_game_pack", "Skull", "")])
+
 
 def git_dir(root: Path, repo: str) -> Path:
     """The local git directory of `owner/name` under root."""
@@ -146,7 +169,7 @@ def extract(root: Path, rows: list[tuple[str, str, str, str]], folder: Path) -> 
 
 
 def main() -> None:
-    """Write the development, held-out, fresh and clean sets."""
+    """Write the development, held-out, fresh, clean and space sets."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--git", type=Path, required=True, help="folder of source git dirs")
     parser.add_argument("--out", type=Path, default=Path("/work/data"))
@@ -158,6 +181,7 @@ def main() -> None:
     extract(args.git, HOLDOUT, args.out / "real-rigs-holdout")
     extract(args.git, FRESH, args.out / "real-rigs-fresh")
     extract(args.git, CLEAN, args.out / "real-rigs-clean")
+    extract(args.git, SPACE, args.out / "real-rigs-space")
 
 
 if __name__ == "__main__":

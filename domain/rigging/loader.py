@@ -404,9 +404,10 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
     skin_joints: list[int] = list(skins[0]["joints"]) if skins else []
     joint_slot = {n: k for k, n in enumerate(skin_joints)}
     bind_world = np.eye(4)
+    bind_joint = np.zeros((0, 4, 4))
     skeleton = None
     if skins:
-        skeleton, bind_world = _gltf_skeleton(doc, buffers, world, parent)
+        skeleton, bind_world, bind_joint = _gltf_skeleton(doc, buffers, world, parent)
     verts: list[FloatArray] = []
     faces: list[IntArray] = []
     weight_rows: list[FloatArray] = []
@@ -419,10 +420,15 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         # second skin has its own inverse bind matrices); its joints are mapped onto the
         # first skin's by node where they are shared.
         m = world[ni]
+        holder = _joint_ancestor(ni, parent, joint_slot) if not skinned else -1
         if skinned:
             m = bind_world
             if node["skin"] != 0:
                 m = _skin_bind_world(doc, buffers, world, node, bind_world)
+        elif holder >= 0:
+            # A part hung under a bone goes where that bone is in the bind pose, not where the
+            # scene's pose (an idle stance, a pistol by the leg) has moved it.
+            m = bind_joint[holder] @ np.linalg.inv(world[skin_joints[holder]]) @ world[ni]
         for prim in doc["meshes"][node["mesh"]].get("primitives", []):
             if prim.get("mode", 4) != 4:
                 continue
@@ -437,7 +443,6 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
             verts.append(pos @ m[:3, :3].T + m[:3, 3])
             faces.append(idx.reshape(-1, 3) + offset)
             rows = np.zeros((n, len(skin_joints)))
-            holder = _joint_ancestor(ni, parent, joint_slot) if not skinned else -1
             if holder >= 0:
                 # A rigid part parented to a bone (a robot's plates, a helmet) moves with it.
                 rows[:, holder] = 1.0
@@ -588,7 +593,8 @@ def _skin_bind_world(
 
 def _gltf_skeleton(
     doc: dict[str, Any], buffers: list[bytes], world: list[FloatArray], parent: list[int]
-) -> tuple[Skeleton, FloatArray]:
+) -> tuple[Skeleton, FloatArray, FloatArray]:
+    """The first skin's joint tree in its bind pose, the mesh's bind placement, joint frames."""
     nodes = doc["nodes"]
     skin = doc["skins"][0]
     joints: list[int] = list(skin["joints"])
@@ -610,7 +616,7 @@ def _gltf_skeleton(
     bind_joint = np.einsum("ij,njk->nik", bind_world, np.linalg.inv(ibm))
     positions = [_xyz(m[:3, 3]) for m in bind_joint]
     names = [str(nodes[n].get("name") or f"joint_{k}") for k, n in enumerate(joints)]
-    return Skeleton(names=names, parents=parents, positions=positions), bind_world
+    return Skeleton(names=names, parents=parents, positions=positions), bind_world, bind_joint
 
 
 # --- FBX --------------------------------------------------------------------------------------

@@ -360,6 +360,28 @@ def test_rigid_part_parented_to_a_bone_follows_that_bone(
     assert np.allclose(helmet.sum(axis=1), 1.0)
 
 
+def test_rigid_part_goes_where_its_bone_is_in_the_bind_pose(
+    tmp_path: Path, fixtures_dir: Path, limits: Limits
+) -> None:
+    """A pistol hung under the hand stays in the hand when the scene is posed otherwise."""
+    doc = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
+    nodes = doc["nodes"]
+    mesh = next(n["mesh"] for n in nodes if "skin" in n)
+    neck = next(i for i, n in enumerate(nodes) if n.get("name") == "neck_joint_2")
+    nodes.append({"name": "helmet", "mesh": mesh})
+    nodes[neck].setdefault("children", []).append(len(nodes) - 1)
+    (tmp_path / "bind.gltf").write_text(json.dumps(doc))
+    # The scene's pose bends the figure at the waist (as an idle animation's first frame
+    # lowers the arms); the inverse bind matrices still say where the rig is bound.
+    waist = next(i for i, n in enumerate(nodes) if n.get("name") == "torso_joint_2")
+    nodes[waist]["rotation"] = [0.0, 0.0, 0.7071068, 0.7071068]
+    (tmp_path / "posed.gltf").write_text(json.dumps(doc))
+    bound = load_model(tmp_path / "bind.gltf", limits)
+    posed = load_model(tmp_path / "posed.gltf", limits)
+    assert bound.skeleton == posed.skeleton
+    assert np.allclose(posed.mesh.vertices, bound.mesh.vertices, atol=1e-6)
+
+
 def test_nan_skin_weight_reads_as_no_influence(
     tmp_path: Path, synthetic: dict[str, Model], limits: Limits
 ) -> None:
