@@ -30,9 +30,14 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     leaf_base: float = 2.0
     symmetry: float = 0.02
     rigid_pieces: bool = True
+    ball: float = 0.18
+    tunnel: float = 10.0
 
 
 RadiusAt = Callable[[FloatArray], float]
+
+# Heights of a ball-shaped body's column joints, in ball radii from its centre (Y up).
+BALL_COLUMN = np.array([-1.2, -0.533, 0.133, 0.8])
 
 
 def _xyz(p: FloatArray) -> tuple[float, float, float]:
@@ -95,7 +100,7 @@ def build_skeleton(
         _merge_close(g, radius_at, 1.5 * pitch)
         _connect_components(g)
         root = _split_at_closest(g, centre, 2.5 * pitch)
-        skel = _joint_tree(g, root, spacing, bend, radius_at, opt.waist)
+        skel = _joint_tree(g, root, spacing, bend, radius_at, opt)
         if piece_of is not None:
             skel = rigid_pieces(skel, piece_of(skel.array()))
         if len(skel.names) <= opt.joint_budget:
@@ -106,6 +111,10 @@ def build_skeleton(
         bend *= opt.bend_growth
         if spacing > extent:
             prune *= 1.3
+    if opt.ball > 0:
+        centre, radius = largest_ball(depth, origin, pitch)
+        if radius >= opt.ball * extent:
+            skel = ball_column(skel, centre, radius)
     if len(skel.names) > opt.joint_budget:
         skel = _truncate(skel, opt.joint_budget)
     if opt.leaf_base > 0:
@@ -513,14 +522,26 @@ def _split_at_closest(
 
 
 def _joint_tree(
-    g: _Graph, root: int, spacing: float, bend: float, radius_at: RadiusAt, waist: float
+    g: _Graph,
+    root: int,
+    spacing: float,
+    bend: float,
+    radius_at: RadiusAt,
+    opt: SkeletonOptions,
 ) -> Skeleton:
-    """Walk the graph from the root, placing joints at nodes, bends and along long chains."""
+    """Walk the graph from the root, placing joints at nodes, bends and along long chains.
+
+    A loop shorter than `opt.tunnel` x the thickness along it is left out when the body has
+    limbs; a ring, or a long loop (an arm resting on the hip), is rigged half way round.
+    """
+    waist, tunnel = opt.waist, opt.tunnel
     names = ["root"]
     parents = [-1]
     positions = [_xyz(g.nodes[root])]
     joint_of = {root: 0}
     deg = g.degree()
+    limbs = any(d == 1 for d in deg.values())
+    via = _shortest_chains(g, root)
     queue = [root]
     used = [False] * len(g.chains)
     counter = {"end": 0, "junction": 0, "chain": 0}
@@ -541,9 +562,14 @@ def _joint_tree(
             pts = c.pts if c.a == node else c.pts[::-1]
             other = c.b if c.a == node else c.a
             parent = joint_of[node]
-            if other in joint_of:
-                # A cycle (a ring, a handle): a tree cannot close it, so the loop is rigged
-                # as a chain out of this node, up to where it comes back (or half way round).
+            if other in joint_of or via.get(other) != ci:
+                if limbs and _length(pts) < tunnel * max(radius_at(q) for q in pts):
+                    # A short loop in a body with limbs is a tunnel between touching parts (a
+                    # mech's plates, a tail against a leg): the tree already reaches round it.
+                    continue
+                # A ring, or a long loop (an arm resting on the hip): a tree cannot close it,
+                # so it is rigged as a chain out of this node, up to where it comes back (or
+                # half way round).
                 ring = other == node
                 part = pts if ring else pts[: len(pts) // 2 + 1]
                 for p in _chain_points(part, spacing, bend, radius_at, waist):
@@ -558,6 +584,33 @@ def _joint_tree(
             )
             queue.append(other)
     return Skeleton(names=names, parents=parents, positions=positions)
+
+
+def _shortest_chains(g: _Graph, root: int) -> dict[int, int]:
+    """For each node, the chain by which the shortest way from the root reaches it.
+
+    Where the graph loops, the tree follows the shorter way round (the body through which
+    a mech's plates touch, not the plates), and the chain closing the loop is the longer.
+    """
+    import heapq
+
+    best = {root: 0.0}
+    via: dict[int, int] = {}
+    heap = [(0.0, root)]
+    while heap:
+        d, node = heapq.heappop(heap)
+        if d > best[node]:
+            continue
+        for ci, c in enumerate(g.chains):
+            if node not in (c.a, c.b) or c.a == c.b:
+                continue
+            other = c.b if c.a == node else c.a
+            length = d + _length(c.pts)
+            if length < best.get(other, np.inf):
+                best[other] = length
+                via[other] = ci
+                heapq.heappush(heap, (length, other))
+    return via
 
 
 def _chain_points(
@@ -690,6 +743,79 @@ def rigid_pieces(skel: Skeleton, piece: IntArray) -> Skeleton:
         names=[skel.names[i] for i in keep],
         parents=[index.get(skel.parents[i], -1) for i in keep],
         positions=[skel.positions[i] for i in keep],
+    )
+
+
+def largest_ball(depth: np.ndarray, origin: FloatArray, pitch: float) -> tuple[FloatArray, float]:
+    """Centre and radius of the largest ball inside the solid (depth: distance to outside).
+
+    The centre is the middle of the deepest voxels round the deepest one, not that one voxel:
+    a ball's depth peaks on a plateau, and its first voxel lies off the mirror plane.
+    """
+    at = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    deep, _ = ndimage.label(depth >= 0.9 * depth[at])
+    core = np.argwhere(deep == deep[at]).mean(axis=0)
+    return origin + (core + 0.5) * pitch, float(depth[at]) * pitch
+
+
+def ball_column(skel: Skeleton, centre: FloatArray, radius: float) -> Skeleton:
+    """Rig a ball-shaped body as a column of joints up through the ball (Y up, as in glTF).
+
+    A ball thins to no axis at all: a short wandering path joining whatever sticks out
+    (horns, eyebrows, wings), and its joints match nothing an artist places. Round creatures
+    are rigged with a squash-and-stretch column through the middle, from below the centre to
+    near the top (`BALL_COLUMN`). The joints inside the ball give way to that column; a part
+    that stuck out hangs from the column joint nearest it.
+    """
+    pos = skel.array()
+    n = len(pos)
+    inside = np.linalg.norm(pos - centre, axis=1) < radius
+    column = centre + np.outer(BALL_COLUMN * radius, [0.0, 1.0, 0.0])
+    kept = [i for i in range(n) if not inside[i]]
+    index = {old: new for new, old in enumerate(kept)}
+    first = len(kept)
+    # The column hangs from the joint where the tree enters the ball; from the nearest joint
+    # when no joint lies in the ball; and it is the root when the root lay in the ball.
+    entry = next(
+        (p for i, p in enumerate(skel.parents) if inside[i] and p >= 0 and not inside[p]), -1
+    )
+    if not inside.any():
+        entry = int(np.argmin(np.linalg.norm(pos - column[0], axis=1)))
+    parents: list[int] = []
+    for i in kept:
+        p = skel.parents[i]
+        if p >= 0 and inside[p]:
+            parents.append(first + int(np.argmin(np.linalg.norm(column - pos[i], axis=1))))
+        else:
+            parents.append(index[p] if p >= 0 else -1)
+    parents += [index[entry] if entry >= 0 else -1, *range(first, first + len(column) - 1)]
+    return _parent_first(
+        names=[skel.names[i] for i in kept] + [f"column_{k + 1}" for k in range(len(column))],
+        parents=parents,
+        positions=[skel.positions[i] for i in kept] + [_xyz(c) for c in column],
+    )
+
+
+def _parent_first(
+    names: list[str], parents: list[int], positions: list[tuple[float, float, float]]
+) -> Skeleton:
+    """The joints reordered so that every parent comes before its children."""
+    order: list[int] = []
+    placed = [False] * len(names)
+    for start in range(len(names)):
+        path = []
+        j = start
+        while j >= 0 and not placed[j]:
+            path.append(j)
+            j = parents[j]
+        for k in reversed(path):
+            placed[k] = True
+            order.append(k)
+    new = {old: i for i, old in enumerate(order)}
+    return Skeleton(
+        names=[names[i] for i in order],
+        parents=[new[parents[i]] if parents[i] >= 0 else -1 for i in order],
+        positions=[positions[i] for i in order],
     )
 
 

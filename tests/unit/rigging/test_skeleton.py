@@ -157,3 +157,74 @@ def test_a_tight_budget_keeps_every_leg_of_a_spider() -> None:
 
     assert feet_reached(1.1) == 8
     assert feet_reached(1.0) < 8
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> Mesh:
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    return Mesh(
+        vertices=np.vstack([v for v, _ in parts]),
+        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
+    )
+
+
+def test_ball_body_is_rigged_as_a_column_through_its_middle() -> None:
+    """A round creature (a ball with two horns) gets a vertical column, not a wandering path."""
+    centre = np.array([0.0, 1.0, 0.0])
+    parts = [
+        capsule(centre - np.array([0.0, 0.01, 0.0]), centre + np.array([0.0, 0.01, 0.0]), 0.8, 8)
+    ]
+    for side in (-1.0, 1.0):
+        root, tip = np.array([0.5 * side, 1.5, 0.0]), np.array([1.1 * side, 2.2, 0.0])
+        parts.append(capsule(root, tip, 0.1, 4))
+    mesh = _joined(parts)
+    skel = build_skeleton(mesh)
+    assert_tree(skel)
+    pos = skel.array()
+    inner = np.linalg.norm(pos - centre, axis=1) < 0.7
+    # Inside the ball the joints stand on its vertical axis, from below the centre to above.
+    assert inner.sum() >= 3
+    assert np.abs(pos[inner][:, [0, 2]]).max() < 0.08
+    assert pos[inner, 1].min() < 0.7 and pos[inner, 1].max() > 1.0
+    # Each horn keeps a joint at its tip, hanging from a joint inside the ball.
+    for side in (-1.0, 1.0):
+        tip = int(np.argmin(np.linalg.norm(pos - [1.1 * side, 2.2, 0.0], axis=1)))
+        assert np.linalg.norm(pos[tip] - [1.1 * side, 2.2, 0.0]) < 0.2
+        j = tip
+        while skel.parents[j] >= 0 and not inner[j]:
+            j = skel.parents[j]
+        assert inner[j]
+
+
+def test_slim_body_has_no_ball_column(synthetic: dict[str, Model]) -> None:
+    skel = build_skeleton(synthetic["character"].mesh)
+    assert not any(name.startswith("column_") for name in skel.names)
+
+
+def test_short_loop_between_touching_parts_is_not_rigged() -> None:
+    """A bar fused to the torso at both ends (a mech's plate) makes a tunnel, not a limb."""
+    up = np.array([0.0, 1.0, 0.0])
+    parts = [capsule(0.4 * up, 1.6 * up, 0.25, 6)]
+    for side in (-1.0, 1.0):
+        hip, shoulder = np.array([0.12 * side, 0.45, 0.0]), np.array([0.2 * side, 1.45, 0.0])
+        parts.append(capsule(hip, hip + np.array([0.05 * side, -0.45, 0.0]), 0.07, 4))
+        parts.append(capsule(shoulder, shoulder + np.array([0.7 * side, -0.1, 0.0]), 0.06, 4))
+    bar = [
+        np.array(p)
+        for p in ([0.2, 0.85, 0.0], [0.5, 0.85, 0.0], [0.5, 1.15, 0.0], [0.2, 1.15, 0.0])
+    ]
+    parts += [capsule(a, b, 0.05, 3) for a, b in itertools.pairwise(bar)]
+    mesh = _joined(parts)
+    outer = (0.42, 0.8, 1.2)  # the bar's far side: x beyond 0.42, between y 0.8 and 1.2
+
+    def on_bar(skel: Skeleton) -> int:
+        pos = skel.array()
+        return int(((pos[:, 0] > outer[0]) & (pos[:, 1] > outer[1]) & (pos[:, 1] < outer[2])).sum())
+
+    skel = build_skeleton(mesh)
+    assert_tree(skel)
+    assert on_bar(skel) == 0
+    # The arms and legs are still rigged to their ends.
+    pos = skel.array()
+    assert pos[:, 0].max() > 0.75 and pos[:, 0].min() < -0.75 and pos[:, 1].min() < 0.15
+    # With every loop rigged (tunnel 0), the bar gets joints: the case the rule leaves out.
+    assert on_bar(build_skeleton(mesh, SkeletonOptions(tunnel=0.0))) > 0
