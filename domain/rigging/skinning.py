@@ -191,8 +191,9 @@ def aim_at_controls(
     own tree, at the end of the last bone; the artist's bone runs from the ankle to that
     control, and the leg up to it moves with the leg. A stub that continues the thigh's
     direction would leave the leg through a bent hock and cede the shin to the control. A
-    control qualifies when it lies ahead of the stub (within 90 degrees), no farther than
-    6 x the stub, and the straight way to it runs inside the body. A control that sits on
+    control (a tree of at most three joints) qualifies when it lies ahead of the stub
+    (within 90 degrees), no farther than 6 x the stub, and the straight way to it runs
+    inside the body. A control that sits on
     the end joint itself (a mech's foot control on the chain's last joint) is what the
     artist bound the part to: it takes the end segment over.
     """
@@ -203,6 +204,10 @@ def aim_at_controls(
         if (up < 0).all():
             break
         tree = np.where(up >= 0, up, tree)
+    # A control is a tree of its own of at most three joints (an IK target, with a toe or a
+    # heel); a bigger tree beside the body (a head rigged apart from it) deforms, it is no
+    # control to aim at.
+    control = np.bincount(tree, minlength=len(pos))[tree] <= 3
     tails, owner = tails.copy(), owner.copy()
     has_child = set(skel.parents)
     for b in range(len(owner)):
@@ -220,7 +225,7 @@ def aim_at_controls(
         if len(on_top):
             owner[b] = int(on_top[0])
             continue
-        ahead = other & ((to @ stub) > 0) & (dist < 6.0 * length)
+        ahead = other & control & ((to @ stub) > 0) & (dist < 6.0 * length)
         for k in np.argsort(dist):
             if not ahead[k]:
                 continue

@@ -195,6 +195,34 @@ def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
     assert unaimed[foot, 3].max() == 0.0
 
 
+def test_a_head_rigged_apart_is_no_control_for_the_mouth() -> None:
+    """A round creature: a body root in the ball with a mouth leaf, and the head a tree of
+    its own (a column up the ball, with a brow). The mouth's end bone is not aimed up
+    through the ball at the brow, as at a foot's IK control: the face between the mouth and
+    the brow moves with the head, not with the mouth."""
+    centre = np.array([0.0, 0.7, 0.0])
+    tilt = np.array([0.0, 0.01, 0.0])
+    ball = Mesh(*capsule(centre - tilt, centre + tilt, 0.5, 8))
+    skel = Skeleton(
+        names=["body", "mouth", "head", "head2", "head3", "brow"],
+        parents=[-1, 0, -1, 2, 3, 3],
+        positions=[
+            (0.0, 0.25, 0.0),
+            (0.0, 0.4, 0.3),
+            (0.0, 0.4, 0.0),
+            (0.0, 0.75, 0.0),
+            (0.0, 1.05, 0.0),
+            (0.0, 0.95, 0.3),
+        ],
+    )
+    v = ball.vertices
+    face = (v[:, 1] > 0.65) & (v[:, 1] < 0.9) & (v[:, 2] > 0.25)
+    weights = compute_weights(ball, skel)
+    assert_valid(weights, len(v), 6)
+    assert weights[face, 1].mean() < 0.4
+    assert weights[face][:, 2:].sum(axis=1).mean() > 0.6
+
+
 def test_a_hub_joint_leaves_the_limb_roots_to_the_limbs() -> None:
     """A joint with four limbs hung on it owns the middle, not half of every limb."""
     parts = [
