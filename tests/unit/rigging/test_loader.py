@@ -341,17 +341,22 @@ def test_meshopt_compressed_geometry_is_refused_clearly(
         load_model(path, limits)
 
 
-def test_rigid_part_parented_to_a_bone_follows_that_bone(
-    tmp_path: Path, fixtures_dir: Path, limits: Limits
-) -> None:
-    doc = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
+def figure_with_helmet(fixtures_dir: Path) -> dict[str, Any]:
+    """RiggedFigure with an unskinned copy of its body hung under the neck, as exporters
+    write a rigid helmet."""
+    doc: dict[str, Any] = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
     nodes = doc["nodes"]
     mesh = next(n["mesh"] for n in nodes if "skin" in n)
     neck = next(i for i, n in enumerate(nodes) if n.get("name") == "neck_joint_2")
-    # An unskinned copy of the body hung under the neck, as exporters write a rigid helmet.
     nodes.append({"name": "helmet", "mesh": mesh})
     nodes[neck].setdefault("children", []).append(len(nodes) - 1)
-    (tmp_path / "helmet.gltf").write_text(json.dumps(doc))
+    return doc
+
+
+def test_rigid_part_parented_to_a_bone_follows_that_bone(
+    tmp_path: Path, fixtures_dir: Path, limits: Limits
+) -> None:
+    (tmp_path / "helmet.gltf").write_text(json.dumps(figure_with_helmet(fixtures_dir)))
     model = load_model(tmp_path / "helmet.gltf", limits)
     assert model.skeleton is not None and model.weights is not None
     helmet = model.weights[370:]
@@ -363,13 +368,10 @@ def test_rigid_part_parented_to_a_bone_follows_that_bone(
 def test_rigid_part_goes_where_its_bone_is_in_the_bind_pose(
     tmp_path: Path, fixtures_dir: Path, limits: Limits
 ) -> None:
-    """A pistol hung under the hand stays in the hand when the scene is posed otherwise."""
-    doc = json.loads((fixtures_dir / "RiggedFigure.gltf").read_text())
+    """A part hung under a bone (a helmet; the space pack's pistol in the hand) stays on the
+    bone when the scene is posed otherwise."""
+    doc = figure_with_helmet(fixtures_dir)
     nodes = doc["nodes"]
-    mesh = next(n["mesh"] for n in nodes if "skin" in n)
-    neck = next(i for i, n in enumerate(nodes) if n.get("name") == "neck_joint_2")
-    nodes.append({"name": "helmet", "mesh": mesh})
-    nodes[neck].setdefault("children", []).append(len(nodes) - 1)
     (tmp_path / "bind.gltf").write_text(json.dumps(doc))
     # The scene's pose bends the figure at the waist (as an idle animation's first frame
     # lowers the arms); the inverse bind matrices still say where the rig is bound.

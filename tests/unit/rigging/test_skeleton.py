@@ -12,7 +12,7 @@ from domain.rigging.loader import load_model
 from domain.rigging.metrics import skeleton_metrics
 from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skeleton import SkeletonOptions, build_skeleton
-from domain.rigging.synthetic import capsule, character
+from domain.rigging.synthetic import capsule, character, join
 
 
 def assert_tree(skel: Skeleton) -> None:
@@ -159,14 +159,6 @@ def test_a_tight_budget_keeps_every_leg_of_a_spider() -> None:
     assert feet_reached(1.0) < 8
 
 
-def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> Mesh:
-    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
-    return Mesh(
-        vertices=np.vstack([v for v, _ in parts]),
-        faces=np.vstack([f + o for (_, f), o in zip(parts, offsets, strict=True)]),
-    )
-
-
 def test_ball_body_is_rigged_as_a_column_through_its_middle() -> None:
     """A round creature (a ball with two horns) gets a vertical column, not a wandering path."""
     centre = np.array([0.0, 1.0, 0.0])
@@ -176,7 +168,7 @@ def test_ball_body_is_rigged_as_a_column_through_its_middle() -> None:
     for side in (-1.0, 1.0):
         root, tip = np.array([0.5 * side, 1.5, 0.0]), np.array([1.1 * side, 2.2, 0.0])
         parts.append(capsule(root, tip, 0.1, 4))
-    mesh = _joined(parts)
+    mesh, _ = join(parts)
     skel = build_skeleton(mesh)
     assert_tree(skel)
     pos = skel.array()
@@ -213,7 +205,7 @@ def test_short_loop_between_touching_parts_is_not_rigged() -> None:
         for p in ([0.2, 0.85, 0.0], [0.5, 0.85, 0.0], [0.5, 1.15, 0.0], [0.2, 1.15, 0.0])
     ]
     parts += [capsule(a, b, 0.05, 3) for a, b in itertools.pairwise(bar)]
-    mesh = _joined(parts)
+    mesh, _ = join(parts)
     outer = (0.42, 0.8, 1.2)  # the bar's far side: x beyond 0.42, between y 0.8 and 1.2
 
     def on_bar(skel: Skeleton) -> int:
