@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from domain.rigging.geometry import sample_segments
-from domain.rigging.model import FloatArray, Mesh, Skeleton
+from domain.rigging.model import FloatArray, Mesh, Skeleton, parent_first
 
 
 class SkeletonScore(msgspec.Struct, frozen=True):
@@ -90,7 +90,7 @@ def random_pose(skel: Skeleton, rng: np.random.Generator, max_deg: float = 45.0)
     angles = rng.uniform(-max_deg, max_deg, size=(len(pos), 3))
     rots = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
     world = np.zeros((len(pos), 4, 4))
-    order = _topological(skel.parents)
+    order = parent_first(skel.parents)
     for j in order:
         local = np.eye(4)
         local[:3, :3] = rots[j]
@@ -98,23 +98,6 @@ def random_pose(skel: Skeleton, rng: np.random.Generator, max_deg: float = 45.0)
         p = skel.parents[j]
         world[j] = local if p < 0 else world[p] @ local
     return world
-
-
-def _topological(parents: list[int]) -> list[int]:
-    order: list[int] = []
-    done = [False] * len(parents)
-
-    def visit(j: int) -> None:
-        if done[j]:
-            return
-        if parents[j] >= 0:
-            visit(parents[j])
-        done[j] = True
-        order.append(j)
-
-    for j in range(len(parents)):
-        visit(j)
-    return order
 
 
 def deform(vertices: FloatArray, weights: FloatArray, transforms: FloatArray) -> FloatArray:

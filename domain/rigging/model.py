@@ -42,6 +42,22 @@ class Skeleton(msgspec.Struct, frozen=True):
         return heads.reshape(-1, 3), pos[kids].reshape(-1, 3)
 
 
+def parent_first(parents: list[int]) -> list[int]:
+    """An order of the joints in which every parent comes before its children."""
+    order: list[int] = []
+    placed = [False] * len(parents)
+    for start in range(len(parents)):
+        path = []
+        j = start
+        while j >= 0 and not placed[j]:
+            path.append(j)
+            j = parents[j]
+        for k in reversed(path):
+            placed[k] = True
+            order.append(k)
+    return order
+
+
 @dataclass(frozen=True)
 class Mesh:
     """A triangle mesh in metres, Y-up."""

@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from domain.rigging.error import InvalidMeshError
 from domain.rigging.geometry import pieces, unique_rows
-from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
+from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton, parent_first
 
 
 class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -800,17 +800,7 @@ def _parent_first(
     names: list[str], parents: list[int], positions: list[tuple[float, float, float]]
 ) -> Skeleton:
     """The joints reordered so that every parent comes before its children."""
-    order: list[int] = []
-    placed = [False] * len(names)
-    for start in range(len(names)):
-        path = []
-        j = start
-        while j >= 0 and not placed[j]:
-            path.append(j)
-            j = parents[j]
-        for k in reversed(path):
-            placed[k] = True
-            order.append(k)
+    order = parent_first(parents)
     new = {old: i for i, old in enumerate(order)}
     return Skeleton(
         names=[names[i] for i in order],

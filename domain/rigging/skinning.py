@@ -193,9 +193,9 @@ def aim_at_controls(
     direction would leave the leg through a bent hock and cede the shin to the control. A
     control (a tree of at most three joints) qualifies when it lies ahead of the stub
     (within 90 degrees), no farther than 6 x the stub, and the straight way to it runs
-    inside the body. A control that sits on
-    the end joint itself (a mech's foot control on the chain's last joint) is what the
-    artist bound the part to: it takes the end segment over.
+    inside the body. A control that sits on the end joint itself (a mech's foot control on
+    the chain's last joint) is what the artist bound the part to: it takes the end segment
+    over.
     """
     pos = skel.array()
     tree = np.arange(len(pos))
