@@ -452,14 +452,14 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
                     jk, wk = f"JOINTS_{set_i}", f"WEIGHTS_{set_i}"
                     if jk not in attrs or wk not in attrs:
                         break
-                    js = read(jk).astype(np.int64)
                     # A NaN weight (seen in shipped files) means no influence, not a broken mesh.
                     ws = np.nan_to_num(read(wk), nan=0.0, posinf=0.0)
+                    js, valid = _joint_indices(read(jk), ws, n, len(node_skin), jk)
                     for c in range(js.shape[1]):
                         slots = np.array(
                             [joint_slot.get(node_skin[j], -1) for j in js[:, c]], dtype=np.int64
                         )
-                        ok = slots >= 0
+                        ok = (slots >= 0) & valid[:, c]
                         np.add.at(rows, (np.nonzero(ok)[0], slots[ok]), ws[ok, c])
             weight_rows.append(rows)
             offset += n
@@ -485,6 +485,26 @@ def _load_gltf(data: bytes, fmt: str, root: Path, limits: Limits) -> Model:
         weights=weights,
         source_format=fmt,
     )
+
+
+def _joint_indices(
+    raw: FloatArray, weights: FloatArray, n_verts: int, n_joints: int, name: str
+) -> tuple[IntArray, np.ndarray]:
+    """A JOINTS_n attribute as indices into the skin's joints, and which of them are real.
+
+    An index past the skin's joints with no weight on it influences nothing (and is left
+    out); with weight on it the file is broken, as it is when joints and weights are not one
+    row of the same width for each vertex.
+    """
+    if raw.shape != weights.shape or len(raw) != n_verts:
+        shapes = "x".join(map(str, raw.shape)), "x".join(map(str, weights.shape))
+        raise CorruptFileError(
+            f"{name} ({shapes[0]}) and its weights ({shapes[1]}) do not match {n_verts} vertices"
+        )
+    valid = np.isfinite(raw) & (raw >= 0) & (raw < n_joints)
+    if (~valid & (weights != 0)).any():
+        raise CorruptFileError(f"{name} weights a joint the skin does not have ({n_joints} joints)")
+    return np.where(valid, raw, 0).astype(np.int64), valid
 
 
 def _primitive_reader(
@@ -544,7 +564,13 @@ def _draco_decode(
         data = np.asarray(attr["data"])
         if len(data) != count:
             raise CorruptFileError(f"Draco attribute {name} does not hold {count} vertices")
-        values = data.reshape(count, -1).astype(np.float64)
+        width = _COMPONENTS.get(str(declared[name].get("type")))
+        if data.size != count * (width or 0):
+            raise CorruptFileError(f"Draco attribute {name} is not the accessor's {width} values")
+        # A damaged stream can decode to signalling NaNs, which the cast flags: NaN positions
+        # are refused by validate_mesh, NaN weights read as no influence, as in plain files.
+        with np.errstate(invalid="ignore"):
+            values = data.reshape(count, -1).astype(np.float64)
         if declared[name].get("normalized") and data.dtype.kind in "iu":
             values /= float(np.iinfo(data.dtype).max)
         out[name] = values

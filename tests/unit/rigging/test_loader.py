@@ -250,8 +250,9 @@ def test_face_bomb_fbx_header_is_refused(
         load_model(path, limits)
 
 
-def draco_compressed(data: bytes) -> bytes:
-    """The GLB with its first primitive's positions, indices, joints and weights in Draco.
+def draco_compressed(data: bytes, joint_width: int = 4) -> bytes:
+    """The GLB with its first primitive's positions, indices, joints and weights in Draco
+    (the joints' first `joint_width` values a vertex, for a stream that disagrees).
 
     The compressed attributes' accessors lose their buffer views, as the extension has it,
     so that a reader which fell back to them would read zeros.
@@ -280,7 +281,7 @@ def draco_compressed(data: bytes) -> bytes:
         quantization_bits=16,
         preserve_order=True,
         generic_attributes={
-            1: array(attrs["JOINTS_0"]).astype(np.uint16),
+            1: array(attrs["JOINTS_0"])[:, :joint_width].astype(np.uint16),
             2: array(attrs["WEIGHTS_0"]).astype(np.float32),
         },
     )
@@ -325,6 +326,84 @@ def test_corrupt_draco_primitive_is_refused_clearly(
     path = tmp_path / "broken.glb"
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptFileError, match="Draco"):
+        load_model(path, limits)
+
+
+def test_damaged_draco_streams_are_refused_or_read_consistently(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    """An upload whose Draco bytes were damaged anywhere is refused as corrupt, or reads as
+    a mesh whose faces, weights and joints agree; no other error reaches the service."""
+    data = draco_compressed(glb_bytes(synthetic["tree"]))
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    view = doc["bufferViews"][-1]  # the Draco stream, appended last
+    start = 20 + js_len + 8 + view["byteOffset"]
+    rng = np.random.default_rng(7)
+    path = tmp_path / "damaged.glb"
+    outcomes = {"refused": 0, "read": 0}
+    for _ in range(300):
+        damaged = bytearray(data)
+        for at in start + rng.integers(0, view["byteLength"], rng.integers(1, 7)):
+            damaged[at] = int(rng.choice([damaged[at] ^ (1 << int(rng.integers(8))), 0, 255]))
+        path.write_bytes(bytes(damaged))
+        try:
+            model = load_model(path, limits)
+        except CorruptFileError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["read"] += 1
+        n_verts = len(model.mesh.vertices)
+        assert model.mesh.faces.min() >= 0 and model.mesh.faces.max() < n_verts
+        assert model.skeleton is not None and model.weights is not None
+        assert model.weights.shape == (n_verts, len(model.skeleton.names))
+    # Both ways are exercised: damage past the header often still decodes.
+    assert outcomes["refused"] > 0 and outcomes["read"] > 0, outcomes
+
+
+def with_first_row(data: bytes, attribute: str, values: list[float]) -> bytes:
+    """The GLB with the first vertex's values of an attribute of its first primitive set."""
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    acc = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"][attribute]]
+    view = doc["bufferViews"][acc["bufferView"]]
+    dtype = {5121: "<u1", 5123: "<u2", 5126: "<f4"}[acc["componentType"]]
+    at = 20 + js_len + 8 + view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+    out = bytearray(data)
+    row = np.asarray(values, dtype=dtype).tobytes()
+    out[at : at + len(row)] = row
+    return bytes(out)
+
+
+def test_weight_on_a_joint_the_skin_lacks_is_refused_clearly(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = with_first_row(glb_bytes(synthetic["tree"]), "WEIGHTS_0", [0.5, 0.5, 0.0, 0.0])
+    path = tmp_path / "stray_joint.glb"
+    # Past the skin, with no weight on it: influences nothing, the file reads.
+    path.write_bytes(with_first_row(data, "JOINTS_0", [0, 1, 200, 200]))
+    model = load_model(path, limits)
+    assert model.weights is not None and np.isclose(model.weights[0].sum(), 1.0)
+    # Past the skin with weight on it: the file is broken, whatever reads it.
+    path.write_bytes(with_first_row(data, "JOINTS_0", [0, 200, 0, 0]))
+    with pytest.raises(CorruptFileError, match="JOINTS_0 weights a joint the skin does not have"):
+        load_model(path, limits)
+
+
+def test_joints_and_weights_that_disagree_are_refused_clearly(
+    tmp_path: Path, synthetic: dict[str, Model], limits: Limits
+) -> None:
+    data = glb_bytes(synthetic["tree"])
+    js_len = struct.unpack_from("<I", data, 12)[0]
+    doc = json.loads(data[20 : 20 + js_len])
+    joints = doc["meshes"][0]["primitives"][0]["attributes"]["JOINTS_0"]
+    doc["accessors"][joints]["count"] -= 1
+    path = tmp_path / "short_joints.glb"
+    path.write_bytes(patch_glb_json(data, {"accessors": doc["accessors"]}))
+    with pytest.raises(CorruptFileError, match=r"JOINTS_0 .* do not match"):
+        load_model(path, limits)
+    path.write_bytes(draco_compressed(data, joint_width=3))
+    with pytest.raises(CorruptFileError, match="Draco attribute JOINTS_0 is not the accessor's 4"):
         load_model(path, limits)
 
 
