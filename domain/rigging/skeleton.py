@@ -31,6 +31,7 @@ class SkeletonOptions(msgspec.Struct, frozen=True, kw_only=True):
     symmetry: float = 0.02
     rigid_pieces: bool = True
     ball: float = 0.18
+    ball_bumps: float = 1.0
     tunnel: float = 10.0
 
 
@@ -114,7 +115,7 @@ def build_skeleton(
     if opt.ball > 0:
         centre, radius = largest_ball(depth, origin, pitch)
         if radius >= opt.ball * extent:
-            skel = ball_column(skel, centre, radius)
+            skel = ball_column(skel, centre, radius, opt.ball_bumps)
     if len(skel.names) > opt.joint_budget:
         skel = _truncate(skel, opt.joint_budget)
     if opt.leaf_base > 0:
@@ -758,7 +759,7 @@ def largest_ball(depth: np.ndarray, origin: FloatArray, pitch: float) -> tuple[F
     return origin + (core + 0.5) * pitch, float(depth[at]) * pitch
 
 
-def ball_column(skel: Skeleton, centre: FloatArray, radius: float) -> Skeleton:
+def ball_column(skel: Skeleton, centre: FloatArray, radius: float, bumps: float = 0.0) -> Skeleton:
     """Rig a ball-shaped body as a column of joints up through the ball (Y up, as in glTF).
 
     A ball thins to no axis at all: a short wandering path joining whatever sticks out
@@ -766,11 +767,22 @@ def ball_column(skel: Skeleton, centre: FloatArray, radius: float) -> Skeleton:
     are rigged with a squash-and-stretch column through the middle, from below the centre to
     near the top (`BALL_COLUMN`). The joints inside the ball give way to that column; a part
     that stuck out hangs from the column joint nearest it.
+
+    Where no joint lies more than `bumps` radii beyond the ball, the creature is its ball:
+    what sticks out (spikes, ears, stubby wings, a mushroom's rim) squashes and stretches
+    with it, and the column alone is its rig.
     """
     pos = skel.array()
     n = len(pos)
-    inside = np.linalg.norm(pos - centre, axis=1) < radius
+    dist = np.linalg.norm(pos - centre, axis=1)
+    inside = dist < radius
     column = centre + np.outer(BALL_COLUMN * radius, [0.0, 1.0, 0.0])
+    if bumps > 0 and dist.max() < (1.0 + bumps) * radius:
+        return Skeleton(
+            names=[f"column_{k + 1}" for k in range(len(column))],
+            parents=[-1, *range(len(column) - 1)],
+            positions=[_xyz(c) for c in column],
+        )
     kept = [i for i in range(n) if not inside[i]]
     index = {old: new for new, old in enumerate(kept)}
     first = len(kept)

@@ -166,7 +166,7 @@ def test_ball_body_is_rigged_as_a_column_through_its_middle() -> None:
         capsule(centre - np.array([0.0, 0.01, 0.0]), centre + np.array([0.0, 0.01, 0.0]), 0.8, 8)
     ]
     for side in (-1.0, 1.0):
-        root, tip = np.array([0.5 * side, 1.5, 0.0]), np.array([1.1 * side, 2.2, 0.0])
+        root, tip = np.array([0.5 * side, 1.5, 0.0]), np.array([1.3 * side, 2.5, 0.0])
         parts.append(capsule(root, tip, 0.1, 4))
     mesh, _ = join(parts)
     skel = build_skeleton(mesh)
@@ -177,14 +177,36 @@ def test_ball_body_is_rigged_as_a_column_through_its_middle() -> None:
     assert inner.sum() >= 3
     assert np.abs(pos[inner][:, [0, 2]]).max() < 0.08
     assert pos[inner, 1].min() < 0.7 and pos[inner, 1].max() > 1.0
-    # Each horn keeps a joint at its tip, hanging from a joint inside the ball.
+    # Each horn (reaching 1.5 radii past the ball) keeps a joint at its tip, hanging from a
+    # joint inside the ball.
     for side in (-1.0, 1.0):
-        tip = int(np.argmin(np.linalg.norm(pos - [1.1 * side, 2.2, 0.0], axis=1)))
-        assert np.linalg.norm(pos[tip] - [1.1 * side, 2.2, 0.0]) < 0.2
+        tip = int(np.argmin(np.linalg.norm(pos - [1.3 * side, 2.5, 0.0], axis=1)))
+        assert np.linalg.norm(pos[tip] - [1.3 * side, 2.5, 0.0]) < 0.2
         j = tip
         while skel.parents[j] >= 0 and not inner[j]:
             j = skel.parents[j]
         assert inner[j]
+
+
+def test_a_spiky_ball_is_rigged_as_its_column_alone() -> None:
+    """A blob whose spikes and ears all end within a radius of it is rigged as one column:
+    the curve skeleton gives every spike a chain, which squash with the body, unrigged."""
+    centre = np.array([0.0, 1.0, 0.0])
+    parts = [
+        capsule(centre - np.array([0.0, 0.01, 0.0]), centre + np.array([0.0, 0.01, 0.0]), 0.8, 8)
+    ]
+    for a in np.linspace(0.0, 2.0 * np.pi, 7)[:-1]:
+        out = np.array([np.cos(a), 0.35, np.sin(a)]) / np.linalg.norm([1.0, 0.35])
+        parts.append(capsule(centre + 0.6 * out, centre + 1.35 * out, 0.09, 4))
+    mesh, _ = join(parts)
+    plain = build_skeleton(mesh, SkeletonOptions(ball_bumps=0.0))
+    skel = build_skeleton(mesh)
+    assert_tree(skel)
+    pos = skel.array()
+    # Without the rule each spike keeps its joints; with it, only the column stands.
+    assert len(plain.names) > len(skel.names) >= 3
+    assert np.abs(pos[:, [0, 2]]).max() < 0.08
+    assert pos[:, 1].min() < 0.7 and pos[:, 1].max() > 1.3
 
 
 def test_slim_body_has_no_ball_column(synthetic: dict[str, Model]) -> None:
