@@ -707,9 +707,10 @@ def rigid_pieces(skel: Skeleton, piece: IntArray) -> Skeleton:
     wings and brims whole to one joint; a curve skeleton gives each tine or corner of such a
     plate joints of its own, which match nothing and spend the budget. Where every joint
     below a joint lies in the same piece as it, that piece is not the main body (piece 0,
-    or the root's piece), and the joints below reach two or more ends, only the topmost
-    such joint is kept: the piece still turns there. An unbranched chain in a loose piece
-    (a leg modelled apart from the body) keeps its joints.
+    or the root's piece), and the joints below reach two or more ends, what lies beyond the
+    piece's first branching goes: the piece still turns there. An unbranched chain in a
+    loose piece keeps its joints, a leg modelled apart from the body as much as the arm
+    that leads a ghost's floating hand out to where its fingers branch.
     """
     n = len(skel.names)
     children: list[list[int]] = [[] for _ in range(n)]
@@ -731,7 +732,10 @@ def rigid_pieces(skel: Skeleton, piece: IntArray) -> Skeleton:
     drop: set[int] = set()
     for i, p in enumerate(skel.parents):
         if rigid(i) and not (p >= 0 and rigid(p) and piece[p] == piece[i]):
-            stack = list(children[i])
+            fork = i
+            while len(children[fork]) == 1:
+                fork = children[fork][0]
+            stack = list(children[fork])
             while stack:
                 j = stack.pop()
                 drop.add(j)

@@ -139,6 +139,17 @@ def test_a_branching_loose_piece_keeps_only_the_joint_where_it_hangs() -> None:
     assert out.parents == [-1, 0, 1, 2, 2]
 
 
+def test_a_loose_arm_bends_up_to_where_its_hand_branches() -> None:
+    """A floating arm modelled as its own piece keeps its elbow; its fingers go rigid."""
+    skel = _head_with(
+        [("shoulder", 1), ("elbow", 3), ("wrist", 4), ("finger_a", 5), ("finger_b", 5)]
+    )
+    piece = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    out = rigid_pieces(skel, piece)
+    assert out.names == ["root", "neck", "head", "shoulder", "elbow", "wrist"]
+    assert out.parents == [-1, 0, 1, 1, 3, 4]
+
+
 def test_pieces_that_can_bend_keep_their_joints() -> None:
     # A leg modelled apart from the body: one chain, no branch.
     leg = _head_with([("thigh", 0), ("shin", 3), ("foot", 4)])
