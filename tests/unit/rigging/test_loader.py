@@ -29,13 +29,28 @@ def obj_text(mesh: Mesh) -> str:
     return "# synthetic\n" + "\n".join(lines) + "\n"
 
 
-def patch_glb_json(data: bytes, change: dict[str, Any]) -> bytes:
+def glb_json(data: bytes) -> tuple[dict[str, Any], int]:
+    """A GLB's JSON, and where its binary chunk's data starts."""
     js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
+    return json.loads(data[20 : 20 + js_len]), 20 + js_len + 8
+
+
+def first_row_at(data: bytes, attribute: str) -> tuple[int, str]:
+    """Where the first vertex's values of an attribute of the first primitive lie, and
+    their type."""
+    doc, bin_at = glb_json(data)
+    acc = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"][attribute]]
+    view = doc["bufferViews"][acc["bufferView"]]
+    dtype = {5121: "<u1", 5123: "<u2", 5126: "<f4"}[acc["componentType"]]
+    return bin_at + view.get("byteOffset", 0) + acc.get("byteOffset", 0), dtype
+
+
+def patch_glb_json(data: bytes, change: dict[str, Any]) -> bytes:
+    doc, bin_at = glb_json(data)
     doc.update(change)
     raw = json.dumps(doc).encode()
     raw += b" " * (-len(raw) % 4)
-    rest = data[20 + js_len :]
+    rest = data[bin_at - 8 :]
     body = struct.pack("<II", len(raw), 0x4E4F534A) + raw + rest
     return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
 
@@ -187,8 +202,7 @@ def test_face_bomb_glb_header_is_refused(
     tmp_path: Path, synthetic: dict[str, Model], limits: Limits
 ) -> None:
     data = glb_bytes(synthetic["tree"])
-    js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
+    doc, _ = glb_json(data)
     doc["accessors"][1]["count"] = 30_000_000
     bomb = patch_glb_json(data, {"accessors": doc["accessors"]})
     path = tmp_path / "bomb.glb"
@@ -259,9 +273,8 @@ def draco_compressed(data: bytes, joint_width: int = 4) -> bytes:
     """
     import DracoPy
 
-    js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
-    blob = bytearray(data[20 + js_len + 8 :])
+    doc, bin_at = glb_json(data)
+    blob = bytearray(data[bin_at:])
     dtypes = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
     sizes = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}
 
@@ -335,10 +348,9 @@ def test_damaged_draco_streams_are_refused_or_read_consistently(
     """An upload whose Draco bytes were damaged anywhere is refused as corrupt, or reads as
     a mesh whose faces, weights and joints agree; no other error reaches the service."""
     data = draco_compressed(glb_bytes(synthetic["tree"]))
-    js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
+    doc, bin_at = glb_json(data)
     view = doc["bufferViews"][-1]  # the Draco stream, appended last
-    start = 20 + js_len + 8 + view["byteOffset"]
+    start = bin_at + view["byteOffset"]
     rng = np.random.default_rng(7)
     path = tmp_path / "damaged.glb"
     outcomes = {"refused": 0, "read": 0}
@@ -363,12 +375,7 @@ def test_damaged_draco_streams_are_refused_or_read_consistently(
 
 def with_first_row(data: bytes, attribute: str, values: list[float]) -> bytes:
     """The GLB with the first vertex's values of an attribute of its first primitive set."""
-    js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
-    acc = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"][attribute]]
-    view = doc["bufferViews"][acc["bufferView"]]
-    dtype = {5121: "<u1", 5123: "<u2", 5126: "<f4"}[acc["componentType"]]
-    at = 20 + js_len + 8 + view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+    at, dtype = first_row_at(data, attribute)
     out = bytearray(data)
     row = np.asarray(values, dtype=dtype).tobytes()
     out[at : at + len(row)] = row
@@ -394,8 +401,7 @@ def test_joints_and_weights_that_disagree_are_refused_clearly(
     tmp_path: Path, synthetic: dict[str, Model], limits: Limits
 ) -> None:
     data = glb_bytes(synthetic["tree"])
-    js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
+    doc, _ = glb_json(data)
     joints = doc["meshes"][0]["primitives"][0]["attributes"]["JOINTS_0"]
     doc["accessors"][joints]["count"] -= 1
     path = tmp_path / "short_joints.glb"
@@ -467,11 +473,7 @@ def test_nan_skin_weight_reads_as_no_influence(
     tmp_path: Path, synthetic: dict[str, Model], limits: Limits
 ) -> None:
     data = bytearray(glb_bytes(synthetic["tree"]))
-    js_len = struct.unpack_from("<I", data, 12)[0]
-    doc = json.loads(data[20 : 20 + js_len])
-    accessor = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["WEIGHTS_0"]]
-    view = doc["bufferViews"][accessor["bufferView"]]
-    at = 20 + js_len + 8 + view.get("byteOffset", 0) + accessor.get("byteOffset", 0)
+    at, _ = first_row_at(bytes(data), "WEIGHTS_0")
     struct.pack_into("<f", data, at, float("nan"))
     (tmp_path / "nan.glb").write_bytes(bytes(data))
     model = load_model(tmp_path / "nan.glb", limits)
