@@ -7,7 +7,8 @@ set, so that a change is still checked on characters nobody has looked at) and
 `OUT/real-rigs-clean` (18 models, chosen once the fresh set had been looked into too) and
 `OUT/real-rigs-space` (13 models, chosen once the clean set had been looked into: the space
 pack's Draco-compressed characters, which the loader now reads) and `OUT/real-rigs-monsters`
-(17 models, chosen once the space set had been looked into: Quaternius' Ultimate Monsters).
+(17 models, chosen once the space set had been looked into: Quaternius' Ultimate Monsters)
+and `OUT/real-rigs-animated` (6 models, chosen once the monsters had been looked into).
 Each model is read with `git show COMMIT:PATH` from a local git directory of its source
 repository, found under ROOT as `owner+name/repo`, `owner+name`, `owner/name` or
 `name` (bare or not; `git clone --bare https://github.com/owner/name` makes one).
@@ -167,6 +168,22 @@ MONSTERS = [
     ]
 ]
 
+# Chosen on 2026-12-02 once the monsters had been looked into: six characters of Quaternius'
+# Ultimate Animated Character Pack (CC0, known by their names and rig; the repository that
+# ships them carries no licence note), another rig than the modular men and women. Its first
+# figure is taken before anything is looked at.
+ANIMATED = [
+    ("MatDavidson/CS4900_3d_Game_Project", "8de7282", f"models/{name}.glb", f"{name}.glb")
+    for name in [
+        "BlueSoldier_Female",
+        "Cowgirl",
+        "Goblin_Male",
+        "Ninja_Male",
+        "Pirate_Male",
+        "Viking",
+    ]
+]
+
 
 def git_dir(root: Path, repo: str) -> Path:
     """The local git directory of `owner/name` under root."""
@@ -211,6 +228,7 @@ def main() -> None:
     extract(args.git, CLEAN, args.out / "real-rigs-clean")
     extract(args.git, SPACE, args.out / "real-rigs-space")
     extract(args.git, MONSTERS, args.out / "real-rigs-monsters")
+    extract(args.git, ANIMATED, args.out / "real-rigs-animated")
 
 
 if __name__ == "__main__":
