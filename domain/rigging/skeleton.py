@@ -780,13 +780,9 @@ def ball_column(skel: Skeleton, centre: FloatArray, radius: float, bumps: float 
     n = len(pos)
     dist = np.linalg.norm(pos - centre, axis=1)
     inside = dist < radius
-    column = centre + np.outer(BALL_COLUMN * radius, [0.0, 1.0, 0.0])
     if bumps > 0 and dist.max() < (1.0 + bumps) * radius:
-        return Skeleton(
-            names=[f"column_{k + 1}" for k in range(len(column))],
-            parents=[-1, *range(len(column) - 1)],
-            positions=[_xyz(c) for c in column],
-        )
+        inside[:] = True  # all of it gives way to the column
+    column = centre + np.outer(BALL_COLUMN * radius, [0.0, 1.0, 0.0])
     kept = [i for i in range(n) if not inside[i]]
     index = {old: new for new, old in enumerate(kept)}
     first = len(kept)
