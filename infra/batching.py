@@ -22,6 +22,9 @@ class GroupCommit(Generic[T, R]):
 
     `write` returns one result per item, in order; if it raises, every waiting item of that
     batch gets the exception (items added with `defer` only get a log line).
+
+    The writing task lives only while there is something to write: once the queue is empty
+    it ends, so no task is left pending when its event loop closes.
     """
 
     def __init__(
@@ -33,7 +36,6 @@ class GroupCommit(Generic[T, R]):
         # whose cost hardly grows with the batch (a pass through a network on a GPU).
         self._linger_s = linger_s
         self._queue: list[tuple[T, asyncio.Future[R] | None]] = []
-        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
@@ -43,7 +45,6 @@ class GroupCommit(Generic[T, R]):
             self._task = asyncio.create_task(self._run(), name=self._name)
         self._queue.append((item, fut))
         self._idle.clear()
-        self._wake.set()
 
     async def submit(self, item: T) -> R:
         """Write `item` with the next batch and return its result."""
@@ -60,15 +61,10 @@ class GroupCommit(Generic[T, R]):
         await self._idle.wait()
 
     async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
+        while self._queue:
             if self._linger_s > 0:
                 await asyncio.sleep(self._linger_s)
-            self._wake.clear()
             batch, self._queue = self._queue, []
-            if not batch:
-                self._idle.set()
-                continue
             try:
                 results = await self._write([item for item, _ in batch])
             except Exception as exc:
@@ -81,5 +77,4 @@ class GroupCommit(Generic[T, R]):
                 for (_, fut), result in zip(batch, results, strict=True):
                     if fut is not None and not fut.done():
                         fut.set_result(result)
-            if not self._queue:
-                self._idle.set()
+        self._idle.set()

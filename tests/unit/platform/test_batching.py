@@ -71,3 +71,18 @@ async def test_with_a_linger_items_that_arrive_one_by_one_still_share_the_first_
     assert await asyncio.gather(*(later(i) for i in range(4))) == [0, 1, 2, 3]
     # Without the linger the first item would have been written alone.
     assert batches == [[0, 1, 2, 3]]
+
+
+async def test_nothing_is_left_running_once_the_queue_is_written() -> None:
+    # A writer task left waiting forever is destroyed pending when its loop closes (the API's
+    # outbox cleanup logged "Task was destroyed but it is pending!" at shutdown).
+    async def write(items: list[int]) -> list[int]:
+        await asyncio.sleep(0.01)
+        return items
+
+    gc: GroupCommit[int, int] = GroupCommit(write, "left-behind")
+    for round_ in range(2):  # and it starts again for the next item
+        assert await asyncio.gather(*(gc.submit(i) for i in range(5))) == list(range(5))
+        await gc.drain()
+        await asyncio.sleep(0)
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "left-behind"] == [], round_
