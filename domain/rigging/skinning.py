@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
@@ -13,6 +14,9 @@ from domain.rigging.error import InvalidMeshError
 from domain.rigging.geometry import pieces, sample_segments, unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 from domain.rigging.skeleton import cap_holes, voxelise
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 
 class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -286,15 +290,20 @@ def compute_weights(
     if opt.rigid_share <= 1.0:
         end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
         weights = rigid_parts(weights, piece, opt.rigid_share, end_pieces)
-    if opt.glue_ratio > 0:
-        weights = glued_pieces(weights, verts, piece, skel, opt.glue_ratio)
-    if opt.enclosed_share <= 1.0:
-        weights = enclosing_shells(weights, verts, piece, skel, opt.enclosed_share)
+    if opt.glue_ratio > 0 or opt.enclosed_share <= 1.0:
+        from scipy.spatial import cKDTree
+
+        # Both passes look for other pieces' vertices near a piece, in one tree.
+        tree = cKDTree(verts)
+        if opt.glue_ratio > 0:
+            weights = glued_pieces(weights, tree, piece, skel, opt.glue_ratio)
+        if opt.enclosed_share <= 1.0:
+            weights = enclosing_shells(weights, tree, piece, skel, opt.enclosed_share)
     return weights[inverse]
 
 
 def enclosing_shells(
-    weights: FloatArray, verts: FloatArray, labels: IntArray, skel: Skeleton, share: float
+    weights: FloatArray, tree: cKDTree, labels: IntArray, skel: Skeleton, share: float
 ) -> FloatArray:
     """A rigid shell round other pieces moves with the joint that the pieces inside it follow.
 
@@ -306,8 +315,9 @@ def enclosing_shells(
     weight), goes wholly to that joint. A piece whose own joint lies in it (a helmet round the
     head joint) keeps it.
     """
-    from scipy.spatial import Delaunay, QhullError, cKDTree
+    from scipy.spatial import Delaunay, QhullError
 
+    verts = tree.data
     n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
@@ -316,7 +326,6 @@ def enclosing_shells(
     rigid = weights.max(axis=1) >= 1.0 - 1e-9
     order = np.argsort(labels, kind="stable")
     starts = np.searchsorted(labels[order], np.arange(n_parts + 1))
-    tree = cKDTree(verts)
     out = weights.copy()
     for c in range(n_parts):
         rows = order[starts[c] : starts[c + 1]]
@@ -350,7 +359,7 @@ def enclosing_shells(
 
 
 def glued_pieces(
-    weights: FloatArray, verts: FloatArray, labels: IntArray, skel: Skeleton, ratio: float
+    weights: FloatArray, tree: cKDTree, labels: IntArray, skel: Skeleton, ratio: float
 ) -> FloatArray:
     """A loose piece far from every bone that lies on another piece moves with that piece.
 
@@ -360,13 +369,11 @@ def glued_pieces(
     size and another piece is less than half that far: it takes, whole, the weights of that
     piece's nearest vertex.
     """
-    from scipy.spatial import cKDTree
-
+    verts = tree.data
     n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
     heads, tails, _ = bone_segments(skel)
-    tree = cKDTree(verts)
     out = weights.copy()
     sizes = np.bincount(labels, minlength=n_parts)
     for c in range(n_parts):
