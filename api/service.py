@@ -37,6 +37,18 @@ async def no_state(_: Resources) -> AsyncIterator[None]:
     yield None
 
 
+@dataclass(frozen=True)
+class StateOf(Generic[S]):
+    """Reads what service `name`'s lifespan yielded, in this process, as its type. Routes
+    are written before their `Service` exists, so they hold one of these by the name."""
+
+    name: str
+
+    def __call__(self, request: Request[Any, Any, Any]) -> S:
+        value: S = from_request(request).service_state[self.name]
+        return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class Service(Generic[S]):
     """One contract served under `prefix`."""
@@ -72,5 +84,4 @@ class Service(Generic[S]):
 
     def state(self, request: Request[Any, Any, Any]) -> S:
         """What this service's lifespan yielded, in this process."""
-        value: S = from_request(request).service_state[self.name]
-        return value
+        return StateOf[S](self.name)(request)

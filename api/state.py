@@ -46,7 +46,7 @@ class Resources:
     # Who may read each topic scope the services declare, beyond the platform's job/user.
     topic_authorizers: Mapping[str, TopicAuthorizer] = field(default_factory=dict)
     # What each service's own lifespan yielded, by service name; read it through
-    # `Service.state(request)`, which knows its type.
+    # `Service.state(request)` or a `StateOf`, which know its type.
     service_state: dict[str, Any] = field(default_factory=dict)
     _blob_open: bool = False
     _blob_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

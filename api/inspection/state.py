@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Request
-
-from api.state import Resources, from_request
+from api.service import StateOf
+from api.state import Resources
 from infra.security import Principal
 
 NAME = "inspection"
@@ -32,6 +31,4 @@ async def lifespan(_: Resources) -> AsyncIterator[InspectionState]:
     yield InspectionState()
 
 
-def state(request: Request[Any, Any, Any]) -> InspectionState:
-    value: InspectionState = from_request(request).service_state[NAME]
-    return value
+state: StateOf[InspectionState] = StateOf(NAME)

@@ -72,6 +72,7 @@ from api.rigging.session import (
     token_hash,
     well_formed,
 )
+from api.service import StateOf
 from api.state import from_request, resources
 from api.submit import wait
 from api.upload import UploadPolicy, discard_uploads, receive_uploads, upload_route
@@ -124,9 +125,7 @@ class FileTooLarge(ApiError):
     status_code, code = 413, "FILE_TOO_LARGE"
 
 
-def _state(request: Request[Any, Any, Any]) -> RiggingState:
-    state: RiggingState = from_request(request).service_state[NAME]
-    return state
+_state: StateOf[RiggingState] = StateOf(NAME)
 
 
 def _now() -> datetime:

@@ -6,12 +6,10 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
-from typing import Any
-
-from litestar import Request
 
 from api.robodata.schema import ItemPage
-from api.state import Resources, from_request
+from api.service import StateOf
+from api.state import Resources
 
 NAME = "robodata"
 # List pages kept per process (a page of 50 items takes about 28 kB of memory).
@@ -54,6 +52,4 @@ async def lifespan(_: Resources) -> AsyncIterator[RobodataState]:
     yield RobodataState()
 
 
-def state(request: Request[Any, Any, Any]) -> RobodataState:
-    value: RobodataState = from_request(request).service_state[NAME]
-    return value
+state: StateOf[RobodataState] = StateOf(NAME)
