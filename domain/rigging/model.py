@@ -34,6 +34,15 @@ class Skeleton(msgspec.Struct, frozen=True):
         """Return the joint positions as an (J, 3) array."""
         return np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
 
+    def turned(self, turn: FloatArray) -> Skeleton:
+        """The same joint tree with every position p taken to turn @ p."""
+        pos = self.array() @ np.asarray(turn).T
+        return Skeleton(
+            names=self.names,
+            parents=self.parents,
+            positions=[(float(x), float(y), float(z)) for x, y, z in pos],
+        )
+
     def bones(self) -> tuple[FloatArray, FloatArray]:
         """Return (heads, tails) of every parent-to-child bone segment."""
         pos = self.array()

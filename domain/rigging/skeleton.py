@@ -74,6 +74,13 @@ def build_skeleton(
     if opt.joint_budget < 1:
         raise InvalidMeshError("joint budget must be at least 1")
     verts, faces = cap_holes(*_simplified(mesh, opt.simplify_faces))
+    plane = detect_symmetry(verts, opt.symmetry) if opt.symmetry > 0 else None
+    # The voxel grid and the rules built on it see the body square to its axes: a character
+    # turned on the spot is rigged as if it faced an axis, and its skeleton turned back.
+    turn = square_turn(plane) if plane is not None else None
+    if plane is not None and turn is not None:
+        verts = verts @ turn.T
+        plane = turned(plane, turn)
     if progress:
         progress(20.0, "voxelising")
     solid, origin, pitch = voxelise(verts, faces, opt.resolution)
@@ -121,9 +128,10 @@ def build_skeleton(
     if opt.leaf_base > 0:
         # Only from the budget left over: a part's root joint never costs a limb.
         skel = leaf_bases(skel, verts, opt.leaf_base, opt.joint_budget - len(skel.names))
-    plane = detect_symmetry(verts, opt.symmetry) if opt.symmetry > 0 else None
     if plane is not None:
         skel = symmetrise(skel, plane, 0.1 * extent)
+    if turn is not None:
+        skel = skel.turned(turn.T)
     if progress:
         progress(80.0, f"skeleton has {len(skel.names)} joints")
     return skel
@@ -878,6 +886,36 @@ def detect_symmetry(
         if score < tolerance and (best is None or score < best.score):
             best = Symmetry(normal=_xyz(normal), origin=_xyz(origin), score=score)
     return best
+
+
+def square_turn(plane: Symmetry, least_deg: float = 1.0) -> FloatArray | None:
+    """The turn about the up axis (Y) that brings a vertical mirror plane square to the X or
+    Z axis, whichever is nearer; None when the plane is not vertical or already square to
+    within `least_deg`."""
+    n = np.asarray(plane.normal)
+    if abs(n[1]) > 0.1:
+        return None
+    angle = float(np.arctan2(n[2], n[0]))
+    # The nearest multiple of 90 degrees: turning by the rest leaves the normal on an axis.
+    rest = (angle + np.pi / 4) % (np.pi / 2) - np.pi / 4
+    if abs(np.degrees(rest)) < least_deg:
+        return None
+    return about_up(rest)
+
+
+def about_up(angle: float) -> FloatArray:
+    """The turn by `angle` radians about the up axis (Y), from Z towards X."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def turned(plane: Symmetry, turn: FloatArray) -> Symmetry:
+    """The plane after the points are turned by `turn` (p -> turn @ p)."""
+    return Symmetry(
+        normal=_xyz(turn @ np.asarray(plane.normal)),
+        origin=_xyz(turn @ np.asarray(plane.origin)),
+        score=plane.score,
+    )
 
 
 def mirror(points: FloatArray, plane: Symmetry) -> FloatArray:
