@@ -8,6 +8,10 @@ rigging the bare mesh, skin metrics from skinning the bare mesh onto the ground-
 skeleton. `j2j` counts every true joint; `j2j_def` only those that move some vertex (IK and
 pole targets and ground roots left out, as sets made for learned riggers keep them out).
 
+`--turn DEG` rigs every model turned DEG degrees about the up axis and scores what comes back
+turned back, against the same truth and box: a rigger should not care which way a character
+faces.
+
 `--skin voxel` or `--skin bbw` skins with geodesic voxel binding or bounded biharmonic weights
 instead of bone heat (`bench.rigging_skins`), on the same bones and piece passes.
 
@@ -29,8 +33,8 @@ import numpy as np
 from domain.rigging.error import RiggingError
 from domain.rigging.loader import load_model, load_rignet
 from domain.rigging.metrics import deforming_j2j, skeleton_metrics, skin_metrics
-from domain.rigging.model import Limits, Model
-from domain.rigging.skeleton import SkeletonOptions, build_skeleton
+from domain.rigging.model import Limits, Mesh, Model
+from domain.rigging.skeleton import SkeletonOptions, about_up, build_skeleton
 from domain.rigging.skinning import Solver, compute_weights
 from domain.rigging.synthetic import character, synthetic_set
 
@@ -66,11 +70,14 @@ def generated_set() -> Iterator[tuple[str, Model]]:
 
 
 def report(
-    label: str, models: Iterator[tuple[str, Model]], solver: Solver | None = None
+    label: str,
+    models: Iterator[tuple[str, Model]],
+    solver: Solver | None = None,
+    turn_deg: float = 0.0,
 ) -> dict[str, float] | None:
     """Score a set of models, one line each, then the set's mean line; return the mean."""
     print(f"== {label}", flush=True)
-    rows = [r for name, m in models if (r := score(name, m, solver)) is not None]
+    rows = [r for name, m in models if (r := score(name, m, solver, turn_deg)) is not None]
     if not rows:
         print("no ground-truth models found")
         return None
@@ -81,16 +88,22 @@ def report(
     return mean
 
 
-def score(name: str, model: Model, solver: Solver | None = None) -> dict[str, float] | None:
-    """Rig the bare mesh and skin it on the true skeleton (by bone heat, or `solver`); print
-    and return the row."""
+def score(
+    name: str, model: Model, solver: Solver | None = None, turn_deg: float = 0.0
+) -> dict[str, float] | None:
+    """Rig the bare mesh and skin it on the true skeleton (by bone heat, or `solver`), the
+    model turned `turn_deg` about the up axis and the skeleton turned back; print and return
+    the row."""
     if model.skeleton is None or model.weights is None:
         print(f"{name}: skipped (no ground-truth skin)")
         return None
+    turn = about_up(np.radians(turn_deg))
+    mesh = Mesh(vertices=model.mesh.vertices @ turn.T, faces=model.mesh.faces)
     start = time.perf_counter()
-    skel = build_skeleton(model.mesh, SkeletonOptions(joint_budget=LIMITS.joint_budget))
-    weights = compute_weights(model.mesh, model.skeleton, solver=solver)
+    skel = build_skeleton(mesh, SkeletonOptions(joint_budget=LIMITS.joint_budget))
+    weights = compute_weights(mesh, model.skeleton.turned(turn), solver=solver)
     seconds = time.perf_counter() - start
+    skel = skel.turned(turn.T)
     s = skeleton_metrics(skel, model.skeleton, model.mesh)
     k = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
     row = {
@@ -132,6 +145,9 @@ def main() -> None:
     parser.add_argument(
         "--skin", choices=["heat", "voxel", "bbw"], default="heat", help="skin weighting method"
     )
+    parser.add_argument(
+        "--turn", type=float, default=0.0, help="turn every model DEG about the up axis"
+    )
     parser.add_argument("--http", action="store_true", help="time the service end to end")
     parser.add_argument("--runs", type=int, default=3, help="runs per model with --http")
     args = parser.parse_args()
@@ -149,10 +165,11 @@ def main() -> None:
     import trimesh  # noqa: F401
 
     if not args.gt_only:
-        report("fixtures", ground_truth(FIXTURES) if FIXTURES.is_dir() else iter(()), solver)
-        report("generated set", generated_set(), solver)
+        fixtures = ground_truth(FIXTURES) if FIXTURES.is_dir() else iter(())
+        report("fixtures", fixtures, solver, args.turn)
+        report("generated set", generated_set(), solver, args.turn)
     for folder in args.gt:
-        report(str(folder), ground_truth(folder), solver)
+        report(str(folder), ground_truth(folder), solver, args.turn)
 
 
 if __name__ == "__main__":
