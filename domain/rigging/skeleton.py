@@ -74,13 +74,8 @@ def build_skeleton(
     if opt.joint_budget < 1:
         raise InvalidMeshError("joint budget must be at least 1")
     verts, faces = cap_holes(*_simplified(mesh, opt.simplify_faces))
-    plane = detect_symmetry(verts, opt.symmetry) if opt.symmetry > 0 else None
-    # The voxel grid and the rules built on it see the body square to its axes: a character
-    # turned on the spot is rigged as if it faced an axis, and its skeleton turned back.
-    turn = square_turn(plane) if plane is not None else None
-    if plane is not None and turn is not None:
-        verts = verts @ turn.T
-        plane = turned(plane, turn)
+    # A character turned on the spot is rigged as if it faced an axis, then turned back.
+    verts, turn, plane = squared(verts, opt.symmetry)
     if progress:
         progress(20.0, "voxelising")
     solid, origin, pitch = voxelise(verts, faces, opt.resolution)
@@ -886,6 +881,22 @@ def detect_symmetry(
         if score < tolerance and (best is None or score < best.score):
             best = Symmetry(normal=_xyz(normal), origin=_xyz(origin), score=score)
     return best
+
+
+def squared(
+    verts: FloatArray, tolerance: float = 0.02
+) -> tuple[FloatArray, FloatArray | None, Symmetry | None]:
+    """The vertices turned so that their mirror plane is square to the grid, the turn (None
+    if none was needed) and the plane as it lies after it (None if there is none).
+
+    Voxels, thinning and piece boxes are square to the axes: without this, the same body
+    turned about the up axis gets another skeleton and other weights.
+    """
+    plane = detect_symmetry(verts, tolerance) if tolerance > 0 else None
+    turn = square_turn(plane) if plane is not None else None
+    if plane is None or turn is None:
+        return verts, None, plane
+    return verts @ turn.T, turn, turned(plane, turn)
 
 
 def square_turn(plane: Symmetry, least_deg: float = 1.0) -> FloatArray | None:

@@ -13,7 +13,7 @@ from scipy.sparse.linalg import splu
 from domain.rigging.error import InvalidMeshError
 from domain.rigging.geometry import pieces, sample_segments, unique_rows
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
-from domain.rigging.skeleton import cap_holes, detect_symmetry, square_turn, voxelise
+from domain.rigging.skeleton import cap_holes, squared, voxelise
 
 if TYPE_CHECKING:
     from scipy.spatial import cKDTree
@@ -281,12 +281,9 @@ def compute_weights(
     if n_joints == 1:
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
-    # Voxels and piece boxes square to the body's axes, as the skeleton is built: weights
-    # are the same in any frame, so only the vertices and joints turn.
-    plane = detect_symmetry(verts)
-    turn = square_turn(plane) if plane is not None else None
+    # Square to the grid as the skeleton is built; weights are the same in any frame.
+    verts, turn, _ = squared(verts)
     if turn is not None:
-        verts = verts @ turn.T
         skel = skel.turned(turn)
     # The heat solve and the passes over loose pieces share one labelling of the welded mesh.
     _, piece = pieces(len(verts), faces)
