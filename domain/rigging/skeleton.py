@@ -145,7 +145,11 @@ def _simplified(mesh: Mesh, target: int) -> tuple[FloatArray, IntArray]:
 
 
 def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]:
-    """Close every boundary loop with a fan to its centroid, so open meshes have an inside."""
+    """Close every boundary loop with a fan to its centroid, so open meshes have an inside.
+
+    Loops are walked over undirected border edges: holes that touch at a vertex (two missing
+    triangles sharing a corner) and borders of faces wound the other way close as well.
+    """
     scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
     key = np.round(verts / (scale * 1e-6)).astype(np.int64)
     # Seams split vertices without opening the surface; weld them so they are not holes.
@@ -155,24 +159,31 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     half = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     undirected = np.sort(half, axis=1)
     _, inv, counts = unique_rows(undirected)
-    border = half[counts[inv.reshape(-1)] == 1]
+    border = undirected[counts[inv.reshape(-1)] == 1]
     if len(border) == 0:
         return v, f
-    nxt: dict[int, int] = {}
-    for a, b in border.tolist():
-        nxt.setdefault(a, b)
+    ends: dict[int, list[int]] = {}
+    for e, (a, b) in enumerate(border.tolist()):
+        ends.setdefault(a, []).append(e)
+        ends.setdefault(b, []).append(e)
+    used = np.zeros(len(border), dtype=bool)
     caps: list[list[int]] = []
     centres: list[FloatArray] = []
-    seen: set[int] = set()
-    for start in list(nxt):
-        if start in seen:
+    for e0 in range(len(border)):
+        if used[e0]:
             continue
-        loop, cur = [], start
-        while cur in nxt and cur not in seen:
-            seen.add(cur)
+        start, cur = (int(x) for x in border[e0])
+        used[e0] = True
+        loop = [start]
+        while cur != start:
+            e = next((e for e in ends[cur] if not used[e]), -1)
+            if e < 0:
+                break  # a border that does not close (a non-manifold fin): left open
+            used[e] = True
             loop.append(cur)
-            cur = nxt[cur]
-        if len(loop) < 3 or cur != start:
+            a, b = border[e]
+            cur = int(b if a == cur else a)
+        if cur != start or len(loop) < 3:
             continue
         centre = len(v) + len(centres)
         centres.append(v[loop].mean(axis=0))

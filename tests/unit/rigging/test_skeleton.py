@@ -11,7 +11,7 @@ import pytest
 from domain.rigging.loader import load_model
 from domain.rigging.metrics import skeleton_metrics
 from domain.rigging.model import Limits, Mesh, Model, Skeleton
-from domain.rigging.skeleton import SkeletonOptions, build_skeleton
+from domain.rigging.skeleton import SkeletonOptions, build_skeleton, cap_holes
 from domain.rigging.synthetic import capsule, character, join
 
 
@@ -110,6 +110,42 @@ def test_open_tube_gets_its_axis() -> None:
     assert np.abs(pos[:, [0, 2]]).max() < 0.05
     # About one joint per spacing (0.08 of the size, 0.16 m here) along the 2 m axis.
     assert np.ptp(pos[:, 1]) > 1.4 and 3 <= len(skel.names) <= 16
+
+
+def _border_edges(faces: np.ndarray) -> int:
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return int((counts == 1).sum())
+
+
+def test_holes_that_touch_at_a_corner_are_closed() -> None:
+    # A coarse body (big triangles, as in low-poly game models) with holes that share corners:
+    # every third face round each of a few vertices is missing, some faces wound backwards.
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]), 0.5, 2)
+    holed = faces.copy()
+    holed[::7] = holed[::7, ::-1]
+    drop = np.zeros(len(faces), dtype=bool)
+    for v in (5, 9, 13):
+        around = np.nonzero((faces == v).any(axis=1))[0]
+        drop[around[::3]] = True
+    holed = holed[~drop]
+    assert _border_edges(holed) > 0
+    _, capped = cap_holes(verts, holed)
+    assert _border_edges(capped) == 0
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5])
+def test_a_body_missing_faces_gets_the_closed_bodys_skeleton(
+    synthetic: dict[str, Model], seed: int
+) -> None:
+    # One face in twenty missing: some holes touch at a corner. Left open, they let the voxel
+    # fill leak, and the solid the skeleton is thinned from came out 7% to 43% off.
+    model = synthetic["quadruped"]
+    assert model.skeleton is not None
+    keep = np.random.default_rng(seed).random(len(model.mesh.faces)) > 0.05
+    holed = Mesh(vertices=model.mesh.vertices, faces=model.mesh.faces[keep])
+    closed = skeleton_metrics(build_skeleton(model.mesh), model.skeleton, model.mesh).j2j
+    assert skeleton_metrics(build_skeleton(holed), model.skeleton, model.mesh).j2j < closed + 0.003
 
 
 def test_ring_is_rigged_round_its_loop() -> None:
