@@ -156,6 +156,9 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     first, inverse, _ = unique_rows(key)
     v, f = verts[first], inverse.reshape(-1)[faces]
     f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    # A face given twice (double-sided cloth, a careless export) would hide the border it
+    # lies on: each of its edges would count as shared.
+    f = f[np.sort(unique_rows(np.sort(f, axis=1))[0])]
     half = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     undirected = np.sort(half, axis=1)
     _, inv, counts = unique_rows(undirected)

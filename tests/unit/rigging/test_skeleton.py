@@ -148,6 +148,21 @@ def test_a_body_missing_faces_gets_the_closed_bodys_skeleton(
     assert skeleton_metrics(build_skeleton(holed), model.skeleton, model.mesh).j2j < closed + 0.003
 
 
+def test_a_double_sided_open_body_is_rigged_as_a_one_sided_one(
+    synthetic: dict[str, Model],
+) -> None:
+    # Double-sided geometry gives every face twice, the second wound the other way; those
+    # copies must not hide the holes that need capping.
+    model = synthetic["quadruped"]
+    keep = np.random.default_rng(0).random(len(model.mesh.faces)) > 0.05
+    faces = model.mesh.faces[keep]
+    one = build_skeleton(Mesh(vertices=model.mesh.vertices, faces=faces))
+    two = build_skeleton(
+        Mesh(vertices=model.mesh.vertices, faces=np.vstack([faces, faces[:, ::-1]]))
+    )
+    assert two.names == one.names and np.allclose(two.array(), one.array())
+
+
 def test_ring_is_rigged_round_its_loop() -> None:
     angles = np.linspace(0.0, 2 * np.pi, 13)
     ring = [np.array([np.cos(a), 0.0, np.sin(a)]) for a in angles]
