@@ -202,7 +202,10 @@ def voxelise(
     """Return a solid occupancy grid of the mesh (surface + filled inside), its origin and pitch."""
     lo, hi = verts.min(axis=0), verts.max(axis=0)
     pitch = float((hi - lo).max()) / resolution
-    origin = lo - 3 * pitch
+    # Three spare voxels round the box, and a thousandth of a voxel more: the box's faces (and
+    # a low-poly model's round coordinates) would otherwise lie on voxel walls, and rounding
+    # would put them on one side or the other as the model is scaled or moved.
+    origin = lo - 3.001 * pitch
     shape = tuple(np.ceil((hi - lo) / pitch).astype(int) + 7)
     surface = np.zeros(shape, dtype=bool)
     tri = verts[faces]
