@@ -7,6 +7,9 @@ every RigNet pair (X.obj + X_rig.txt) under each DIR, each set with its own mean
 rigging the bare mesh, skin metrics from skinning the bare mesh onto the ground-truth
 skeleton. `j2j` counts every true joint; `j2j_def` only those that move some vertex (IK and
 pole targets and ground roots left out, as sets made for learned riggers keep them out).
+`leak` is the mean share of a vertex's weight on joints three or more bones away from every
+joint the artist weighted it to: weight that crossed to another part (leg to leg, finger to
+finger).
 
 `--turn DEG` rigs every model turned DEG degrees about the up axis and scores what comes back
 turned back, against the same truth and box: a rigger should not care which way a character
@@ -113,6 +116,7 @@ def score(
         "b2b": s.b2b,
         "skin_l1": k.l1,
         "deform": k.deformation,
+        "leak": k.leak,
         "s_per_model": seconds,
     }
     print(
@@ -120,7 +124,8 @@ def score(
         f"{len(model.skeleton.names):<3d} j2j={s.j2j:.4f} j2j_def={row['j2j_def']:.4f} "
         f"j2b={s.j2b:.4f} b2b={s.b2b:.4f} "
         f"prec={k.precision:.3f} rec={k.recall:.3f} skin_l1={k.l1:.3f} "
-        f"deform={k.deformation:.4f} s={seconds:.2f}{unscored_note(model.weights)}",
+        f"deform={k.deformation:.4f} leak={k.leak:.4f} s={seconds:.2f}"
+        f"{unscored_note(model.weights)}",
         flush=True,
     )
     return row

@@ -20,12 +20,23 @@ class SkeletonScore(msgspec.Struct, frozen=True):
 
 
 class SkinScore(msgspec.Struct, frozen=True):
-    """Skin weights against ground truth on the same skeleton."""
+    """Skin weights against ground truth on the same skeleton.
+
+    `leak` is the mean share of a vertex's weight on joints at least `LEAK_HOPS` bones away
+    from every joint the truth weights it to: the left shin's weight on the right shin, one
+    finger's on the next finger's tip.
+    """
 
     precision: float
     recall: float
     l1: float
     deformation: float
+    leak: float
+
+
+# Two bones apart are still neighbours: a joint's grandparent, a limb root's sibling across
+# the hips or the palm. From three on, weight there is weight on another part.
+LEAK_HOPS = 3
 
 
 def _point_segment(points: FloatArray, heads: FloatArray, tails: FloatArray) -> FloatArray:
@@ -132,6 +143,8 @@ def skin_metrics(
     precision = float(np.mean(inter / np.maximum(p_set.sum(axis=1), 1)))
     recall = float(np.mean(inter / np.maximum(t_set.sum(axis=1), 1)))
     l1 = float(np.abs(pred - truth).sum(axis=1).mean())
+    near = (t_set.astype(np.float64) @ (hops(skel) < LEAK_HOPS).astype(np.float64)) > 0
+    leak = float(np.where(near, 0.0, pred).sum(axis=1).mean())
     diag = float(np.linalg.norm(mesh.bbox_sides()))
     rng = np.random.default_rng(seed)
     errs = []
@@ -140,4 +153,18 @@ def skin_metrics(
         a = deform(vertices, pred, tf)
         b = deform(vertices, truth, tf)
         errs.append(np.linalg.norm(a - b, axis=1).mean() / diag)
-    return SkinScore(precision=precision, recall=recall, l1=l1, deformation=float(np.mean(errs)))
+    return SkinScore(
+        precision=precision, recall=recall, l1=l1, deformation=float(np.mean(errs)), leak=leak
+    )
+
+
+def hops(skel: Skeleton) -> np.ndarray:
+    """(J, J) number of bones between every two joints (inf between separate trees)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    n = len(skel.names)
+    child = [i for i, p in enumerate(skel.parents) if p >= 0]
+    parent = [skel.parents[i] for i in child]
+    bones = coo_matrix((np.ones(len(child)), (child, parent)), shape=(n, n))
+    return np.asarray(shortest_path(bones, directed=False, unweighted=True))

@@ -42,6 +42,30 @@ def test_perfect_weights_have_no_error_and_wrong_ones_do(synthetic: dict[str, Mo
     assert bad.l1 > 1.0 and bad.deformation > 0.01 and bad.recall < 0.5
 
 
+def test_weight_on_another_limb_is_a_leak_and_on_a_neighbour_is_not(
+    synthetic: dict[str, Model],
+) -> None:
+    m = synthetic["character"]
+    assert m.skeleton is not None and m.weights is not None
+    assert skin_metrics(m.weights, m.weights, m.skeleton, m.mesh).leak == 0.0
+    names = m.skeleton.names
+    parents = m.skeleton.parents
+    # One wrist's weight moved wholly to the other wrist: every such vertex leaks.
+    wrist_l, wrist_r = names.index("wrist_l"), names.index("wrist_r")
+    crossed = m.weights.copy()
+    moved = crossed[:, wrist_l] > 0.5
+    crossed[:, wrist_r] += crossed[:, wrist_l]
+    crossed[:, wrist_l] = 0.0
+    share = moved.mean()
+    leak = skin_metrics(crossed, m.weights, m.skeleton, m.mesh).leak
+    assert share > 0.01 and leak >= 0.5 * share
+    # Moved to its parent instead: a neighbour, no leak.
+    to_parent = m.weights.copy()
+    to_parent[:, parents[wrist_l]] += to_parent[:, wrist_l]
+    to_parent[:, wrist_l] = 0.0
+    assert skin_metrics(to_parent, m.weights, m.skeleton, m.mesh).leak == 0.0
+
+
 def test_random_pose_keeps_the_root_joint_in_place(synthetic: dict[str, Model]) -> None:
     m = synthetic["character"]
     assert m.skeleton is not None
