@@ -159,6 +159,9 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     # A face given twice (double-sided cloth, a careless export) would hide the border it
     # lies on: each of its edges would count as shared.
     f = f[np.sort(unique_rows(np.sort(f, axis=1))[0])]
+    # A vertex no face uses (left over by an editor) would only stretch the box.
+    used = np.unique(f)
+    v, f = v[used], np.searchsorted(used, f)
     half = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     undirected = np.sort(half, axis=1)
     _, inv, counts = unique_rows(undirected)

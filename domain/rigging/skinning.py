@@ -251,14 +251,28 @@ def segment_distances(
 
 
 def _weld(mesh: Mesh) -> tuple[FloatArray, IntArray, IntArray]:
-    """Merge coincident vertices (exporters split them on seams) so heat flows across seams."""
+    """Merge coincident vertices (exporters split them on seams) so heat flows across seams.
+
+    A vertex no face uses (left over by an editor) is no part of the surface, and far off
+    it would stretch the box every grid and tolerance is measured on: it is mapped to the
+    nearest vertex that is used, and takes its weights.
+    """
     scale = float(mesh.bbox_sides().max())
     key = np.round(mesh.vertices / (scale * 1e-7)).astype(np.int64)
     first, inverse, _ = unique_rows(key)
     inverse = inverse.reshape(-1)
     faces = inverse[mesh.faces]
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    return mesh.vertices[first], faces[ok], inverse
+    verts, faces = mesh.vertices[first], faces[ok]
+    used = np.unique(faces)
+    if len(used) == len(verts):
+        return verts, faces, inverse
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(verts[used]).query(verts)
+    new = np.asarray(nearest, dtype=np.int64)
+    new[used] = np.arange(len(used))
+    return verts[used], new[faces], new[inverse]
 
 
 def compute_weights(

@@ -88,6 +88,18 @@ def test_a_model_in_other_units_gets_the_same_skeleton_scaled(
     assert np.allclose(scaled.array() / scale, skel.array(), atol=1e-9)
 
 
+def test_a_vertex_no_face_uses_does_not_move_the_skeleton(synthetic: dict[str, Model]) -> None:
+    # Editors leave vertices behind when faces are deleted; one far off stretched the box
+    # the grid is laid over, and the character came back with three joints.
+    model = synthetic["character"]
+    v = model.mesh.vertices
+    stray = v.max(axis=0) + 10.0 * float(np.ptp(v, axis=0).max())
+    skel = build_skeleton(model.mesh)
+    with_stray = build_skeleton(Mesh(vertices=np.vstack([v, stray]), faces=model.mesh.faces))
+    assert with_stray.names == skel.names
+    assert np.allclose(with_stray.array(), skel.array())
+
+
 def test_large_mesh_is_simplified_for_the_skeleton_only() -> None:
     model = character(8)
     assert len(model.mesh.faces) > 40_000 and model.skeleton is not None

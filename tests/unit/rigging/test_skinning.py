@@ -99,6 +99,17 @@ def test_a_body_missing_faces_keeps_its_weights(synthetic: dict[str, Model], see
     assert np.abs(weights - closed).sum(axis=1).max() < 1.0
 
 
+def test_a_vertex_no_face_uses_changes_no_weight(synthetic: dict[str, Model]) -> None:
+    model = synthetic["character"]
+    assert model.skeleton is not None
+    v = model.mesh.vertices
+    stray = v.max(axis=0) + 10.0 * float(np.ptp(v, axis=0).max())
+    mesh = Mesh(vertices=np.vstack([v, stray]), faces=model.mesh.faces)
+    weights = compute_weights(mesh, model.skeleton)
+    assert_valid(weights, len(v) + 1, len(model.skeleton.names))
+    assert np.allclose(weights[: len(v)], compute_weights(model.mesh, model.skeleton))
+
+
 def test_seam_split_vertices_get_identical_weights(synthetic: dict[str, Model]) -> None:
     model = synthetic["tree"]
     assert model.skeleton is not None
