@@ -34,9 +34,11 @@ class Skeleton(msgspec.Struct, frozen=True):
         """Return the joint positions as an (J, 3) array."""
         return np.asarray(self.positions, dtype=np.float64).reshape(-1, 3)
 
-    def turned(self, turn: FloatArray) -> Skeleton:
-        """The same joint tree with every position p taken to turn @ p."""
+    def turned(self, turn: FloatArray, offset: FloatArray | None = None) -> Skeleton:
+        """The same joint tree with every position p taken to turn @ p (+ offset)."""
         pos = self.array() @ np.asarray(turn).T
+        if offset is not None:
+            pos = pos + np.asarray(offset)
         return Skeleton(
             names=self.names,
             parents=self.parents,

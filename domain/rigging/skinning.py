@@ -299,6 +299,12 @@ def compute_weights(
     verts, turn, _ = squared(verts)
     if turn is not None:
         skel = skel.turned(turn)
+    # Nor on size and place: on a unit box, the ray casts' and the ties' tolerances hold for
+    # a model in micrometres as for one in metres.
+    lo, hi = verts.min(axis=0), verts.max(axis=0)
+    centre, size = 0.5 * (lo + hi), float((hi - lo).max())
+    verts = (verts - centre) / size
+    skel = skel.turned(np.eye(3) / size, -centre / size)
     # The heat solve and the passes over loose pieces share one labelling of the welded mesh.
     _, piece = pieces(len(verts), faces)
     if len(verts) > opt.max_solve_vertices:

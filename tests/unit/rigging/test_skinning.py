@@ -110,6 +110,20 @@ def test_a_vertex_no_face_uses_changes_no_weight(synthetic: dict[str, Model]) ->
     assert np.allclose(weights[: len(v)], compute_weights(model.mesh, model.skeleton))
 
 
+@pytest.mark.parametrize("scale", [1e-6, 1e-9, 1e6])
+def test_weights_do_not_depend_on_the_units(synthetic: dict[str, Model], scale: float) -> None:
+    # Ray casts and ties had tolerances fit for metres: at a millionth of the size, some
+    # vertices changed bones; at a billionth, weights moved by 0.14 a vertex (L1) on average.
+    model = synthetic["quadruped"]
+    assert model.skeleton is not None
+    metres = compute_weights(model.mesh, model.skeleton)
+    scaled = compute_weights(
+        Mesh(vertices=model.mesh.vertices * scale, faces=model.mesh.faces),
+        model.skeleton.turned(np.eye(3) * scale),
+    )
+    assert np.abs(scaled - metres).max() < 1e-6
+
+
 def test_seam_split_vertices_get_identical_weights(synthetic: dict[str, Model]) -> None:
     model = synthetic["tree"]
     assert model.skeleton is not None
