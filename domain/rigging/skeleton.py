@@ -871,21 +871,34 @@ class Symmetry(msgspec.Struct, frozen=True):
 def detect_symmetry(
     verts: FloatArray, tolerance: float = 0.02, samples: int = 4000
 ) -> Symmetry | None:
-    """Find the mesh's mirror plane among the box axes and principal axes, if it has one.
+    """Find the mesh's mirror plane among the box axes and principal axes, if it has one,
+    and failing those among the vertical planes (up is Y) through the mean.
 
     A candidate plane mirrors a sample of the vertices; the mean distance from each mirrored
     point to the nearest vertex, over the largest box side, must stay under the tolerance.
+    The vertical planes are for a round body turned on the spot, whose principal axes no
+    longer show its plane: every 5 degrees on 1,000 vertices, then every half degree round
+    the best (some 0.04 s; 0.1 s at 9,000 vertices).
     """
     from scipy.spatial import cKDTree
 
     if len(verts) < 4:
         return None
     rng = np.random.default_rng(0)
-    pick = verts if len(verts) <= samples else verts[rng.choice(len(verts), samples, replace=False)]
     extent = float((verts.max(axis=0) - verts.min(axis=0)).max())
     if extent <= 0:
         return None
     tree = cKDTree(verts)
+
+    def sample(n: int) -> FloatArray:
+        return verts if len(verts) <= n else verts[rng.choice(len(verts), n, replace=False)]
+
+    def mismatch(pick: FloatArray, normal: FloatArray, origin: FloatArray) -> float:
+        mirrored = pick - 2.0 * ((pick - origin) @ normal)[:, None] * normal[None]
+        dist, _ = tree.query(mirrored)
+        return float(dist.mean()) / extent
+
+    pick = sample(samples)
     box_centre = 0.5 * (verts.min(axis=0) + verts.max(axis=0))
     mean = verts.mean(axis=0)
     _, _, axes = np.linalg.svd(verts - mean, full_matrices=False)
@@ -895,12 +908,24 @@ def detect_symmetry(
     for k, (normal, origin) in enumerate(candidates):
         if k == 3 and best is not None:
             break  # Models are built along their axes; a tilted plane only when none fits.
-        mirrored = pick - 2.0 * ((pick - origin) @ normal)[:, None] * normal[None]
-        dist, _ = tree.query(mirrored)
-        score = float(dist.mean()) / extent
+        score = mismatch(pick, normal, origin)
         if score < tolerance and (best is None or score < best.score):
             best = Symmetry(normal=_xyz(normal), origin=_xyz(origin), score=score)
-    return best
+    if best is not None:
+        return best
+    few = sample(1000)
+
+    def vertical(deg: float) -> FloatArray:
+        a = np.radians(deg)
+        return np.array([np.cos(a), 0.0, np.sin(a)])
+
+    _, coarse = min((mismatch(few, vertical(d), mean), d) for d in range(0, 180, 5))
+    score, deg = min(
+        (mismatch(few, vertical(d), mean), d) for d in np.arange(coarse - 5.0, coarse + 5.01, 0.5)
+    )
+    if score >= tolerance:
+        return None
+    return Symmetry(normal=_xyz(vertical(deg)), origin=_xyz(mean), score=score)
 
 
 def squared(

@@ -69,6 +69,24 @@ def test_a_character_turned_on_the_spot_gets_the_same_skeleton_turned(
         assert np.abs(back - facing.array()).max() < 1e-3 * size, name
 
 
+def test_a_round_body_turned_on_the_spot_keeps_its_mirror_plane() -> None:
+    # A ball with three horns 120 degrees apart: its spread is the same every way round the
+    # up axis, so its principal axes show none of its three mirror planes, and turned off
+    # the axes neither do its box axes.
+    parts = [capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.02, 0.0]), 0.5, 6)]
+    for deg in (90.0, 210.0, 330.0):
+        d = np.array([np.cos(np.radians(deg)), 0.0, np.sin(np.radians(deg))])
+        parts.append(capsule(0.45 * d + [0, 0.1, 0], 0.75 * d + [0, 0.1, 0], 0.08, 3))
+    mesh, _ = join(parts)
+    for turn in (20.0, 37.0, 53.0):
+        plane = detect_symmetry(mesh.vertices @ about_up(np.radians(turn)).T)
+        assert plane is not None and plane.score < 0.005, turn
+        # The planes' normals lie at 0, 60 and 120 degrees (from X towards Z), less the turn.
+        angle = np.degrees(np.arctan2(plane.normal[2], plane.normal[0]))
+        off = (angle + turn) % 60.0
+        assert min(off, 60.0 - off) < 0.5, turn
+
+
 def test_symmetrise_pairs_left_and_right_and_centres_the_spine(
     synthetic: dict[str, Model],
 ) -> None:
