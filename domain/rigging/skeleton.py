@@ -73,7 +73,13 @@ def build_skeleton(
     opt = options or SkeletonOptions()
     if opt.joint_budget < 1:
         raise InvalidMeshError("joint budget must be at least 1")
-    verts, faces = cap_holes(*_simplified(mesh, opt.simplify_faces))
+    # Rigged on a unit box, then scaled back: a model in millimetres or in metres goes through
+    # the same numbers (simplification works in float32, and ties fall the same way).
+    used = mesh.vertices[np.unique(mesh.faces)]
+    lo, hi = used.min(axis=0), used.max(axis=0)
+    middle, size = 0.5 * (lo + hi), float((hi - lo).max())
+    unit = Mesh(vertices=(mesh.vertices - middle) / size, faces=mesh.faces)
+    verts, faces = cap_holes(*_simplified(unit, opt.simplify_faces))
     # A character turned on the spot is rigged as if it faced an axis, then turned back.
     verts, turn, plane = squared(verts, opt.symmetry)
     if progress:
@@ -127,6 +133,7 @@ def build_skeleton(
         skel = symmetrise(skel, plane, 0.1 * extent)
     if turn is not None:
         skel = skel.turned(turn.T)
+    skel = skel.turned(np.eye(3) * size, middle)
     if progress:
         progress(80.0, f"skeleton has {len(skel.names)} joints")
     return skel
