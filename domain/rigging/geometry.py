@@ -9,6 +9,14 @@ from scipy.sparse.csgraph import connected_components
 from domain.rigging.model import FloatArray, IntArray
 
 
+def unit_box(points: FloatArray) -> tuple[FloatArray, float]:
+    """The centre and the largest side of the points' box: p -> (p - centre) / side puts them
+    in a unit box, where a model in millimetres and one in metres go through the same numbers.
+    """
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    return 0.5 * (lo + hi), float((hi - lo).max())
+
+
 def unique_rows(rows: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     """Return (first index, inverse, count) of each distinct row, in lexicographic order.
 

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import pieces, unique_rows
+from domain.rigging.geometry import pieces, unique_rows, unit_box
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton, parent_first
 
 
@@ -75,9 +75,7 @@ def build_skeleton(
         raise InvalidMeshError("joint budget must be at least 1")
     # Rigged on a unit box, then scaled back: a model in millimetres or in metres goes through
     # the same numbers (simplification works in float32, and ties fall the same way).
-    used = mesh.vertices[np.unique(mesh.faces)]
-    lo, hi = used.min(axis=0), used.max(axis=0)
-    middle, size = 0.5 * (lo + hi), float((hi - lo).max())
+    middle, size = unit_box(mesh.vertices[np.unique(mesh.faces)])
     unit = Mesh(vertices=(mesh.vertices - middle) / size, faces=mesh.faces)
     verts, faces = cap_holes(*_simplified(unit, opt.simplify_faces))
     # A character turned on the spot is rigged as if it faced an axis, then turned back.

@@ -11,7 +11,7 @@ from scipy import sparse
 from scipy.sparse.linalg import splu
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import pieces, sample_segments, unique_rows
+from domain.rigging.geometry import pieces, sample_segments, unique_rows, unit_box
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 from domain.rigging.skeleton import cap_holes, squared, voxelise
 
@@ -301,8 +301,7 @@ def compute_weights(
         skel = skel.turned(turn)
     # Nor on size and place: on a unit box, the ray casts' and the ties' tolerances hold for
     # a model in micrometres as for one in metres.
-    lo, hi = verts.min(axis=0), verts.max(axis=0)
-    centre, size = 0.5 * (lo + hi), float((hi - lo).max())
+    centre, size = unit_box(verts)
     verts = (verts - centre) / size
     skel = skel.turned(np.eye(3) / size, -centre / size)
     # The heat solve and the passes over loose pieces share one labelling of the welded mesh.
