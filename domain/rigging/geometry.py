@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
@@ -48,6 +50,20 @@ def pieces(n: int, faces: IntArray) -> tuple[int, IntArray]:
     adjacency = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
     count, labels = connected_components(adjacency, directed=False)
     return int(count), np.asarray(labels, dtype=np.int64)
+
+
+def surface_points(verts: FloatArray, faces: IntArray, step: float) -> Iterator[FloatArray]:
+    """Points on every face, no farther than `step` apart along its longest edge (corners
+    included; at most 64 steps a side), in batches of faces that take the same number."""
+    tri = verts[faces]
+    edge = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
+    steps = np.clip(np.ceil(edge / step).astype(int), 1, 64)
+    for n in np.unique(steps):
+        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        keep = (i + j) <= n
+        u, w = i[keep] / n, j[keep] / n
+        bary = np.stack([1 - u - w, u, w], axis=1)
+        yield np.einsum("kb,tbd->tkd", bary, tri[steps == n]).reshape(-1, 3)
 
 
 def sample_segments(heads: FloatArray, tails: FloatArray, step: float) -> FloatArray:

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import pieces, unique_rows, unit_box
+from domain.rigging.geometry import pieces, surface_points, unique_rows, unit_box
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton, parent_first
 
 
@@ -216,16 +216,7 @@ def voxelise(
     origin = lo - 3.001 * pitch
     shape = tuple(np.ceil((hi - lo) / pitch).astype(int) + 7)
     surface = np.zeros(shape, dtype=bool)
-    tri = verts[faces]
-    edge = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
-    steps = np.clip(np.ceil(edge / (0.5 * pitch)).astype(int), 1, 64)
-    for n in np.unique(steps):
-        sel = tri[steps == n]
-        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
-        keep = (i + j) <= n
-        u, w = i[keep] / n, j[keep] / n
-        bary = np.stack([1 - u - w, u, w], axis=1)
-        pts = np.einsum("kb,tbd->tkd", bary, sel).reshape(-1, 3)
+    for pts in surface_points(verts, faces, 0.5 * pitch):
         idx = np.floor((pts - origin) / pitch).astype(int)
         surface[idx[:, 0], idx[:, 1], idx[:, 2]] = True
     solid = surface

@@ -371,6 +371,25 @@ def test_a_ground_root_beside_a_big_foot_deforms_nothing() -> None:
     assert legacy[:, 0].max() > 0.5
 
 
+def test_a_joint_near_the_body_is_near_wherever_the_grid_falls() -> None:
+    """A joint just off a thin part is near the body, or not, by its distance to the surface
+    (1.5 voxels), not by where the voxel walls fall: a small plate below the body moves the
+    grid against it a ninth of a voxel at a time."""
+    from domain.rigging.skinning import body_grids
+
+    body = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.1, 6)
+    for k, expected in ((1.3, True), (1.6, False)):
+        seen = set()
+        for shift in np.linspace(0.0, 0.03, 9):
+            y = -0.4 - shift
+            plate = np.array([[-0.02, y, -0.02], [0.02, y, -0.02], [0.0, y, 0.02]])
+            mesh, _ = join([body, (plate, np.array([[0, 1, 2]]))])
+            pitch = float(np.ptp(mesh.vertices, axis=0).max()) / 64
+            _, near = body_grids(mesh.vertices, mesh.faces)
+            seen.add(bool(near(np.array([[0.1 + k * pitch, 0.5, 0.0]]))[0]))
+        assert seen == {expected}, k
+
+
 def test_a_ground_root_between_the_shoes_deforms_nothing() -> None:
     """A root on the ground between two legs, within a voxel of them: its bones to the hips
     run up the inner legs, but a root must lie in the body to be a bone of it."""
