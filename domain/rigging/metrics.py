@@ -166,5 +166,5 @@ def hops(skel: Skeleton) -> np.ndarray:
     n = len(skel.names)
     child = [i for i, p in enumerate(skel.parents) if p >= 0]
     parent = [skel.parents[i] for i in child]
-    bones = coo_matrix((np.ones(len(child)), (child, parent)), shape=(n, n))
+    bones = coo_matrix((np.ones(len(child)), (child, parent)), shape=(n, n)).tocsr()
     return np.asarray(shortest_path(bones, directed=False, unweighted=True))

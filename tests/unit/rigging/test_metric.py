@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from domain.rigging.loader import load_model
 from domain.rigging.metrics import random_pose, skeleton_metrics, skin_metrics
-from domain.rigging.model import Model, Skeleton
+from domain.rigging.model import Limits, Model, Skeleton
 
 
 def test_identical_skeleton_scores_zero(synthetic: dict[str, Model]) -> None:
@@ -64,6 +67,14 @@ def test_weight_on_another_limb_is_a_leak_and_on_a_neighbour_is_not(
     to_parent[:, parents[wrist_l]] += to_parent[:, wrist_l]
     to_parent[:, wrist_l] = 0.0
     assert skin_metrics(to_parent, m.weights, m.skeleton, m.mesh).leak == 0.0
+
+
+def test_a_two_joint_rig_is_scored_with_no_leak(fixtures_dir: Path, limits: Limits) -> None:
+    # The fewer the joints, the denser their graph, and scipy then takes another shortest-path
+    # method, which refused the sparse format the bone graph came in.
+    m = load_model(fixtures_dir / "RiggedSimple.gltf", limits)
+    assert m.skeleton is not None and m.weights is not None and len(m.skeleton.names) == 2
+    assert skin_metrics(m.weights[:, ::-1], m.weights, m.skeleton, m.mesh).leak == 0.0
 
 
 def test_random_pose_keeps_the_root_joint_in_place(synthetic: dict[str, Model]) -> None:
