@@ -177,20 +177,20 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     for e, (a, b) in enumerate(border.tolist()):
         ends.setdefault(a, []).append(e)
         ends.setdefault(b, []).append(e)
-    used = np.zeros(len(border), dtype=bool)
+    walked = np.zeros(len(border), dtype=bool)
     caps: list[list[int]] = []
     centres: list[FloatArray] = []
     for e0 in range(len(border)):
-        if used[e0]:
+        if walked[e0]:
             continue
         start, cur = (int(x) for x in border[e0])
-        used[e0] = True
+        walked[e0] = True
         loop = [start]
         while cur != start:
-            e = next((e for e in ends[cur] if not used[e]), -1)
+            e = next((e for e in ends[cur] if not walked[e]), -1)
             if e < 0:
                 break  # a border that does not close (a non-manifold fin): left open
-            used[e] = True
+            walked[e] = True
             loop.append(cur)
             a, b = border[e]
             cur = int(b if a == cur else a)
