@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from infra.settings import Settings
@@ -51,12 +52,19 @@ async def test_requests_past_a_thousand_an_hour_are_refused(
         first = await tab.http.get("/jobs")
         assert first.headers["X-RateLimit-Limit"] == "1000"
         left = int(first.headers["X-RateLimit-Remaining"])
-        for start in range(0, left, 25):
-            replies = await asyncio.gather(
-                *(tab.http.get("/health") for _ in range(min(25, left - start)))
-            )
-            assert all(r.status_code == 200 for r in replies)
-        r = await tab.http.get("/jobs")
+        replies: list[httpx.Response] = []
+        while len(replies) < left + 100 and all(r.status_code == 200 for r in replies):
+            replies += await asyncio.gather(*(tab.http.get("/health") for _ in range(25)))
+        served = [r for r in replies if r.status_code == 200]
+        refused = [r for r in replies if r.status_code != 200]
+        assert refused, "no request past the limit was refused"
+        # A request whose count Redis did not answer within the limiter's timeout (a loaded
+        # machine) is served without the headers, by the fail-open rule, and may or may not
+        # have been counted: the limit is kept when exactly `left` counted requests were
+        # served, give or take those.
+        uncounted = sum("X-RateLimit-Remaining" not in r.headers for r in served)
+        assert left <= len(served) <= left + uncounted
+        r = refused[0]
         assert error_of(r) == (429, "RATE_LIMIT_EXCEEDED")
         body = r.json()
         assert body["detail"].startswith("Rate limit exceeded. Try again in ")
