@@ -543,3 +543,42 @@ def test_ways_through_the_body_go_round(max_voxels: int) -> None:
     assert np.allclose(best, np.minimum(to_left, to_right))
     assert np.allclose(shares[tip], [1.0, 0.0, 0.0])
     assert np.allclose(shares.sum(axis=1), 1.0) and (shares[:, 2] == 0.0).all()
+
+
+def test_a_shell_follows_the_weight_it_covers_not_each_vertex_s_largest() -> None:
+    """A cheek piece over the edge of a head blended with the torso covers five of the
+    head's vertices: three lean just past half to the torso, two are the head's alone. Most
+    of the weight it covers is the head's (3.35 to 1.65), and so is the cheek; by each
+    vertex's largest weight it was the torso's by three to two, and one blend tipping over
+    moved the whole shell."""
+    from scipy.spatial import cKDTree
+
+    from domain.rigging.skinning import enclosing_shells
+
+    shell_v, _ = capsule(np.array([0.0, 0.9, 0.0]), np.array([0.0, 1.1, 0.0]), 0.2, 4)
+    covered = np.array(
+        [
+            [0.0, 0.95, 0.0],
+            [0.05, 1.0, 0.0],
+            [-0.05, 1.0, 0.0],
+            [0.0, 1.05, 0.05],
+            [0.0, 1.0, -0.05],
+        ]
+    )
+    head_v, _ = capsule(np.array([0.0, 1.7, 0.0]), np.array([0.0, 2.0, 0.0]), 0.2, 4)
+    verts = np.vstack([shell_v, covered, head_v])
+    labels = np.r_[np.zeros(len(shell_v), int), np.ones(len(covered) + len(head_v), int)]
+    skel = Skeleton(
+        names=["torso", "neck", "head"],
+        parents=[-1, 0, 1],
+        positions=[(0.0, 0.0, 0.0), (0.0, 0.5, 0.0), (0.0, 1.8, 0.0)],
+    )
+    weights = np.zeros((len(verts), 3))
+    weights[: len(shell_v), 1] = 1.0  # heat gave the shell to the neck, below it
+    n = len(shell_v)
+    weights[n : n + 3] = [0.55, 0.0, 0.45]
+    weights[n + 3 : n + 5, 2] = 1.0
+    weights[n + 5 :, 2] = 1.0
+    out = enclosing_shells(weights, cKDTree(verts), labels, skel, 0.5)
+    assert (out[:n, 2] == 1.0).all()
+    assert (out[n:] == weights[n:]).all()
