@@ -153,7 +153,10 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     """Close every boundary loop with a fan to its centroid, so open meshes have an inside.
 
     Loops are walked over undirected border edges: holes that touch at a vertex (two missing
-    triangles sharing a corner) and borders of faces wound the other way close as well.
+    triangles sharing a corner) and borders of faces wound the other way close as well. A
+    border that stops short of closing (an edge of the hole has a third face, as where an
+    inner part is glued on) is capped as if its ends were joined: left open, one such hole
+    let the voxel fill leak out of a whole body.
     """
     scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
     key = np.round(verts / (scale * 1e-6)).astype(np.int64)
@@ -180,21 +183,29 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     walked = np.zeros(len(border), dtype=bool)
     caps: list[list[int]] = []
     centres: list[FloatArray] = []
-    for e0 in range(len(border)):
+    # A border that does not close ends at vertices with an odd number of border edges; it
+    # is walked from one of them, whole, before the loops.
+    dead_ends = {x for x, es in ends.items() if len(es) % 2}
+    at_dead_end = [e for e, (a, b) in enumerate(border.tolist()) if {a, b} & dead_ends]
+    for e0 in at_dead_end + list(range(len(border))):
         if walked[e0]:
             continue
         start, cur = (int(x) for x in border[e0])
+        if cur in dead_ends and start not in dead_ends:
+            start, cur = cur, start
         walked[e0] = True
         loop = [start]
         while cur != start:
             e = next((e for e in ends[cur] if not walked[e]), -1)
             if e < 0:
-                break  # a border that does not close (a non-manifold fin): left open
+                break
             walked[e] = True
             loop.append(cur)
             a, b = border[e]
             cur = int(b if a == cur else a)
-        if cur != start or len(loop) < 3:
+        if cur != start:
+            loop.append(cur)
+        if len(loop) < 3:
             continue
         centre = len(v) + len(centres)
         centres.append(v[loop].mean(axis=0))

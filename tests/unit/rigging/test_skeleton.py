@@ -163,6 +163,28 @@ def test_holes_that_touch_at_a_corner_are_closed() -> None:
     assert _border_edges(capped) == 0
 
 
+@pytest.mark.parametrize("missing", [1, 2])
+def test_a_hole_whose_border_does_not_close_is_capped(missing: int) -> None:
+    # A body with an inner part glued on along one of its edges: that edge has three faces.
+    # One or two body faces beside it missing leave a hole whose border does not meet (that
+    # edge still has two faces); walked as a loop, or from its middle, it was left open.
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]), 0.5, 2)
+    gone = [len(faces) // 2]
+    a, b, c = (int(i) for i in faces[gone[0]])
+    if missing == 2:  # the face across b-c as well
+        gone += [i for i, f in enumerate(faces.tolist()) if i != gone[0] and b in f and c in f]
+    inner = len(verts)
+    verts = np.vstack([verts, [[0.0, 1.0, 0.0], [0.05, 1.1, 0.05]]])
+    wall = [[a, b, inner], [b, a, inner + 1], [a, inner, inner + 1], [b, inner + 1, inner]]
+    holed = np.vstack([np.delete(faces, gone, axis=0), wall])
+    assert _border_edges(holed) == missing + 1
+    # Mirrored every way, so that the walk (which follows the vertices' order in space)
+    # starts at each end of the border and in its middle.
+    for flip in itertools.product([1.0, -1.0], repeat=3):
+        _, capped = cap_holes(verts * flip, holed)
+        assert _border_edges(capped) == 0, flip
+
+
 @pytest.mark.parametrize("seed", [0, 3, 5])
 def test_a_body_missing_faces_gets_the_closed_bodys_skeleton(
     synthetic: dict[str, Model], seed: int
