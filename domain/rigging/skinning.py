@@ -13,7 +13,7 @@ from scipy.sparse.linalg import splu
 from domain.rigging.error import InvalidMeshError
 from domain.rigging.geometry import pieces, sample_segments, surface_points, unique_rows, unit_box
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
-from domain.rigging.skeleton import cap_holes, squared, voxelise
+from domain.rigging.skeleton import Symmetry, cap_holes, squared, voxelise
 
 if TYPE_CHECKING:
     from scipy.spatial import cKDTree
@@ -41,16 +41,21 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     rigid_share: float = 0.5
     gap_ratio: float = 2.0
     voxel_resolution: int = 128
+    extend_forks: bool = True
 
 
-def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
-    """Return (heads, tails, owning joint) of the segments whose weights go to each joint.
+def bone_segments(
+    skel: Skeleton, forks: frozenset[int] = frozenset()
+) -> tuple[FloatArray, FloatArray, IntArray, np.ndarray]:
+    """Return (heads, tails, owning joint, extends) of the segments whose weights go to each
+    joint; `extends` marks the segments that run on past their joint instead of to a child.
 
     A joint owns the segments to its children; a leaf owns a segment continuing its parent's
-    direction, since skinned leaves (hands, heads) carry the geometry beyond them.
+    direction, since skinned leaves (hands, heads) carry the geometry beyond them. So does a
+    joint in `forks` (see `mirrored_forks`), half as long as the way to its children.
     """
     pos = skel.array()
-    heads, tails, owner = [], [], []
+    heads, tails, owner, extends = [], [], [], []
     children: dict[int, list[int]] = {}
     for c, p in enumerate(skel.parents):
         if p >= 0:
@@ -61,13 +66,74 @@ def bone_segments(skel: Skeleton) -> tuple[FloatArray, FloatArray, IntArray]:
             heads.append(pos[j])
             tails.append(pos[c])
             owner.append(j)
-        if not kids:
+            extends.append(False)
+        if not kids or j in forks:
             p = skel.parents[j]
             direction = pos[j] - pos[p] if p >= 0 else np.zeros(3)
+            if kids:
+                reach = np.mean([np.linalg.norm(pos[c] - pos[j]) for c in kids])
+                direction *= reach / max(float(np.linalg.norm(direction)), 1e-12)
             heads.append(pos[j])
             tails.append(pos[j] + 0.5 * direction)
             owner.append(j)
-    return np.asarray(heads), np.asarray(tails), np.asarray(owner, dtype=np.int64)
+            extends.append(True)
+    return (
+        np.asarray(heads),
+        np.asarray(tails),
+        np.asarray(owner, dtype=np.int64),
+        np.asarray(extends, dtype=bool),
+    )
+
+
+def descendants(skel: Skeleton, joint: int) -> list[int]:
+    """Every joint below `joint` in its tree."""
+    out, todo = [], [joint]
+    while todo:
+        j = todo.pop()
+        kids = [c for c, p in enumerate(skel.parents) if p == j]
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def mirrored_forks(
+    skel: Skeleton, plane: Symmetry | None, tolerance: float = 0.1
+) -> frozenset[int]:
+    """Joints on the mirror plane whose children are all mirrored pairs leaving it.
+
+    A head whose only children are its ears (or horns, or antennae) has no bone up through
+    itself: its segments run sideways to the ears' roots, deep in the head, and the ears'
+    bones, nearer the crown than those, take the top of the head (the platformer
+    Character: 490 of the 781 vertices its artist bound to `Head` went to the ears). Such
+    a fork carries the flesh ahead of it as a leaf does. A child leaves the plane when its
+    way from the joint is more than 30 degrees off it (an alpaca's ears, 22 degrees off,
+    rise up the head and take no crown), and is paired when a sibling lies within
+    `tolerance` x that way of its mirror image; the joint itself must lie within
+    `tolerance` x its shortest way of the plane.
+    """
+    if plane is None:
+        return frozenset()
+    n, o = np.asarray(plane.normal), np.asarray(plane.origin)
+    pos = skel.array()
+    kids: dict[int, list[int]] = {}
+    for c, p in enumerate(skel.parents):
+        if p >= 0:
+            kids.setdefault(p, []).append(c)
+    out = set()
+    for j, cs in kids.items():
+        if len(cs) < 2 or skel.parents[j] < 0:
+            continue
+        way = pos[cs] - pos[j]
+        length = np.linalg.norm(way, axis=1)
+        if abs(float((pos[j] - o) @ n)) > tolerance * float(length.min()):
+            continue
+        if not np.all(np.abs(way @ n) > 0.5 * length):  # sin 30 degrees
+            continue
+        mirror = pos[cs] - 2.0 * ((pos[cs] - o) @ n)[:, None] * n
+        gap = np.linalg.norm(mirror[:, None] - pos[cs][None], axis=2).min(axis=1)
+        if np.all(gap <= tolerance * length):
+            out.add(j)
+    return frozenset(out)
 
 
 Inside = Callable[[FloatArray], np.ndarray]
@@ -305,9 +371,10 @@ def compute_weights(
         return np.ones((len(mesh.vertices), 1))
     verts, faces, inverse = _weld(mesh)
     # Square to the grid as the skeleton is built; weights are the same in any frame.
-    verts, turn, _ = squared(verts)
+    verts, turn, plane = squared(verts)
     if turn is not None:
         skel = skel.turned(turn)
+    forks = mirrored_forks(skel, plane) if opt.extend_forks else frozenset()
     # Nor on size and place: on a unit box, the ray casts' and the ties' tolerances hold for
     # a model in micrometres as for one in metres.
     centre, size = unit_box(verts)
@@ -316,9 +383,9 @@ def compute_weights(
     # The heat solve and the passes over loose pieces share one labelling of the welded mesh.
     _, piece = pieces(len(verts), faces)
     if len(verts) > opt.max_solve_vertices:
-        weights = _via_simplified(verts, faces, skel, opt, progress, solver)
+        weights = _via_simplified(verts, faces, skel, opt, progress, solver, forks)
     else:
-        weights = _solve(verts, faces, piece, skel, opt, progress, solver)
+        weights = _solve(verts, faces, piece, skel, opt, progress, solver, forks)
     if opt.rigid_share <= 1.0:
         end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
         weights = rigid_parts(weights, piece, opt.rigid_share, end_pieces)
@@ -410,7 +477,7 @@ def glued_pieces(
     n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
-    heads, tails, _ = bone_segments(skel)
+    heads, tails, _, _ = bone_segments(skel)
     out = weights.copy()
     sizes = np.bincount(labels, minlength=n_parts)
     for c in range(n_parts):
@@ -493,11 +560,11 @@ def _solve(
     opt: SkinOptions,
     progress: Progress | None,
     solver: Solver | None = None,
+    forks: frozenset[int] = frozenset(),
 ) -> FloatArray:
     """Bone-heat weights of a welded mesh whose vertices' pieces are `labels`."""
     n_joints = len(skel.names)
-    heads, tails, owner = bone_segments(skel)
-    end = ~np.isin(owner, skel.parents)
+    heads, tails, owner, end = bone_segments(skel, forks)
     if opt.hub_reach < 1.0:
         tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
     if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
@@ -514,6 +581,11 @@ def _solve(
                 idx = np.nonzero(stretch)[0]
                 up = np.asarray(skel.parents)[owner[idx]]
                 mask = (owner[None, :] != owner[idx][:, None]) & (owner[None, :] != up[:, None])
+                # A fork's reach runs between its children's chains (a head's up between
+                # its ears): they do not stop it.
+                for row, j in enumerate(owner[idx]):
+                    if int(j) in forks:
+                        mask[row] &= ~np.isin(owner, descendants(skel, int(j)))
                 others = (heads, tails.copy(), mask & ~end[None, :], opt.stop_near)
             tails[stretch] = reach_surface(inside, heads[stretch], tails[stretch], others=others)
     if opt.min_inside > 0:
@@ -701,6 +773,7 @@ def _via_simplified(
     opt: SkinOptions,
     progress: Progress | None,
     solver: Solver | None = None,
+    forks: frozenset[int] = frozenset(),
 ) -> FloatArray:
     """Solve on a simplified copy and carry the weights back to every original vertex.
 
@@ -719,7 +792,14 @@ def _via_simplified(
         Mesh(vertices=np.asarray(pts, dtype=np.float64), faces=np.asarray(tris, np.int64))
     )
     small = _solve(
-        coarse, coarse_faces, pieces(len(coarse), coarse_faces)[1], skel, opt, progress, solver
+        coarse,
+        coarse_faces,
+        pieces(len(coarse), coarse_faces)[1],
+        skel,
+        opt,
+        progress,
+        solver,
+        forks,
     )
     dist, idx = cKDTree(coarse).query(verts, k=4)
     inv = 1.0 / np.maximum(dist, 1e-12) ** 2

@@ -582,3 +582,45 @@ def test_a_shell_follows_the_weight_it_covers_not_each_vertex_s_largest() -> Non
     out = enclosing_shells(weights, cKDTree(verts), labels, skel, 0.5)
     assert (out[:n, 2] == 1.0).all()
     assert (out[n:] == weights[n:]).all()
+
+
+def test_a_head_whose_only_children_are_its_ears_keeps_its_crown() -> None:
+    """A head joint low in a big head, with only its two ears below it: the ears' roots lie
+    deep in the head, and their bones, nearer the crown than the head's own (sideways to
+    the ears), took half the crown. The head carries the flesh above it as an end joint
+    does, up between the ears. Plain heat, as the head here is a piece of its own that the
+    rigid-piece pass would bind whole either way."""
+    parts = [
+        capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.2, 4),  # body
+        capsule(np.array([0.0, 1.45, 0.0]), np.array([0.0, 1.55, 0.0]), 0.5, 6),  # head
+        capsule(np.array([0.3, 1.7, 0.0]), np.array([0.5, 2.2, 0.0]), 0.08, 4),  # left ear
+        capsule(np.array([-0.3, 1.7, 0.0]), np.array([-0.5, 2.2, 0.0]), 0.08, 4),  # right ear
+        capsule(np.array([0.0, 1.4, 0.4]), np.array([0.0, 1.4, 0.7]), 0.1, 4),  # snout
+    ]
+    mesh, starts = join(parts)
+    skel = Skeleton(
+        names=["root", "neck", "head", "ear.L", "ear2.L", "tip.L", "ear.R", "ear2.R", "tip.R"],
+        parents=[-1, 0, 1, 2, 3, 4, 2, 6, 7],
+        positions=[
+            (0.0, 0.3, 0.0),
+            (0.0, 0.9, 0.0),
+            (0.0, 1.2, 0.0),
+            (0.27, 1.55, 0.0),
+            (0.33, 1.7, 0.0),
+            (0.47, 2.1, 0.0),
+            (-0.27, 1.55, 0.0),
+            (-0.33, 1.7, 0.0),
+            (-0.47, 2.1, 0.0),
+        ],
+    )
+    verts = mesh.vertices
+    head = np.arange(len(verts)) >= starts[1]
+    head &= np.arange(len(verts)) < starts[2]
+    crown = head & (verts[:, 1] > 1.75)
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(verts), 9)
+    assert weights[crown, 2].mean() > 0.75
+    ears = np.arange(starts[2], starts[4])
+    assert weights[ears][:, 3:].sum(axis=1).min() > 0.99
+    unforked = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, extend_forks=False))
+    assert unforked[crown, 2].mean() < 0.5
