@@ -39,7 +39,9 @@ def geodesic_voxel_weights(
     bones through the body over the model's size; a piece no bone reaches takes the straight
     distance."""
     scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
-    paths = BodyPaths(verts, faces, heads, tails, owner, n_joints, VOXEL_RESOLUTION)
+    paths = BodyPaths(
+        verts, cap_holes(verts, faces), heads, tails, owner, n_joints, VOXEL_RESOLUTION
+    )
     d = np.column_stack([paths.from_joint(j) for j in range(n_joints)]) / scale
     alone = ~np.isfinite(d).any(axis=1)
     straight, _ = segment_distances(verts[alone], heads, tails)

@@ -159,15 +159,16 @@ def trim_hubs(
 
 
 def body_grid(verts: FloatArray, faces: IntArray, resolution: int = 64) -> Inside:
-    """Return a test of which points lie in the body (a coarse solid voxel grid)."""
+    """Return a test of which points lie in the body (a coarse solid voxel grid) of a closed
+    mesh (see `cap_holes`)."""
     return body_grids(verts, faces, resolution, 0.0)[0]
 
 
 def body_grids(
     verts: FloatArray, faces: IntArray, resolution: int = 64, margin: float = 1.5
 ) -> tuple[Inside, Inside]:
-    """Return tests of which points lie in the body and which lie in it or within `margin`
-    voxels of its surface.
+    """Return tests of which points lie in the body of a closed mesh (see `cap_holes`) and
+    which lie in it or within `margin` voxels of its surface.
 
     The grid is coarse: a thin part (a wing, an ear, a foot's sole) may hold no inside voxel
     where its joint is, so a joint counts as in the body when it is near it. Near is measured
@@ -178,8 +179,7 @@ def body_grids(
     """
     from scipy.spatial import cKDTree
 
-    v, f = cap_holes(verts, faces)
-    solid, origin, pitch = voxelise(v, f, resolution)
+    solid, origin, pitch = voxelise(verts, faces, resolution)
     top = np.array(solid.shape) - 1
 
     def inside(points: FloatArray) -> np.ndarray:
@@ -188,7 +188,7 @@ def body_grids(
 
     if margin <= 0:
         return inside, inside
-    surface = cKDTree(np.vstack(list(surface_points(v, f, 0.5 * pitch))))
+    surface = cKDTree(np.vstack(list(surface_points(verts, faces, 0.5 * pitch))))
 
     def near(points: FloatArray) -> np.ndarray:
         dist, _ = surface.query(points)
@@ -567,8 +567,10 @@ def _solve(
     heads, tails, owner, end = bone_segments(skel, forks)
     if opt.hub_reach < 1.0:
         tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
+    # The grids and the ways through the body need an inside: holes capped, once for both.
+    closed = cap_holes(verts, faces)
     if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
-        inside, near = body_grids(verts, faces, margin=opt.near_margin)
+        inside, near = body_grids(*closed, margin=opt.near_margin)
         stretch = end.copy()
         if opt.aim_ends and end.any():
             aimed, owner = aim_at_controls(skel, heads, tails, owner, inside)
@@ -630,7 +632,7 @@ def _solve(
         target[:, owner[b]] += ties[:, b]
     target /= np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
     if opt.gap_ratio > 0:
-        paths = BodyPaths(verts, faces, heads, tails, owner, n_joints, opt.voxel_resolution)
+        paths = BodyPaths(verts, closed, heads, tails, owner, n_joints, opt.voxel_resolution)
         target = across_gaps(target, paths, opt.gap_ratio)
     h = np.where(seen, opt.heat / np.maximum(nearest, 1e-9) ** 2, 0.0)
     if progress:
@@ -667,9 +669,10 @@ def across_gaps(target: FloatArray, paths: BodyPaths, ratio: float) -> FloatArra
 
 
 class BodyPaths:
-    """Shortest ways through a mesh's solid voxels from each joint's bones to every vertex.
+    """Shortest ways through a body's solid voxels from each joint's bones to every vertex.
 
-    The mesh is voxelised solid, 26 neighbours to a voxel. A joint's ways start from the
+    The body, a closed mesh (`closed`, see `cap_holes`), is voxelised solid, 26 neighbours
+    to a voxel. A joint's ways start from the
     voxels its bones pass through (the nearest solid voxel for a bone wholly in the air), and
     reach a vertex at its nearest solid voxel plus the step from there: round through the
     body, not through the air between two legs. A bulky body (a platformer creature's ball)
@@ -680,7 +683,7 @@ class BodyPaths:
     def __init__(
         self,
         verts: FloatArray,
-        faces: IntArray,
+        closed: tuple[FloatArray, IntArray],
         heads: FloatArray,
         tails: FloatArray,
         owner: IntArray,
@@ -688,7 +691,7 @@ class BodyPaths:
         resolution: int,
         max_voxels: int = 100_000,
     ) -> None:
-        v, f = cap_holes(verts, faces)
+        v, f = closed
         solid, origin, pitch = voxelise(v, f, resolution)
         filled = int(solid.sum())
         if filled > max_voxels:

@@ -527,7 +527,8 @@ def test_ways_through_the_body_go_round(max_voxels: int) -> None:
     mesh, _ = join([left, right, base])
     heads = np.array([[0.0, 0.5, 0.0], [0.3, 0.5, 0.0]])
     tails = np.array([[0.0, 1.0, 0.0], [0.3, 1.0, 0.0]])
-    paths = BodyPaths(mesh.vertices, mesh.faces, heads, tails, np.array([0, 1]), 3, 64, max_voxels)
+    closed = (mesh.vertices, mesh.faces)
+    paths = BodyPaths(mesh.vertices, closed, heads, tails, np.array([0, 1]), 3, 64, max_voxels)
     straight, _ = segment_distances(mesh.vertices, heads, tails)
     tip = int(np.argmin(np.linalg.norm(mesh.vertices - [0.0, 1.1, 0.0], axis=1)))  # left top
     to_left, to_right = paths.from_joint(0), paths.from_joint(1)
