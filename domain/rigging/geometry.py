@@ -39,6 +39,21 @@ def unique_rows(rows: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     return order[begin].astype(np.int64), inverse, counts.astype(np.int64)
 
 
+def weld(
+    verts: FloatArray, faces: IntArray, tolerance: float
+) -> tuple[FloatArray, IntArray, IntArray]:
+    """Merge vertices that round to the same point on a grid of `tolerance` x the largest
+    box side (exporters split them on seams); return the merged vertices, the faces on them
+    without the ones that collapsed, and each original vertex's merged index."""
+    scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
+    key = np.round(verts / (scale * tolerance)).astype(np.int64)
+    first, inverse, _ = unique_rows(key)
+    inverse = inverse.reshape(-1)
+    f = inverse[faces]
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    return verts[first], f, inverse
+
+
 def pieces(n: int, faces: IntArray) -> tuple[int, IntArray]:
     """Return the number of separate pieces of a mesh of n vertices and each vertex's piece.
 

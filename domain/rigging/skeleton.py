@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import pieces, surface_points, unique_rows, unit_box
+from domain.rigging.geometry import pieces, surface_points, unique_rows, unit_box, weld
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton, parent_first
 
 
@@ -158,12 +158,8 @@ def cap_holes(verts: FloatArray, faces: IntArray) -> tuple[FloatArray, IntArray]
     inner part is glued on) is capped as if its ends were joined: left open, one such hole
     let the voxel fill leak out of a whole body.
     """
-    scale = float((verts.max(axis=0) - verts.min(axis=0)).max())
-    key = np.round(verts / (scale * 1e-6)).astype(np.int64)
     # Seams split vertices without opening the surface; weld them so they are not holes.
-    first, inverse, _ = unique_rows(key)
-    v, f = verts[first], inverse.reshape(-1)[faces]
-    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    v, f, _ = weld(verts, faces, 1e-6)
     # A face given twice (double-sided cloth, a careless export) would hide the border it
     # lies on: each of its edges would count as shared.
     f = f[np.sort(unique_rows(np.sort(f, axis=1))[0])]

@@ -11,7 +11,7 @@ from scipy import sparse
 from scipy.sparse.linalg import splu
 
 from domain.rigging.error import InvalidMeshError
-from domain.rigging.geometry import pieces, sample_segments, surface_points, unique_rows, unit_box
+from domain.rigging.geometry import pieces, sample_segments, surface_points, unit_box, weld
 from domain.rigging.model import FloatArray, IntArray, Mesh, Progress, Skeleton
 from domain.rigging.skeleton import Symmetry, cap_holes, squared, voxelise
 
@@ -332,13 +332,7 @@ def _weld(mesh: Mesh) -> tuple[FloatArray, IntArray, IntArray]:
     it would stretch the box every grid and tolerance is measured on: it is mapped to the
     nearest vertex that is used, and takes its weights.
     """
-    scale = float(mesh.bbox_sides().max())
-    key = np.round(mesh.vertices / (scale * 1e-7)).astype(np.int64)
-    first, inverse, _ = unique_rows(key)
-    inverse = inverse.reshape(-1)
-    faces = inverse[mesh.faces]
-    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    verts, faces = mesh.vertices[first], faces[ok]
+    verts, faces, inverse = weld(mesh.vertices, mesh.faces, 1e-7)
     used = np.unique(faces)
     if len(used) == len(verts):
         return verts, faces, inverse

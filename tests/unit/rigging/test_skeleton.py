@@ -163,6 +163,26 @@ def test_holes_that_touch_at_a_corner_are_closed() -> None:
     assert _border_edges(capped) == 0
 
 
+@pytest.mark.parametrize(("gap", "capped"), [(1e-9, False), (1e-3, True)])
+def test_a_seam_is_welded_and_a_slit_is_capped(gap: float, capped: bool) -> None:
+    # Half the faces round one vertex use a copy of it `gap` x the body's size away: an
+    # exporter's seam (a billionth) is welded and the body stays closed; a slit (a
+    # thousandth) is a hole, and capped.
+    verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]), 0.5, 3)
+    v = 7
+    around = np.nonzero((faces == v).any(axis=1))[0]
+    split = faces.copy()
+    split[around[: len(around) // 2]] = np.where(
+        split[around[: len(around) // 2]] == v, len(verts), split[around[: len(around) // 2]]
+    )
+    moved = np.vstack([verts, verts[v] + gap * 3.0])
+    assert _border_edges(split) > 0
+    closed_v, closed_f = cap_holes(moved, split)
+    assert _border_edges(closed_f) == 0
+    assert (len(closed_f) > len(faces)) is capped
+    assert len(closed_v) == len(verts) + (2 if capped else 0)
+
+
 @pytest.mark.parametrize("missing", [1, 2])
 def test_a_hole_whose_border_does_not_close_is_capped(missing: int) -> None:
     # A body with an inner part glued on along one of its edges: that edge has three faces.
