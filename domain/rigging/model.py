@@ -45,6 +45,14 @@ class Skeleton(msgspec.Struct, frozen=True):
             positions=[(float(x), float(y), float(z)) for x, y, z in pos],
         )
 
+    def children(self) -> dict[int, list[int]]:
+        """Each joint that has children, and its children in index order."""
+        out: dict[int, list[int]] = {}
+        for c, p in enumerate(self.parents):
+            if p >= 0:
+                out.setdefault(p, []).append(c)
+        return out
+
     def bones(self) -> tuple[FloatArray, FloatArray]:
         """Return (heads, tails) of every parent-to-child bone segment."""
         pos = self.array()

@@ -56,10 +56,7 @@ def bone_segments(
     """
     pos = skel.array()
     heads, tails, owner, extends = [], [], [], []
-    children: dict[int, list[int]] = {}
-    for c, p in enumerate(skel.parents):
-        if p >= 0:
-            children.setdefault(p, []).append(c)
+    children = skel.children()
     for j in range(len(pos)):
         kids = children.get(j, [])
         for c in kids:
@@ -87,10 +84,10 @@ def bone_segments(
 
 def descendants(skel: Skeleton, joint: int) -> list[int]:
     """Every joint below `joint` in its tree."""
+    children = skel.children()
     out, todo = [], [joint]
     while todo:
-        j = todo.pop()
-        kids = [c for c, p in enumerate(skel.parents) if p == j]
+        kids = children.get(todo.pop(), [])
         out.extend(kids)
         todo.extend(kids)
     return out
@@ -115,12 +112,8 @@ def mirrored_forks(
         return frozenset()
     n, o = np.asarray(plane.normal), np.asarray(plane.origin)
     pos = skel.array()
-    kids: dict[int, list[int]] = {}
-    for c, p in enumerate(skel.parents):
-        if p >= 0:
-            kids.setdefault(p, []).append(c)
     out = set()
-    for j, cs in kids.items():
+    for j, cs in skel.children().items():
         if len(cs) < 2 or skel.parents[j] < 0:
             continue
         way = pos[cs] - pos[j]
