@@ -171,10 +171,9 @@ def test_a_seam_is_welded_and_a_slit_is_capped(gap: float, capped: bool) -> None
     verts, faces = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0]), 0.5, 3)
     v = 7
     around = np.nonzero((faces == v).any(axis=1))[0]
+    half = around[: len(around) // 2]
     split = faces.copy()
-    split[around[: len(around) // 2]] = np.where(
-        split[around[: len(around) // 2]] == v, len(verts), split[around[: len(around) // 2]]
-    )
+    split[half] = np.where(split[half] == v, len(verts), split[half])
     moved = np.vstack([verts, verts[v] + gap * 3.0])
     assert _border_edges(split) > 0
     closed_v, closed_f = cap_holes(moved, split)
