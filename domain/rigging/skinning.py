@@ -42,6 +42,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     gap_ratio: float = 2.0
     voxel_resolution: int = 128
     extend_forks: bool = True
+    prop_touch: float = 0.5
 
 
 def bone_segments(
@@ -385,7 +386,91 @@ def compute_weights(
             weights = glued_pieces(weights, tree, piece, skel, opt.glue_ratio)
         if opt.enclosed_share <= 1.0:
             weights = enclosing_shells(weights, tree, piece, skel, opt.enclosed_share)
+    if opt.prop_touch > 0:
+        weights = held_props(weights, verts, faces, piece, skel, opt.hub_children, opt.prop_touch)
     return weights[inverse]
+
+
+def held_props(
+    weights: FloatArray,
+    verts: FloatArray,
+    faces: IntArray,
+    labels: IntArray,
+    skel: Skeleton,
+    fan: int,
+    touch: float,
+) -> FloatArray:
+    """Touching loose pieces held in a hand move whole with its palm.
+
+    A pistol of ten pieces in an astronaut's fist: nearest-bone heat gives its barrel to
+    the index finger's tip, its hammer to the thumb and its grip to the index finger's
+    root, and the gun comes apart when the fingers curl. A hand here is a joint with `fan`
+    or more children that start at one point (fingers hung from the wrist, with no hand
+    joint); its palm is the child whose first bone carries on the arm's direction (the
+    middle finger's root, to which the artists bound such props). Pieces other than the
+    body that hold weight only on the fingers, with no bone of their own joint running
+    through them (a finger made as a piece of its own is a finger, not a prop), are grouped
+    where they come within `touch` x the mesh's median edge of each other; a group of two
+    or more pieces with weight on two or more fingers goes wholly to the palm.
+    """
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import Delaunay, QhullError, cKDTree
+
+    n_parts = int(labels.max()) + 1 if len(labels) else 0
+    if n_parts < 3:
+        return weights
+    pos = skel.array()
+    children = skel.children()
+    sizes = np.bincount(labels, minlength=n_parts)
+    total = np.zeros((n_parts, weights.shape[1]))
+    np.add.at(total, labels, weights)
+    main = total.argmax(axis=1)
+    heads, tails, owner, _ = bone_segments(skel)
+    middles = 0.5 * (heads + tails)
+    edge = float(np.median(np.linalg.norm(verts[faces[:, 0]] - verts[faces[:, 1]], axis=1)))
+    out = weights.copy()
+    for hand, fingers in children.items():
+        wrist = pos[fingers].mean(axis=0)
+        length = float(np.linalg.norm(wrist - pos[hand]))
+        if len(fingers) < fan or np.linalg.norm(pos[fingers] - wrist, axis=1).max() > 0.1 * length:
+            continue
+        arm = (wrist - pos[hand]) / max(length, 1e-12)
+        palm, straightest = -1, -2.0
+        for c in fingers:
+            if c in children:
+                way = pos[children[c][0]] - pos[c]
+                cos = float(way @ arm) / max(float(np.linalg.norm(way)), 1e-12)
+                if cos > straightest:
+                    palm, straightest = c, cos
+        if palm < 0:
+            continue
+        finger = np.full(len(pos), -1)
+        for k, c in enumerate(fingers):
+            finger[[c, *descendants(skel, c)]] = k
+        on = np.stack([total[:, finger == k].sum(axis=1) for k in range(len(fingers))], axis=1)
+        loose = (sizes <= 0.5 * len(verts)) & (on.sum(axis=1) >= (1 - 1e-6) * sizes)
+        props = []
+        for c in np.nonzero(loose)[0]:
+            try:
+                through = Delaunay(verts[labels == c]).find_simplex(middles[owner == main[c]]) >= 0
+            except QhullError:
+                through = np.zeros(1, dtype=bool)
+            if not through.any():
+                props.append(c)
+        if len(props) < 2:
+            continue
+        rows = np.nonzero(np.isin(labels, props))[0]
+        pairs = cKDTree(verts[rows]).query_pairs(touch * edge, output_type="ndarray")
+        a, b = labels[rows[pairs[:, 0]]], labels[rows[pairs[:, 1]]]
+        link = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n_parts, n_parts))
+        _, group = connected_components(link, directed=False)
+        for g in np.unique(group[props]):
+            members = [c for c in props if group[c] == g]
+            if len(members) >= 2 and ((on[members] > 1e-6).any(axis=0)).sum() >= 2:
+                moved = np.isin(labels, members)
+                out[moved] = 0.0
+                out[moved, palm] = 1.0
+    return out
 
 
 def enclosing_shells(

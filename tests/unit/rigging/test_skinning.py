@@ -625,3 +625,38 @@ def test_a_head_whose_only_children_are_its_ears_keeps_its_crown() -> None:
     assert weights[ears][:, 3:].sum(axis=1).min() > 0.99
     unforked = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, extend_forks=False))
     assert unforked[crown, 2].mean() < 0.5
+
+
+def test_a_prop_of_touching_pieces_moves_whole_with_the_palm() -> None:
+    """A gun of two touching pieces in a hand whose fingers hang from the wrist (no hand
+    joint): nearest-bone heat gives the grip to the thumb and the barrel to the index
+    finger, and the gun would come apart when they bend. It goes whole to the palm, the
+    finger root that carries on the forearm; the fingers, pieces of their own with their
+    bones through them, are no prop and keep their weights."""
+    wrist = np.array([0.5, 0.0, 0.0])
+    tips = {
+        "index": np.array([0.7, 0.0, 0.05]),
+        "middle": np.array([0.72, 0.0, 0.0]),
+        "pinky": np.array([0.66, 0.0, -0.05]),
+        "thumb": np.array([0.58, 0.0, 0.1]),
+    }
+    parts = [capsule(np.zeros(3), wrist, 0.06, 6)]  # forearm
+    parts += [capsule(wrist, tip, 0.015, 3) for tip in tips.values()]
+    parts += [
+        capsule(np.array([0.58, -0.12, 0.1]), np.array([0.58, 0.03, 0.1]), 0.02, 3),  # grip
+        capsule(np.array([0.58, 0.04, 0.1]), np.array([0.85, 0.04, 0.07]), 0.015, 3),  # barrel
+    ]
+    mesh, starts = join(parts)
+    names, parents, positions = ["forearm"], [-1], [(0.0, 0.0, 0.0)]
+    for finger, tip in tips.items():
+        names += [f"{finger}1", f"{finger}2"]
+        parents += [0, len(names) - 2]
+        positions += [tuple(wrist), tuple(wrist + 0.6 * (tip - wrist))]
+    skel = Skeleton(names=names, parents=parents, positions=positions)
+    gun = np.arange(len(mesh.vertices)) >= starts[5]
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), len(names))
+    assert (weights[gun, names.index("middle1")] == 1.0).all()
+    by_heat = compute_weights(mesh, skel, SkinOptions(prop_touch=0.0))
+    assert set(by_heat[gun].argmax(axis=1)) == {names.index("thumb2"), names.index("index2")}
+    assert (weights[~gun] == by_heat[~gun]).all()
