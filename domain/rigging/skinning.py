@@ -371,11 +371,13 @@ def compute_weights(
     # The heat solve and the passes over loose pieces share one labelling of the welded mesh.
     _, piece = pieces(len(verts), faces)
     if len(verts) > opt.max_solve_vertices:
-        weights = _via_simplified(verts, faces, skel, opt, progress, solver, forks)
+        weights, aimed = _via_simplified(verts, faces, skel, opt, progress, solver, forks)
     else:
-        weights = _solve(verts, faces, piece, skel, opt, progress, solver, forks)
+        weights, aimed = _solve(verts, faces, piece, skel, opt, progress, solver, forks)
     if opt.rigid_share <= 1.0:
-        end_pieces = (verts, skel, opt.end_piece_share) if opt.end_piece_share <= 1.0 else None
+        end_pieces = None
+        if opt.end_piece_share <= 1.0:
+            end_pieces = (verts, skel, opt.end_piece_share, aimed)
         weights = rigid_parts(weights, piece, opt.rigid_share, end_pieces)
     if opt.glue_ratio > 0 or opt.enclosed_share <= 1.0:
         from scipy.spatial import cKDTree
@@ -450,13 +452,14 @@ def held_props(
         on = np.stack([total[:, finger == k].sum(axis=1) for k in range(len(fingers))], axis=1)
         loose = (sizes <= 0.5 * len(verts)) & (on.sum(axis=1) >= (1 - 1e-6) * sizes)
         props = []
-        for c in np.nonzero(loose)[0]:
+        for piece in np.nonzero(loose)[0].tolist():
             try:
-                through = Delaunay(verts[labels == c]).find_simplex(middles[owner == main[c]]) >= 0
+                hull = Delaunay(verts[labels == piece])
+                through = hull.find_simplex(middles[owner == main[piece]]) >= 0
             except QhullError:
                 through = np.zeros(1, dtype=bool)
             if not through.any():
-                props.append(c)
+                props.append(piece)
         if len(props) < 2:
             continue
         rows = np.nonzero(np.isin(labels, props))[0]
@@ -577,7 +580,7 @@ def rigid_parts(
     weights: FloatArray,
     labels: IntArray,
     share: float,
-    end_pieces: tuple[FloatArray, Skeleton, float] | None = None,
+    end_pieces: tuple[FloatArray, Skeleton, float, frozenset[int]] | None = None,
 ) -> FloatArray:
     """Bind each loose part (a robot's plate, a helmet, an eye) wholly to its main joint.
 
@@ -586,11 +589,13 @@ def rigid_parts(
     Artists bind a separate rigid piece to one bone; blended weights would bend a plate. A
     part is any connected piece but the body (a piece holding over half the vertices), and
     it goes rigid when one joint holds at least `share` of its weight; a piece that spans a
-    joint (a sleeve over an elbow) stays blended. With `end_pieces` (vertices, skeleton, s),
-    a piece whose main joint lies outside it but that holds an end joint (no children, or a
-    control of its own tree) with at least s of its weight goes to that end joint: a shoe or
-    a mech's foot piece sits round the end of the shin's bone and takes half its heat from
-    it, but the artist bound it to the foot.
+    joint (a sleeve over an elbow) stays blended. With `end_pieces` (vertices, skeleton, s,
+    aimed), a piece whose main joint lies outside it but that holds an end joint (no
+    children, or a control of its own tree) with at least s of its weight goes to that end
+    joint: a shoe or a mech's foot piece sits round the end of the shin's bone and takes
+    half its heat from it, but the artist bound it to the foot. A joint in `aimed`, whose
+    end bone runs on to a foot's control, is a knee, not the end of its limb: a plate round
+    it stays with the thigh.
     """
     n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
@@ -603,10 +608,11 @@ def rigid_parts(
         total[np.arange(n_parts), main] >= share * total.sum(axis=1)
     )
     if end_pieces is not None:
-        verts, skel, least = end_pieces
+        verts, skel, least, aimed = end_pieces
         pos = skel.array()
         parents = np.asarray(skel.parents)
         is_end = ~np.isin(np.arange(len(pos)), parents) | (parents < 0)
+        is_end[list(aimed)] = False
         for c in np.nonzero(rigid)[0]:
             part = verts[labels == c]
             lo, hi = part.min(axis=0), part.max(axis=0)
@@ -633,10 +639,12 @@ def _solve(
     progress: Progress | None,
     solver: Solver | None = None,
     forks: frozenset[int] = frozenset(),
-) -> FloatArray:
-    """Bone-heat weights of a welded mesh whose vertices' pieces are `labels`."""
+) -> tuple[FloatArray, frozenset[int]]:
+    """Bone-heat weights of a welded mesh whose vertices' pieces are `labels`, and the end
+    joints whose end bone was aimed at a control (`aim_at_controls`)."""
     n_joints = len(skel.names)
     heads, tails, owner, end = bone_segments(skel, forks)
+    to_controls: frozenset[int] = frozenset()
     if opt.hub_reach < 1.0:
         tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
     # The grids and the ways through the body need an inside: holes capped, once for both.
@@ -646,7 +654,9 @@ def _solve(
         stretch = end.copy()
         if opt.aim_ends and end.any():
             aimed, owner = aim_at_controls(skel, heads, tails, owner, inside)
-            stretch &= ~(aimed != tails).any(axis=1)
+            turned = (aimed != tails).any(axis=1)
+            to_controls = frozenset(int(j) for j in owner[turned])
+            stretch &= ~turned
             tails = aimed
         if opt.stretch_ends and stretch.any():
             others = None
@@ -682,7 +692,7 @@ def _solve(
             heads, tails, owner = heads[keep], tails[keep], owner[keep]
     if solver is not None:
         weights = solver(verts, faces, heads, tails, owner, n_joints)
-        return limit_influences(weights, opt.max_influences, opt.prune_below)
+        return limit_influences(weights, opt.max_influences, opt.prune_below), to_controls
     if progress:
         progress(20.0, "finding visible bones")
     dist, closest = segment_distances(verts, heads, tails)
@@ -713,7 +723,7 @@ def _solve(
     weights = np.clip(weights, 0.0, None)
     empty = weights.sum(axis=1) < 1e-9
     weights[empty] = target[empty]
-    return limit_influences(weights, opt.max_influences, opt.prune_below)
+    return limit_influences(weights, opt.max_influences, opt.prune_below), to_controls
 
 
 def across_gaps(target: FloatArray, paths: BodyPaths, ratio: float) -> FloatArray:
@@ -849,7 +859,7 @@ def _via_simplified(
     progress: Progress | None,
     solver: Solver | None = None,
     forks: frozenset[int] = frozenset(),
-) -> FloatArray:
+) -> tuple[FloatArray, frozenset[int]]:
     """Solve on a simplified copy and carry the weights back to every original vertex.
 
     The heat system of a million-vertex mesh does not factor in reasonable memory; weights
@@ -866,7 +876,7 @@ def _via_simplified(
     coarse, coarse_faces, _ = _weld(
         Mesh(vertices=np.asarray(pts, dtype=np.float64), faces=np.asarray(tris, np.int64))
     )
-    small = _solve(
+    small, aimed = _solve(
         coarse,
         coarse_faces,
         pieces(len(coarse), coarse_faces)[1],
@@ -879,7 +889,7 @@ def _via_simplified(
     dist, idx = cKDTree(coarse).query(verts, k=4)
     inv = 1.0 / np.maximum(dist, 1e-12) ** 2
     blended = np.einsum("vk,vkj->vj", inv / inv.sum(axis=1, keepdims=True), small[idx])
-    return limit_influences(blended, opt.max_influences, opt.prune_below)
+    return limit_influences(blended, opt.max_influences, opt.prune_below), aimed
 
 
 def _visibility(

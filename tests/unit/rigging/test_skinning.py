@@ -660,3 +660,22 @@ def test_a_prop_of_touching_pieces_moves_whole_with_the_palm() -> None:
     by_heat = compute_weights(mesh, skel, SkinOptions(prop_touch=0.0))
     assert set(by_heat[gun].argmax(axis=1)) == {names.index("thumb2"), names.index("index2")}
     assert (weights[~gun] == by_heat[~gun]).all()
+
+
+def test_a_plate_round_the_knee_of_a_leg_ending_in_a_foot_control_stays_with_the_thigh() -> None:
+    """A leg chain ending at the knee, its foot control a root of its own at the ankle (as
+    in the platformer robots): the knee joint is a leaf of its tree but no end of the leg,
+    since its bone runs on to the control. A plate round it, half its heat the thigh's, is
+    the thigh's, where a shoe round a true end joint goes to that end."""
+    leg_v, leg_f = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    plate_v, plate_f = capsule(np.array([0.0, 0.58, 0.0]), np.array([0.0, 0.76, 0.0]), 0.1, 4)
+    mesh, starts = join([(leg_v, leg_f), (plate_v, plate_f)])
+    skel = Skeleton(
+        names=["hip", "knee", "ik_foot", "toe"],
+        parents=[-1, 0, -1, 2],
+        positions=[(0.0, 1.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.2, 0.0), (0.0, 0.05, 0.0)],
+    )
+    plate = np.arange(starts[1], len(mesh.vertices))
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(mesh.vertices), 4)
+    assert (weights[plate, 0] == 1.0).all()
