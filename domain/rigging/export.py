@@ -99,9 +99,7 @@ def glb_bytes(model: Model) -> bytes:
         ibm[:, :3, 3] = -pos
         ibm_acc = add(np.transpose(ibm, (0, 2, 1)).reshape(-1, 16), g.FLOAT, g.MAT4, None, False)
         first = len(nodes)
-        children: dict[int, list[int]] = {}
-        for c, p in enumerate(skel.parents):
-            children.setdefault(p, []).append(c)
+        children = skel.children()
         for j, name in enumerate(skel.names):
             p = skel.parents[j]
             local = pos[j] - (pos[p] if p >= 0 else 0.0)
@@ -112,7 +110,7 @@ def glb_bytes(model: Model) -> bytes:
                     children=[first + c for c in children.get(j, [])] or None,
                 )
             )
-        roots = [first + r for r in children.get(-1, [])]
+        roots = [first + r for r, p in enumerate(skel.parents) if p < 0]
         scene_nodes.extend(roots)
         skins.append(
             g.Skin(

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from domain.rigging.error import RiggingError
-from domain.rigging.model import FloatArray, Model
+from domain.rigging.model import FloatArray, Model, Skeleton
 
 # Our models are Y-up; Blender is Z-up. Its FBX exporter turns Z-up back into FBX's Y-up.
 _TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -69,8 +69,9 @@ def _write(model: Model, path: Path) -> None:
         scene.collection.objects.link(arm_obj)
         bpy.context.view_layer.objects.active = arm_obj
         bpy.ops.object.mode_set(mode="EDIT")
-        pos = skel.array() @ _TO_BLENDER.T
-        tails = _bone_tails(pos, skel.parents, float(np.ptp(verts, axis=0).max()))
+        in_blender = skel.turned(_TO_BLENDER)
+        pos = in_blender.array()
+        tails = _bone_tails(in_blender, float(np.ptp(verts, axis=0).max()))
         bones = []
         for j, name in enumerate(skel.names):
             eb = arm.edit_bones.new(name)
@@ -104,13 +105,11 @@ def _write(model: Model, path: Path) -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
-def _bone_tails(pos: FloatArray, parents: list[int], extent: float) -> FloatArray:
+def _bone_tails(skel: Skeleton, extent: float) -> FloatArray:
     """Point each bone at its child (or along its parent's direction for a leaf)."""
+    pos, parents = skel.array(), skel.parents
     tails = np.empty_like(pos)
-    children: dict[int, list[int]] = {}
-    for c, p in enumerate(parents):
-        if p >= 0:
-            children.setdefault(p, []).append(c)
+    children = skel.children()
     floor = 1e-3 * extent
     for j in range(len(pos)):
         kids = children.get(j, [])
