@@ -664,8 +664,8 @@ def test_a_prop_of_touching_pieces_moves_whole_with_the_palm() -> None:
 
 def test_a_plate_round_the_knee_of_a_leg_ending_in_a_foot_control_stays_with_the_thigh() -> None:
     """A leg chain ending at the knee, its foot control a root of its own at the ankle (as
-    in the platformer robots): the knee joint is a leaf of its tree but no end of the leg,
-    since its bone runs on to the control. A plate round it, half its heat the thigh's, is
+    Quaternius' robot Mike is rigged): the knee joint is a leaf of its tree but no end of
+    the leg, since its bone runs on to the control. A plate round it, half its heat the thigh's, is
     the thigh's, where a shoe round a true end joint goes to that end."""
     leg_v, leg_f = capsule(np.array([0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
     plate_v, plate_f = capsule(np.array([0.0, 0.58, 0.0]), np.array([0.0, 0.76, 0.0]), 0.1, 4)
