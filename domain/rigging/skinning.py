@@ -434,9 +434,11 @@ def held_props(
     for hand, fingers in children.items():
         wrist = pos[fingers].mean(axis=0)
         length = float(np.linalg.norm(wrist - pos[hand]))
-        if len(fingers) < fan or np.linalg.norm(pos[fingers] - wrist, axis=1).max() > 0.1 * length:
+        # The fingers start at one point, away from the hand joint: the arm runs to them.
+        spread = float(np.linalg.norm(pos[fingers] - wrist, axis=1).max())
+        if len(fingers) < fan or length <= 0 or spread > 0.1 * length:
             continue
-        arm = (wrist - pos[hand]) / max(length, 1e-12)
+        arm = (wrist - pos[hand]) / length
         palm, straightest = -1, -2.0
         for c in fingers:
             if c in children:

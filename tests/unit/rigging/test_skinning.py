@@ -660,6 +660,10 @@ def test_a_prop_of_touching_pieces_moves_whole_with_the_palm() -> None:
     by_heat = compute_weights(mesh, skel, SkinOptions(prop_touch=0.0))
     assert set(by_heat[gun].argmax(axis=1)) == {names.index("thumb2"), names.index("index2")}
     assert (weights[~gun] == by_heat[~gun]).all()
+    # Fingers that start at the hand joint itself give no arm to carry on: nothing moves.
+    at_wrist = Skeleton(names=names, parents=parents, positions=[tuple(wrist), *positions[1:]])
+    off = SkinOptions(prop_touch=0.0)
+    assert (compute_weights(mesh, at_wrist) == compute_weights(mesh, at_wrist, off)).all()
 
 
 def test_a_plate_round_the_knee_of_a_leg_ending_in_a_foot_control_stays_with_the_thigh() -> None:
