@@ -393,6 +393,42 @@ def compute_weights(
     return weights[inverse]
 
 
+def piece_sums(weights: FloatArray, labels: IntArray, n_parts: int) -> tuple[IntArray, FloatArray]:
+    """Each piece's vertex count and the sum of its vertices' weights on each joint."""
+    total = np.zeros((n_parts, weights.shape[1]))
+    np.add.at(total, labels, weights)
+    return np.bincount(labels, minlength=n_parts), total
+
+
+def hands(skel: Skeleton, fan: int) -> list[tuple[list[int], int]]:
+    """(fingers, palm) of each joint with `fan` or more children that start at one point
+    away from it (fingers hung from the wrist, with no hand joint); the palm is the finger
+    whose first bone carries on the arm's direction."""
+    pos = skel.array()
+    children = skel.children()
+    out = []
+    for hand, fingers in children.items():
+        if len(fingers) < fan:
+            continue
+        wrist = pos[fingers].mean(axis=0)
+        length = float(np.linalg.norm(wrist - pos[hand]))
+        # The fingers start at one point, away from the hand joint: the arm runs to them.
+        spread = float(np.linalg.norm(pos[fingers] - wrist, axis=1).max())
+        if length <= 0 or spread > 0.1 * length:
+            continue
+        arm = (wrist - pos[hand]) / length
+        palm, straightest = -1, -2.0
+        for c in fingers:
+            if c in children:
+                way = pos[children[c][0]] - pos[c]
+                cos = float(way @ arm) / max(float(np.linalg.norm(way)), 1e-12)
+                if cos > straightest:
+                    palm, straightest = c, cos
+        if palm >= 0:
+            out.append((fingers, palm))
+    return out
+
+
 def held_props(
     weights: FloatArray,
     verts: FloatArray,
@@ -406,49 +442,29 @@ def held_props(
 
     A pistol of ten pieces in an astronaut's fist: nearest-bone heat gives its barrel to
     the index finger's tip, its hammer to the thumb and its grip to the index finger's
-    root, and the gun comes apart when the fingers curl. A hand here is a joint with `fan`
-    or more children that start at one point (fingers hung from the wrist, with no hand
-    joint); its palm is the child whose first bone carries on the arm's direction (the
-    middle finger's root, to which the artists bound such props). Pieces other than the
-    body that hold weight only on the fingers, with no bone of their own joint running
-    through them (a finger made as a piece of its own is a finger, not a prop), are grouped
-    where they come within `touch` x the mesh's median edge of each other; a group of two
-    or more pieces with weight on two or more fingers goes wholly to the palm.
+    root, and the gun comes apart when the fingers curl. In each of the `hands` (on the
+    astronauts, the palm is the middle finger's root, to which the artists bound such
+    props), pieces other than the body that hold weight only on the fingers, with no bone
+    of their own joint running through them (a finger made as a piece of its own is a
+    finger, not a prop), are grouped where they come within `touch` x the mesh's median
+    edge of each other; a group of two or more pieces with weight on two or more fingers
+    goes wholly to the palm.
     """
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import Delaunay, QhullError, cKDTree
 
     n_parts = int(labels.max()) + 1 if len(labels) else 0
-    if n_parts < 3:
+    found = hands(skel, fan) if n_parts >= 3 else []
+    if not found:
         return weights
-    pos = skel.array()
-    children = skel.children()
-    sizes = np.bincount(labels, minlength=n_parts)
-    total = np.zeros((n_parts, weights.shape[1]))
-    np.add.at(total, labels, weights)
+    sizes, total = piece_sums(weights, labels, n_parts)
     main = total.argmax(axis=1)
     heads, tails, owner, _ = bone_segments(skel)
     middles = 0.5 * (heads + tails)
     edge = float(np.median(np.linalg.norm(verts[faces[:, 0]] - verts[faces[:, 1]], axis=1)))
     out = weights.copy()
-    for hand, fingers in children.items():
-        wrist = pos[fingers].mean(axis=0)
-        length = float(np.linalg.norm(wrist - pos[hand]))
-        # The fingers start at one point, away from the hand joint: the arm runs to them.
-        spread = float(np.linalg.norm(pos[fingers] - wrist, axis=1).max())
-        if len(fingers) < fan or length <= 0 or spread > 0.1 * length:
-            continue
-        arm = (wrist - pos[hand]) / length
-        palm, straightest = -1, -2.0
-        for c in fingers:
-            if c in children:
-                way = pos[children[c][0]] - pos[c]
-                cos = float(way @ arm) / max(float(np.linalg.norm(way)), 1e-12)
-                if cos > straightest:
-                    palm, straightest = c, cos
-        if palm < 0:
-            continue
-        finger = np.full(len(pos), -1)
+    for fingers, palm in found:
+        finger = np.full(len(skel.names), -1)
         for k, c in enumerate(fingers):
             finger[[c, *descendants(skel, c)]] = k
         on = np.stack([total[:, finger == k].sum(axis=1) for k in range(len(fingers))], axis=1)
@@ -602,9 +618,7 @@ def rigid_parts(
     n_parts = int(labels.max()) + 1 if len(labels) else 0
     if n_parts < 2:
         return weights
-    sizes = np.bincount(labels, minlength=n_parts)
-    total = np.zeros((n_parts, weights.shape[1]))
-    np.add.at(total, labels, weights)
+    sizes, total = piece_sums(weights, labels, n_parts)
     main = total.argmax(axis=1)
     rigid = (sizes <= 0.5 * len(weights)) & (
         total[np.arange(n_parts), main] >= share * total.sum(axis=1)
