@@ -261,11 +261,13 @@ async def test_an_expired_token_is_refused_even_after_it_was_accepted(
     from infra.security import Principal, issue_access_token
 
     alice = await member("alice")
-    short = msgspec.structs.replace(inventory_api.settings.auth, access_ttl_s=1)
+    # `exp` counts from the whole second the token was issued in, so a TTL of n seconds
+    # lasts n - 1 to n seconds: 3 leaves the first request 2 s, and 4.1 s is past it.
+    short = msgspec.structs.replace(inventory_api.settings.auth, access_ttl_s=3)
     token = issue_access_token(short, Principal(alice["id"], "alice", ("user",)))
     headers = {"Authorization": f"Bearer {token}"}
     assert (await client.get(f"{BASE}/datasets", headers=headers)).status_code == 200
-    await asyncio.sleep(2.1)
+    await asyncio.sleep(4.1)
     r = await client.get(f"{BASE}/datasets", headers=headers)
     assert "expired" in assert_error(r, 401, "UNAUTHORIZED")["error"]
 
