@@ -36,7 +36,7 @@ import numpy as np
 from domain.rigging.error import RiggingError
 from domain.rigging.loader import load_model, load_rignet
 from domain.rigging.metrics import deforming_j2j, skeleton_metrics, skin_metrics
-from domain.rigging.model import Limits, Mesh, Model
+from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skeleton import SkeletonOptions, about_up, build_skeleton
 from domain.rigging.skinning import Solver, compute_weights
 from domain.rigging.synthetic import character, synthetic_set
@@ -100,13 +100,7 @@ def score(
     if model.skeleton is None or model.weights is None:
         print(f"{name}: skipped (no ground-truth skin)")
         return None
-    turn = about_up(np.radians(turn_deg))
-    mesh = Mesh(vertices=model.mesh.vertices @ turn.T, faces=model.mesh.faces)
-    start = time.perf_counter()
-    skel = build_skeleton(mesh, SkeletonOptions(joint_budget=LIMITS.joint_budget))
-    weights = compute_weights(mesh, model.skeleton.turned(turn), solver=solver)
-    seconds = time.perf_counter() - start
-    skel = skel.turned(turn.T)
+    skel, weights, seconds = rig(model.mesh, model.skeleton, solver, turn_deg)
     s = skeleton_metrics(skel, model.skeleton, model.mesh)
     k = skin_metrics(weights, model.weights, model.skeleton, model.mesh)
     row = {
@@ -129,6 +123,19 @@ def score(
         flush=True,
     )
     return row
+
+
+def rig(
+    mesh: Mesh, truth: Skeleton, solver: Solver | None = None, turn_deg: float = 0.0
+) -> tuple[Skeleton, np.ndarray, float]:
+    """Rig the bare mesh and skin it on the true skeleton, both turned `turn_deg` about the up
+    axis; return the skeleton and weights in the mesh's own frame and the seconds both took."""
+    turn = about_up(np.radians(turn_deg))
+    turned = Mesh(vertices=mesh.vertices @ turn.T, faces=mesh.faces)
+    start = time.perf_counter()
+    skel = build_skeleton(turned, SkeletonOptions(joint_budget=LIMITS.joint_budget))
+    weights = compute_weights(turned, truth.turned(turn), solver=solver)
+    return skel.turned(turn.T), weights, time.perf_counter() - start
 
 
 def unscored_note(weights: np.ndarray) -> str:

@@ -51,10 +51,14 @@ def _point_segment(points: FloatArray, heads: FloatArray, tails: FloatArray) -> 
     return np.asarray(np.linalg.norm(points[:, None] - closest, axis=2).min(axis=1))
 
 
+def nearest_distances(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Distance from each point of `a` to the nearest point of `b`."""
+    d, _ = cKDTree(b).query(a)
+    return np.asarray(d)
+
+
 def _chamfer(a: FloatArray, b: FloatArray) -> float:
-    da, _ = cKDTree(b).query(a)
-    db, _ = cKDTree(a).query(b)
-    return float(0.5 * (da.mean() + db.mean()))
+    return float(0.5 * (nearest_distances(a, b).mean() + nearest_distances(b, a).mean()))
 
 
 def _bones_or_points(skel: Skeleton) -> tuple[FloatArray, FloatArray]:
@@ -91,8 +95,23 @@ def deforming_j2j(
     built for learned riggers keep only the deforming joints, so this is the figure to
     compare with theirs; `skeleton_metrics` keeps every joint.
     """
-    moves = (weights > threshold).any(axis=0)
+    moves = deforming(weights, threshold)
     return _chamfer(pred.array(), truth.array()[moves]) / float(mesh.bbox_sides().max())
+
+
+def deforming(weights: FloatArray, threshold: float = 1e-4) -> np.ndarray:
+    """Which joints move some vertex."""
+    return np.asarray((weights > threshold).any(axis=0))
+
+
+def scored_rows(pred: FloatArray, truth: FloatArray) -> tuple[np.ndarray, FloatArray, FloatArray]:
+    """The vertices the truth weights (`skin_metrics` leaves the rest out) and both weights'
+    rows there, each summing to one."""
+    scored = truth.sum(axis=1) > 0
+    pred, truth = pred[scored], truth[scored]
+    truth = truth / np.maximum(truth.sum(axis=1, keepdims=True), 1e-12)
+    pred = pred / np.maximum(pred.sum(axis=1, keepdims=True), 1e-12)
+    return scored, pred, truth
 
 
 def random_pose(skel: Skeleton, rng: np.random.Generator, max_deg: float = 45.0) -> FloatArray:
@@ -133,11 +152,8 @@ def skin_metrics(
     primitives of NaN weights, which the loader reads as none), and with no weight the truth
     would send the vertex to the origin, which no engine does.
     """
-    scored = truth.sum(axis=1) > 0
+    scored, pred, truth = scored_rows(pred, truth)
     vertices = mesh.vertices[scored]
-    pred, truth = pred[scored], truth[scored]
-    truth = truth / np.maximum(truth.sum(axis=1, keepdims=True), 1e-12)
-    pred = pred / np.maximum(pred.sum(axis=1, keepdims=True), 1e-12)
     p_set, t_set = pred > threshold, truth > threshold
     inter = (p_set & t_set).sum(axis=1)
     precision = float(np.mean(inter / np.maximum(p_set.sum(axis=1), 1)))
