@@ -1,0 +1,121 @@
+"""Where a rig's error lies, model by model: `python -m bench.rigging_errors --gt DIR`.
+
+`bench.rigging` says how far the rigger is from the artist; this says what that distance is
+made of, so that the next change goes after the largest part of it. For every model, rigged
+and skinned as `bench.rigging` does:
+
+- `j2j` split into its two halves: `extra`, the mean distance from each joint we place to
+  the nearest true joint (joints where the artist put none: a web over a hat, a hair lock),
+  and `missed`, from each true joint to our nearest (joints we did not place); `inert` is
+  the part of `missed` that true joints moving no vertex bring (IK and pole targets, a root
+  on the ground), which no rigger is asked to place. `j2j` = (extra + missed) / 2.
+- skin L1 split by the bones between the joint the artist gave a vertex most weight and
+  the joint we did: `same` (the same joint, blended otherwise), `next` (a neighbour: the
+  hand-over between two bones put elsewhere, or a plate given to the bone above instead of
+  below), `two` bones apart, `far` (three or more: weight on another part). They sum to L1.
+- the `--top` (artist's joint -> ours) pairs that carry most of the model's L1.
+
+`--model NAME` (repeatable) looks at those models only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from bench.rigging import ground_truth, rig
+from domain.rigging.metrics import deforming, hops, nearest_distances, scored_rows
+from domain.rigging.model import FloatArray, Mesh, Skeleton
+
+
+class JointSplit(msgspec.Struct, frozen=True):
+    """The two halves of J2J, over the largest bounding-box side (see the module doc)."""
+
+    extra: float
+    missed: float
+    inert: float
+
+
+def joint_split(
+    pred: Skeleton, truth: Skeleton, truth_weights: FloatArray, mesh: Mesh
+) -> JointSplit:
+    """J2J's two halves, and the part of `missed` that joints deforming nothing bring."""
+    scale = float(mesh.bbox_sides().max())
+    extra = nearest_distances(pred.array(), truth.array())
+    missed = nearest_distances(truth.array(), pred.array())
+    inert = np.where(deforming(truth_weights), 0.0, missed)
+    return JointSplit(
+        extra=float(extra.mean()) / scale,
+        missed=float(missed.mean()) / scale,
+        inert=float(inert.mean()) / scale,
+    )
+
+
+HOP_BINS = ("same", "next", "two", "far")
+
+
+def l1_by_hops(pred: FloatArray, truth: FloatArray, skel: Skeleton) -> FloatArray:
+    """Skin L1 split by the bones between the artist's main joint and ours (`HOP_BINS`)."""
+    _, pred, truth = scored_rows(pred, truth)
+    l1 = np.abs(pred - truth).sum(axis=1)
+    apart = hops(skel)[truth.argmax(axis=1), pred.argmax(axis=1)]
+    bins = np.minimum(np.nan_to_num(apart, posinf=len(HOP_BINS)), len(HOP_BINS) - 1).astype(int)
+    return np.bincount(bins, weights=l1, minlength=len(HOP_BINS)) / max(len(l1), 1)
+
+
+def confusions(pred: FloatArray, truth: FloatArray, top: int) -> list[tuple[int, int, float, int]]:
+    """The `top` (artist's main joint, ours) pairs by their share of the L1, each with the
+    number of vertices the artist gave that joint most weight."""
+    _, pred, truth = scored_rows(pred, truth)
+    l1 = np.abs(pred - truth).sum(axis=1)
+    theirs, ours = truth.argmax(axis=1), pred.argmax(axis=1)
+    n = truth.shape[1]
+    share = np.bincount(theirs * n + ours, weights=l1, minlength=n * n) / max(l1.sum(), 1e-12)
+    counts = np.bincount(theirs, minlength=n)
+    best = [int(k) for k in np.argsort(-share)[:top] if share[k] > 0]
+    return [(k // n, k % n, float(share[k]), int(counts[k // n])) for k in best]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gt", type=Path, action="append", required=True, help="folder of rigs")
+    parser.add_argument("--model", action="append", default=[], help="only these files")
+    parser.add_argument("--top", type=int, default=5, help="joint pairs to list per model")
+    args = parser.parse_args()
+    for folder in args.gt:
+        print(f"== {folder}", flush=True)
+        rows = []
+        for name, model in ground_truth(folder):
+            if args.model and name not in args.model:
+                continue
+            if model.skeleton is None or model.weights is None:
+                continue
+            skel, weights, _ = rig(model.mesh, model.skeleton)
+            s = joint_split(skel, model.skeleton, model.weights, model.mesh)
+            k = l1_by_hops(weights, model.weights, model.skeleton)
+            rows.append([s.extra, s.missed, s.inert, *k])
+            print(
+                f"{name:24s} j2j={(s.extra + s.missed) / 2:.4f} extra={s.extra:.4f} "
+                f"missed={s.missed:.4f} inert={s.inert:.4f} skin_l1={k.sum():.3f} "
+                + " ".join(f"{b}={v:.3f}" for b, v in zip(HOP_BINS, k, strict=True)),
+                flush=True,
+            )
+            names = model.skeleton.names
+            for theirs, ours, share, count in confusions(weights, model.weights, args.top):
+                print(
+                    f"    {share:5.3f} of L1: {names[theirs]} ({count} vertices) -> {names[ours]}"
+                )
+        if rows:
+            m = np.mean(rows, axis=0)
+            labels = ("extra", "missed", "inert", *HOP_BINS)
+            print(
+                f"mean ({folder}, {len(rows)} models) "
+                + " ".join(f"{b}={v:.4f}" for b, v in zip(labels, m, strict=True))
+            )
+
+
+if __name__ == "__main__":
+    main()
