@@ -731,33 +731,43 @@ def rigid_pieces(skel: Skeleton, piece: IntArray) -> Skeleton:
 
     A separate piece cannot bend without tearing from the rest, and artists bind antlers,
     wings and brims whole to one joint; a curve skeleton gives each tine or corner of such a
-    plate joints of its own, which match nothing and spend the budget. Where every joint
-    below a joint lies in the same piece as it, that piece is not the main body (piece 0,
-    or the root's piece), and the joints below reach two or more ends, what lies beyond the
-    piece's first branching goes: the piece still turns there. An unbranched chain in a
-    loose piece keeps its joints, a leg modelled apart from the body as much as the arm
-    that leads a ghost's floating hand out to where its fingers branch.
+    plate joints of its own, which match nothing and spend the budget. Where a joint lies in
+    a piece that is not the main body (piece 0, or the root's piece), so does every joint
+    below it, and the joints below reach two or more ends all in the joint's own piece, what
+    lies beyond the piece's first branching goes: the piece still turns there. The joints on
+    the way to those ends may lie in other small pieces: a band or a buckle on a hat, hair
+    locks lying on a helmet. An unbranched chain in a loose piece keeps its joints, a leg
+    modelled apart from the body as much as the arm that leads a ghost's floating hand out
+    to where its fingers branch; so does a limb whose ends lie in other pieces than its top
+    (a mech's leg of plates, fingers each a piece of their own).
     """
     n = len(skel.names)
     children: list[list[int]] = [[] for _ in range(n)]
     for i, p in enumerate(skel.parents):
         if p >= 0:
             children[p].append(i)
-    # Joints come parent first, so walking backwards sees every child before its parent.
-    inside = [True] * n
-    ends = [0] * n
-    for i in reversed(range(n)):
-        ends[i] = sum(ends[c] for c in children[i]) if children[i] else 1
-        inside[i] = all(inside[c] and piece[c] == piece[i] for c in children[i])
-
     body = {0, *(int(piece[i]) for i, p in enumerate(skel.parents) if p < 0)}
+    # Joints come parent first, so walking backwards sees every child before its parent.
+    off_body = [False] * n
+    ends = [0] * n
+    end_pieces: list[set[int]] = [set() for _ in range(n)]
+    for i in reversed(range(n)):
+        kids = children[i]
+        off_body[i] = int(piece[i]) not in body and all(off_body[c] for c in kids)
+        ends[i] = sum(ends[c] for c in kids) if kids else 1
+        end_pieces[i] = set().union(*(end_pieces[c] for c in kids)) if kids else {int(piece[i])}
 
     def rigid(i: int) -> bool:
-        return skel.parents[i] >= 0 and piece[i] not in body and inside[i] and ends[i] >= 2
+        return (
+            skel.parents[i] >= 0
+            and off_body[i]
+            and ends[i] >= 2
+            and end_pieces[i] == {int(piece[i])}
+        )
 
     drop: set[int] = set()
     for i, p in enumerate(skel.parents):
-        if rigid(i) and not (p >= 0 and rigid(p) and piece[p] == piece[i]):
+        if rigid(i) and not (p >= 0 and rigid(p)):
             fork = i
             while len(children[fork]) == 1:
                 fork = children[fork][0]

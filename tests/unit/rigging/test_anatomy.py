@@ -174,6 +174,24 @@ def test_a_branching_loose_piece_keeps_only_the_joint_where_it_hangs() -> None:
     assert out.parents == [-1, 0, 1, 2, 2]
 
 
+def test_a_plate_keeps_one_joint_when_its_web_crosses_small_pieces_stuck_on_it() -> None:
+    """A hat (piece 1) with a band (piece 2) round it: the web over the hat runs through the
+    band, and all its tips lie on the hat; the hat keeps the joint where it hangs."""
+    skel = _head_with(
+        [("hat", 2), ("band_a", 3), ("band_b", 3), ("brim_a", 4), ("brim_b", 4), ("tip", 5)]
+    )
+    piece = np.array([0, 0, 0, 1, 2, 2, 1, 1, 1])
+    out = rigid_pieces(skel, piece)
+    assert out.names == ["root", "neck", "head", "hat"]
+    # A mech's leg of plates: its hip plate has flaps of its own, but the leg goes on to a
+    # foot on another plate, so it bends between them.
+    leg = _head_with([("hip", 0), ("knee", 3), ("flap_a", 3), ("flap_b", 3), ("foot", 4)])
+    assert rigid_pieces(leg, np.array([0, 0, 0, 1, 2, 1, 1, 3])).names == leg.names
+    # Fingers each a piece of their own, hung from a hand of another piece.
+    hand = _head_with([("hand", 1), ("index", 3), ("thumb", 3), ("index_tip", 4)])
+    assert rigid_pieces(hand, np.array([0, 0, 0, 1, 2, 3, 2])).names == hand.names
+
+
 def test_a_loose_arm_bends_up_to_where_its_hand_branches() -> None:
     """A floating arm modelled as its own piece keeps its elbow; its fingers go rigid."""
     skel = _head_with(
