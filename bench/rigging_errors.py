@@ -13,7 +13,9 @@ and skinned as `bench.rigging` does:
   the joint we did: `same` (the same joint, blended otherwise), `next` (a neighbour: the
   hand-over between two bones put elsewhere, or a plate given to the bone above instead of
   below), `two` bones apart, `far` (three or more: weight on another part). They sum to L1.
-- the `--top` (artist's joint -> ours) pairs that carry most of the model's L1.
+- the `--top` joints of ours farthest from every true joint, the `--top` true joints
+  farthest from ours, and the `--top` (artist's joint -> ours) pairs that carry most of the
+  model's L1.
 
 `--model NAME` (repeatable) looks at those models only.
 """
@@ -54,6 +56,15 @@ def joint_split(
     )
 
 
+def farthest(
+    names: list[str], points: FloatArray, others: FloatArray, scale: float, top: int
+) -> list[tuple[str, float]]:
+    """The `top` points farthest from every one of `others`, by name, with that distance
+    over `scale`."""
+    d = nearest_distances(points, others) / scale
+    return [(names[i], float(d[i])) for i in np.argsort(-d)[:top]]
+
+
 HOP_BINS = ("same", "next", "two", "far")
 
 
@@ -79,35 +90,51 @@ def confusions(pred: FloatArray, truth: FloatArray, top: int) -> list[tuple[int,
     return [(k // n, k % n, float(share[k]), int(counts[k // n])) for k in best]
 
 
+def explain(
+    name: str, mesh: Mesh, truth: Skeleton, true_weights: FloatArray, top: int
+) -> list[float]:
+    """Rig and skin one model as `bench.rigging` does, print where its error lies, and
+    return its row (`extra`, `missed`, `inert`, then L1 by `HOP_BINS`)."""
+    skel, weights, _ = rig(mesh, truth)
+    s = joint_split(skel, truth, true_weights, mesh)
+    k = l1_by_hops(weights, true_weights, truth)
+    print(
+        f"{name:24s} j2j={(s.extra + s.missed) / 2:.4f} extra={s.extra:.4f} "
+        f"missed={s.missed:.4f} inert={s.inert:.4f} skin_l1={k.sum():.3f} "
+        + " ".join(f"{b}={v:.3f}" for b, v in zip(HOP_BINS, k, strict=True)),
+        flush=True,
+    )
+    if top:
+        scale = float(mesh.bbox_sides().max())
+        moves = dict(zip(truth.names, deforming(true_weights), strict=True))
+        ours = farthest(skel.names, skel.array(), truth.array(), scale, top)
+        theirs = farthest(truth.names, truth.array(), skel.array(), scale, top)
+        print("    extra:  " + ", ".join(f"{n} {d:.3f}" for n, d in ours))
+        print(
+            "    missed: "
+            + ", ".join(f"{n} {d:.3f}{'' if moves[n] else '*'}" for n, d in theirs)
+            + "  (* moves nothing)"
+        )
+    for a, b, share, count in confusions(weights, true_weights, top):
+        print(f"    {share:5.3f} of L1: {truth.names[a]} ({count} vertices) -> {truth.names[b]}")
+    return [s.extra, s.missed, s.inert, *k]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gt", type=Path, action="append", required=True, help="folder of rigs")
     parser.add_argument("--model", action="append", default=[], help="only these files")
-    parser.add_argument("--top", type=int, default=5, help="joint pairs to list per model")
+    parser.add_argument("--top", type=int, default=5, help="joints and pairs to list per model")
     args = parser.parse_args()
     for folder in args.gt:
         print(f"== {folder}", flush=True)
-        rows = []
-        for name, model in ground_truth(folder):
-            if args.model and name not in args.model:
-                continue
-            if model.skeleton is None or model.weights is None:
-                continue
-            skel, weights, _ = rig(model.mesh, model.skeleton)
-            s = joint_split(skel, model.skeleton, model.weights, model.mesh)
-            k = l1_by_hops(weights, model.weights, model.skeleton)
-            rows.append([s.extra, s.missed, s.inert, *k])
-            print(
-                f"{name:24s} j2j={(s.extra + s.missed) / 2:.4f} extra={s.extra:.4f} "
-                f"missed={s.missed:.4f} inert={s.inert:.4f} skin_l1={k.sum():.3f} "
-                + " ".join(f"{b}={v:.3f}" for b, v in zip(HOP_BINS, k, strict=True)),
-                flush=True,
-            )
-            names = model.skeleton.names
-            for theirs, ours, share, count in confusions(weights, model.weights, args.top):
-                print(
-                    f"    {share:5.3f} of L1: {names[theirs]} ({count} vertices) -> {names[ours]}"
-                )
+        rows = [
+            explain(name, m.mesh, m.skeleton, m.weights, args.top)
+            for name, m in ground_truth(folder)
+            if (not args.model or name in args.model)
+            and m.skeleton is not None
+            and m.weights is not None
+        ]
         if rows:
             m = np.mean(rows, axis=0)
             labels = ("extra", "missed", "inert", *HOP_BINS)

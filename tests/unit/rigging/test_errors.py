@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from bench.rigging_errors import HOP_BINS, confusions, joint_split, l1_by_hops
+from bench.rigging_errors import HOP_BINS, confusions, farthest, joint_split, l1_by_hops
 from domain.rigging.metrics import skeleton_metrics, skin_metrics
 from domain.rigging.model import Skeleton
 from domain.rigging.synthetic import character
@@ -30,6 +30,9 @@ def test_the_halves_of_j2j_say_which_side_a_stray_joint_is_on() -> None:
     assert math.isclose(
         (split.extra + split.missed) / 2, skeleton_metrics(ours, truth, mesh).j2j, rel_tol=1e-9
     )
+    # ... and the joint to look at first.
+    listed = farthest(ours.names, ours.array(), truth.array(), 1.0, 2)
+    assert listed[0][0] == "hat" and listed[0][1] > 0 and listed[1][1] == 0
     # A pole target the artist placed and that moves no vertex is `missed`, all of it inert.
     poled = _with_joint(truth, "pole", 0, far)
     weights = np.hstack([model.weights, np.zeros((len(model.weights), 1))])
