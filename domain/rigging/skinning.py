@@ -30,6 +30,7 @@ class SkinOptions(msgspec.Struct, frozen=True, kw_only=True):
     min_inside: float = 0.5
     stretch_ends: bool = True
     aim_ends: bool = True
+    level_controls: bool = True
     end_piece_share: float = 0.3
     glue_ratio: float = 1.0
     enclosed_share: float = 0.5
@@ -306,6 +307,46 @@ def aim_at_controls(
                 tails[b] = pos[k]
             break
     return tails, owner
+
+
+def level_controls(
+    skel: Skeleton,
+    verts: FloatArray,
+    heads: FloatArray,
+    tails: FloatArray,
+    owner: IntArray,
+    end: np.ndarray,
+    inside: Inside,
+) -> FloatArray:
+    """Point the end segment of a leaf hung from a joint off the body along the flesh round
+    it, level (Y up).
+
+    Game rigs hang a foot's IK control from a root on the ground, and the control takes the
+    foot. A leaf's segment carries on its parent's way, but from a root on the ground that
+    way is an offset along the ground, out to the side or backwards, and says nothing of
+    where the foot lies; the flesh round the control does. The way is the mean of the ways
+    to the vertices within the distance from the joint to its nearest other joint, made
+    level (the foot lies on the ground; the leg above it would tip the way up its own
+    bone); the segment is half that distance long and is not stretched to the surface.
+    """
+    pos = skel.array()
+    up = np.asarray(skel.parents)[owner]
+    loose = np.nonzero(end & (up >= 0))[0]
+    loose = loose[~inside(pos[up[loose]])]
+    out = tails.copy()
+    for b in loose:
+        j = int(owner[b])
+        reach = float(np.linalg.norm(np.delete(pos, j, axis=0) - pos[j], axis=1).min())
+        rel = verts - heads[b]
+        close = np.linalg.norm(rel, axis=1) < reach
+        if not close.any():
+            continue
+        way = rel[close].mean(axis=0)
+        way[1] = 0.0
+        length = float(np.linalg.norm(way))
+        if length > 1e-12:
+            out[b] = heads[b] + way * (0.5 * reach / length)
+    return out
 
 
 def segment_distances(
@@ -665,7 +706,7 @@ def _solve(
         tails = trim_hubs(heads, tails, owner, opt.hub_children, opt.hub_reach)
     # The grids and the ways through the body need an inside: holes capped, once for both.
     closed = cap_holes(verts, faces)
-    if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends:
+    if opt.min_inside > 0 or opt.stretch_ends or opt.aim_ends or opt.level_controls:
         inside, near = body_grids(*closed, margin=opt.near_margin)
         stretch = end.copy()
         if opt.aim_ends and end.any():
@@ -674,6 +715,10 @@ def _solve(
             to_controls = frozenset(int(j) for j in owner[turned])
             stretch &= ~turned
             tails = aimed
+        if opt.level_controls and end.any():
+            levelled = level_controls(skel, verts, heads, tails, owner, end, inside)
+            stretch &= ~(levelled != tails).any(axis=1)
+            tails = levelled
         if opt.stretch_ends and stretch.any():
             others = None
             if opt.stop_near > 0:

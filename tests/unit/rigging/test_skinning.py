@@ -11,7 +11,13 @@ from domain.rigging.loader import load_model
 from domain.rigging.metrics import skin_metrics
 from domain.rigging.model import Limits, Mesh, Model, Skeleton
 from domain.rigging.skeleton import about_up
-from domain.rigging.skinning import SkinOptions, compute_weights
+from domain.rigging.skinning import (
+    SkinOptions,
+    body_grid,
+    bone_segments,
+    compute_weights,
+    level_controls,
+)
 from domain.rigging.synthetic import capsule, character, join
 
 
@@ -250,6 +256,40 @@ def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
     assert weights[foot, 3].mean() > 0.9 and weights[foot, 2].max() == 0.0
     unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
     assert unaimed[foot, 3].max() == 0.0
+
+
+def test_a_foot_control_under_a_ground_root_points_along_the_foot() -> None:
+    """A foot's IK control hangs from a root on the ground ahead of the character: the
+    root's offset runs back through the heel, the foot runs forward; the control takes the
+    forefoot whole."""
+    leg_v, leg_f = capsule(np.array([0.0, 0.2, 0.0]), np.array([0.0, 1.0, 0.0]), 0.08, 4)
+    foot_v, foot_f = capsule(np.array([0.0, 0.1, 0.0]), np.array([0.6, 0.1, 0.0]), 0.1, 4)
+    mesh, _ = join([(leg_v, leg_f), (foot_v, foot_f)])
+    skel = Skeleton(
+        names=["ground", "hip", "knee", "ankle", "ik_foot"],
+        parents=[-1, 0, 1, 2, 0],
+        positions=[
+            (1.2, 0.0, 0.0),
+            (0.0, 1.0, 0.0),
+            (0.0, 0.6, 0.0),
+            (-0.02, 0.22, 0.0),
+            (-0.02, 0.05, 0.0),
+        ],
+    )
+    heads, tails, owner, end = bone_segments(skel)
+    inside = body_grid(mesh.vertices, mesh.faces)
+    levelled = level_controls(skel, mesh.vertices, heads, tails, owner, end, inside)
+    b = int(np.nonzero(owner == 4)[0][0])
+    old_way, new_way = tails[b] - heads[b], levelled[b] - heads[b]
+    assert old_way[0] < 0 < new_way[0] and new_way[1] == 0.0
+    # Only that segment turns: the ankle's own end carries on down the shin.
+    assert np.array_equal(np.delete(levelled, b, axis=0), np.delete(tails, b, axis=0))
+    forefoot = mesh.vertices[:, 0] > 0.35
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(mesh.vertices), 5)
+    assert weights[forefoot, 4].min() > 0.99
+    unlevelled = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, level_controls=False))
+    assert unlevelled[forefoot, 4].mean() < 0.95
 
 
 def test_a_head_rigged_apart_is_no_control_for_the_mouth() -> None:
