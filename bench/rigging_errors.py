@@ -13,6 +13,11 @@ and skinned as `bench.rigging` does:
   the joint we did: `same` (the same joint, blended otherwise), `next` (a neighbour: the
   hand-over between two bones put elsewhere, or a plate given to the bone above instead of
   below), `two` bones apart, `far` (three or more: weight on another part). They sum to L1.
+- skin L1 split by the mesh piece a vertex lies in: `body` (the piece holding over half the
+  vertices, as the skinning's passes over loose pieces take it), a loose piece the artist
+  bound whole to one joint (a plate, an eye, a helmet) that we gave mostly to another joint
+  (`plate_joint`) or to that joint but blended (`plate_blend`), and a loose piece the
+  artist blended (`blended`: a sleeve, a leg modelled apart). They sum to L1 too.
 - the `--top` joints of ours farthest from every true joint, the `--top` true joints
   farthest from ours, and the `--top` (artist's joint -> ours) pairs that carry most of the
   model's L1.
@@ -29,8 +34,10 @@ import msgspec
 import numpy as np
 
 from bench.rigging import ground_truth, rig
+from domain.rigging.geometry import pieces
 from domain.rigging.metrics import deforming, hops, nearest_distances, scored_rows
-from domain.rigging.model import FloatArray, Mesh, Skeleton
+from domain.rigging.model import FloatArray, IntArray, Mesh, Skeleton
+from domain.rigging.skinning import weld_seams
 
 
 class JointSplit(msgspec.Struct, frozen=True):
@@ -77,6 +84,35 @@ def l1_by_hops(pred: FloatArray, truth: FloatArray, skel: Skeleton) -> FloatArra
     return np.bincount(bins, weights=l1, minlength=len(HOP_BINS)) / max(len(l1), 1)
 
 
+PIECE_BINS = ("body", "plate_joint", "plate_blend", "blended")
+
+
+def mesh_pieces(mesh: Mesh) -> IntArray:
+    """Each vertex's piece, seams welded as the skinning welds them."""
+    verts, faces, inverse = weld_seams(mesh)
+    return pieces(len(verts), faces)[1][inverse]
+
+
+def l1_by_pieces(pred: FloatArray, truth: FloatArray, piece: IntArray) -> FloatArray:
+    """Skin L1 split by the kind of piece a vertex lies in (`PIECE_BINS`): `piece` is each
+    vertex's piece (`mesh_pieces`); a plate is a piece whose every vertex the artist gave
+    (at least 99% of its weight) to one and the same joint."""
+    sizes = np.bincount(piece)
+    scored, pred, truth = scored_rows(pred, truth)
+    piece = piece[scored]
+    l1 = np.abs(pred - truth).sum(axis=1)
+    bins = np.full(len(l1), PIECE_BINS.index("blended"))
+    for c in np.unique(piece):
+        rows = piece == c
+        main = truth[rows].argmax(axis=1)
+        if 2 * sizes[c] > sizes.sum():
+            bins[rows] = PIECE_BINS.index("body")
+        elif (main == main[0]).all() and (truth[rows].max(axis=1) >= 0.99).all():
+            ours = int(pred[rows].sum(axis=0).argmax())
+            bins[rows] = PIECE_BINS.index("plate_blend" if ours == main[0] else "plate_joint")
+    return np.bincount(bins, weights=l1, minlength=len(PIECE_BINS)) / max(len(l1), 1)
+
+
 def confusions(pred: FloatArray, truth: FloatArray, top: int) -> list[tuple[int, int, float, int]]:
     """The `top` (artist's main joint, ours) pairs by their share of the L1, each with the
     number of vertices the artist gave that joint most weight."""
@@ -94,16 +130,18 @@ def explain(
     name: str, mesh: Mesh, truth: Skeleton, true_weights: FloatArray, top: int
 ) -> list[float]:
     """Rig and skin one model as `bench.rigging` does, print where its error lies, and
-    return its row (`extra`, `missed`, `inert`, then L1 by `HOP_BINS`)."""
+    return its row (`extra`, `missed`, `inert`, then L1 by `HOP_BINS` and by `PIECE_BINS`)."""
     skel, weights, _ = rig(mesh, truth)
     s = joint_split(skel, truth, true_weights, mesh)
     k = l1_by_hops(weights, true_weights, truth)
+    p = l1_by_pieces(weights, true_weights, mesh_pieces(mesh))
     print(
         f"{name:24s} j2j={(s.extra + s.missed) / 2:.4f} extra={s.extra:.4f} "
         f"missed={s.missed:.4f} inert={s.inert:.4f} skin_l1={k.sum():.3f} "
         + " ".join(f"{b}={v:.3f}" for b, v in zip(HOP_BINS, k, strict=True)),
         flush=True,
     )
+    print("    pieces: " + " ".join(f"{b}={v:.3f}" for b, v in zip(PIECE_BINS, p, strict=True)))
     if top:
         scale = float(mesh.bbox_sides().max())
         moves = dict(zip(truth.names, deforming(true_weights), strict=True))
@@ -117,7 +155,7 @@ def explain(
         )
     for a, b, share, count in confusions(weights, true_weights, top):
         print(f"    {share:5.3f} of L1: {truth.names[a]} ({count} vertices) -> {truth.names[b]}")
-    return [s.extra, s.missed, s.inert, *k]
+    return [s.extra, s.missed, s.inert, *k, *p]
 
 
 def main() -> None:
@@ -137,7 +175,7 @@ def main() -> None:
         ]
         if rows:
             m = np.mean(rows, axis=0)
-            labels = ("extra", "missed", "inert", *HOP_BINS)
+            labels = ("extra", "missed", "inert", *HOP_BINS, *PIECE_BINS)
             print(
                 f"mean ({folder}, {len(rows)} models) "
                 + " ".join(f"{b}={v:.4f}" for b, v in zip(labels, m, strict=True))

@@ -360,7 +360,7 @@ def segment_distances(
     return np.linalg.norm(points[:, None, :] - closest, axis=2), closest
 
 
-def _weld(mesh: Mesh) -> tuple[FloatArray, IntArray, IntArray]:
+def weld_seams(mesh: Mesh) -> tuple[FloatArray, IntArray, IntArray]:
     """Merge coincident vertices (exporters split them on seams) so heat flows across seams.
 
     A vertex no face uses (left over by an editor) is no part of the surface, and far off
@@ -398,7 +398,7 @@ def compute_weights(
         raise InvalidMeshError("skeleton has no joints")
     if n_joints == 1:
         return np.ones((len(mesh.vertices), 1))
-    verts, faces, inverse = _weld(mesh)
+    verts, faces, inverse = weld_seams(mesh)
     # Square to the grid as the skeleton is built; weights are the same in any frame.
     verts, turn, plane = squared(verts)
     if turn is not None:
@@ -934,7 +934,7 @@ def _via_simplified(
         faces.astype(np.int32),
         target_reduction=max(0.0, 1.0 - opt.max_solve_vertices / len(faces)),
     )
-    coarse, coarse_faces, _ = _weld(
+    coarse, coarse_faces, _ = weld_seams(
         Mesh(vertices=np.asarray(pts, dtype=np.float64), faces=np.asarray(tris, np.int64))
     )
     small, aimed = _solve(

@@ -6,9 +6,18 @@ import math
 
 import numpy as np
 
-from bench.rigging_errors import HOP_BINS, confusions, farthest, joint_split, l1_by_hops
+from bench.rigging_errors import (
+    HOP_BINS,
+    PIECE_BINS,
+    confusions,
+    farthest,
+    joint_split,
+    l1_by_hops,
+    l1_by_pieces,
+    mesh_pieces,
+)
 from domain.rigging.metrics import skeleton_metrics, skin_metrics
-from domain.rigging.model import Skeleton
+from domain.rigging.model import Mesh, Skeleton
 from domain.rigging.synthetic import character
 
 
@@ -66,3 +75,55 @@ def test_skin_l1_splits_by_the_bones_between_the_artists_joint_and_ours() -> Non
     moved = {(names[a], names[b]) for a, b, _, _ in pairs[:2]}
     assert moved == {("knee_l", "ankle_l"), ("elbow_r", "knee_r")}
     assert all(n > 0 for *_, n in pairs) and sum(s for _, _, s, _ in pairs) <= 1.0 + 1e-9
+
+
+def test_skin_l1_splits_by_the_kind_of_piece_a_vertex_lies_in() -> None:
+    # Joints 0-2. Vertices 0-6 are the body (vertex 0 has no true weight and is left out, as
+    # skin_metrics leaves it out), 7-8 a plate the artist bound to joint 2, 9-10 a loose piece
+    # the artist blended, 11-12 one whose vertices the artist gave whole to two joints.
+    piece = np.array([0] * 7 + [1, 1, 2, 2, 3, 3])
+    truth = np.zeros((13, 3))
+    truth[1:7] = [0.7, 0.3, 0.0]
+    truth[7:9] = [0.0, 0.0, 1.0]
+    truth[9:11] = [0.0, 0.5, 0.5]
+    truth[11:13] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    assert np.allclose(l1_by_pieces(truth, truth, piece), 0.0)
+
+    def split(pred: np.ndarray) -> dict[str, float]:
+        return dict(zip(PIECE_BINS, l1_by_pieces(pred, truth, piece), strict=True))
+
+    to_another = truth.copy()
+    to_another[7:9] = [0.0, 1.0, 0.0]  # the plate given to the wrong joint, whole
+    got = split(to_another)
+    assert np.isclose(got["plate_joint"], 4 / 12)
+    assert got["body"] == got["plate_blend"] == got["blended"] == 0
+    blurred = truth.copy()
+    blurred[7:9] = [0.0, 0.3, 0.7]  # the plate's own joint, but bent with its neighbour
+    got = split(blurred)
+    assert np.isclose(got["plate_blend"], 1.2 / 12) and got["plate_joint"] == 0
+    moved = truth.copy()
+    moved[1] = [0.0, 1.0, 0.0]
+    moved[9] = [1.0, 0.0, 0.0]
+    moved[11] = [0.0, 0.0, 1.0]
+    got = split(moved)
+    assert np.isclose(got["body"], 1.4 / 12) and np.isclose(got["blended"], 4 / 12)
+    assert got["plate_joint"] == got["plate_blend"] == 0
+
+
+def test_the_piece_split_adds_up_to_skin_l1_on_a_welded_mesh() -> None:
+    # A quad whose two triangles an exporter split along the diagonal is one piece.
+    quad = Mesh(
+        vertices=np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 1, 0], [0, 1, 0.0]]),
+        faces=np.array([[0, 1, 2], [3, 4, 5]]),
+    )
+    assert len(set(mesh_pieces(quad).tolist())) == 1
+    model = character(2)
+    assert model.skeleton is not None and model.weights is not None
+    piece = mesh_pieces(model.mesh)
+    assert len(set(piece.tolist())) == 18  # the capsules: no piece holds half the vertices
+    pred = np.roll(model.weights, 1, axis=1)
+    parts = l1_by_pieces(pred, model.weights, piece)
+    assert parts[PIECE_BINS.index("body")] == 0
+    assert math.isclose(
+        parts.sum(), skin_metrics(pred, model.weights, model.skeleton, model.mesh).l1, rel_tol=1e-9
+    )
