@@ -16,6 +16,7 @@ from domain.rigging.skinning import (
     body_grid,
     bone_segments,
     compute_weights,
+    flesh_bones,
     level_controls,
 )
 from domain.rigging.synthetic import capsule, character, join
@@ -723,3 +724,69 @@ def test_a_plate_round_the_knee_of_a_leg_ending_in_a_foot_control_stays_with_the
     weights = compute_weights(mesh, skel)
     assert_valid(weights, len(mesh.vertices), 4)
     assert (weights[plate, 0] == 1.0).all()
+
+
+def test_a_head_whose_only_children_are_its_ears_gets_a_bone_into_its_snout() -> None:
+    """An animal's head joint at the top of its neck, its children the two ears: no bone runs
+    into the snout ahead of it, whose vertices took their heat from the neck's bone and the
+    ears' as much as from the head's. A bone from the head to the middle of the vertices
+    nearest the head joint turns the snout to the head; a wrist whose fingers fan out ahead
+    of it, the middle of its vertices lying back along the forearm, gets none."""
+    up = np.array([0.0, 1.0, 0.0])
+    mesh, _ = join(
+        [
+            capsule(np.zeros(3), up, 0.1, 4),
+            capsule(np.array([0.0, 1.0, -0.05]), np.array([0.0, 1.0, 0.6]), 0.15, 4),
+            capsule(np.array([0.08, 1.1, 0.0]), np.array([0.2, 1.5, 0.0]), 0.04, 4),
+            capsule(np.array([-0.08, 1.1, 0.0]), np.array([-0.2, 1.5, 0.0]), 0.04, 4),
+        ]
+    )
+    skel = Skeleton(
+        names=["root", "neck", "head", "ear_l", "ear_l_end", "ear_r", "ear_r_end"],
+        parents=[-1, 0, 1, 2, 3, 2, 5],
+        positions=[
+            (0.0, 0.0, 0.0),
+            (0.0, 0.7, 0.0),
+            (0.0, 1.0, 0.0),
+            (0.08, 1.1, 0.0),
+            (0.2, 1.5, 0.0),
+            (-0.08, 1.1, 0.0),
+            (-0.2, 1.5, 0.0),
+        ],
+    )
+    heads, tails, owner = flesh_bones(skel, mesh.vertices)
+    assert owner.tolist() == [2] and np.allclose(heads[0], skel.positions[2])
+    assert tails[0][2] > 0.1  # forward, into the snout
+    snout = mesh.vertices[:, 2] > 0.3
+    weights = compute_weights(mesh, skel, BLENDED)
+    assert_valid(weights, len(mesh.vertices), 7)
+    bare = compute_weights(mesh, skel, SkinOptions(rigid_share=2.0, flesh_bones=False))
+    assert weights[snout, 2].mean() > 0.45 > 0.4 > bare[snout, 2].mean()
+    # A head with a third child ahead of it (a horn's root beyond the snout's tip) has a bone
+    # of its own through the snout: none is added.
+    horned = Skeleton(
+        names=[*skel.names, "horn"],
+        parents=[*skel.parents, 2],
+        positions=[*skel.positions, (0.0, 1.0, 1.8)],
+    )
+    assert len(flesh_bones(horned, mesh.vertices)[2]) == 0
+
+    arm, _ = join(
+        [capsule(np.zeros(3), np.array([1.0, 0.0, 0.0]), 0.06, 4)]
+        + [
+            capsule(np.array([1.0, 0.0, z]), np.array([1.3, 0.0, 2 * z]), 0.02, 4)
+            for z in (-0.05, 0.0, 0.05)
+        ]
+    )
+    hand = Skeleton(
+        names=["elbow", "wrist", "f1", "f2", "f3"],
+        parents=[-1, 0, 1, 1, 1],
+        positions=[
+            (0.0, 0.0, 0.0),
+            (1.0, 0.0, 0.0),
+            (1.3, 0.0, -0.1),
+            (1.3, 0.0, 0.0),
+            (1.3, 0.0, 0.1),
+        ],
+    )
+    assert len(flesh_bones(hand, arm.vertices)[2]) == 0
