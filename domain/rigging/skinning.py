@@ -374,8 +374,10 @@ def flesh_bones(
     heads, tails, owner = [], [], []
     for j, kids in skel.children().items():
         parent = skel.parents[j]
+        if len(kids) < 2 or parent < 0:
+            continue
         mine = verts[nearest == j]
-        if len(kids) < 2 or parent < 0 or len(mine) == 0:
+        if len(mine) == 0:
             continue
         way = mine.mean(axis=0) - pos[j]
         others = pos[[*kids, parent]] - pos[j]
