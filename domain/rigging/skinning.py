@@ -260,34 +260,52 @@ def reach_surface(
 def aim_at_controls(
     skel: Skeleton, heads: FloatArray, tails: FloatArray, owner: IntArray, inside: Inside
 ) -> tuple[FloatArray, IntArray]:
-    """Point each limb's end segment at a control joint of another tree that lies ahead of it.
+    """Point each limb's end segment at the control joint that its limb ends on.
 
-    Game rigs end a leg's chain at the ankle and put the foot's IK control, a joint of its
-    own tree, at the end of the last bone; the artist's bone runs from the ankle to that
-    control, and the leg up to it moves with the leg. A stub that continues the thigh's
-    direction would leave the leg through a bent hock and cede the shin to the control. A
-    control (a tree of at most three joints) qualifies when it lies ahead of the stub
-    (within 90 degrees), no farther than 6 x the stub, and the straight way to it runs
-    inside the body. A control that sits on the end joint itself (a mech's foot control on
-    the chain's last joint) is what the artist bound the part to: it takes the end segment
-    over.
+    Game rigs end a leg's chain at the ankle and put the foot's IK control at the end of the
+    last bone, as a joint of its own tree or as a leaf hung straight from a root (on the
+    ground, or in a frog's belly); the artist's bone runs from the ankle to that control,
+    and the leg up to it moves with the leg. A stub that continues the thigh's direction
+    would leave the leg through a bent hock and cede the shin to the control.
+
+    A control is a tree of at most three joints beside the body's (the largest) tree, or
+    one of two or more leaves hung from a root that also carries the body's tree (the feet's
+    targets; a root's lone leaf is a spine, or the end of a two-joint chain). An end joint
+    (a leaf with a parent, itself no control) aims at the nearest control that lies within
+    120 degrees of its stub's way (a mech's or a frog's leg folds back at the knee past a
+    right angle; a torso pointing forward does not turn round to a back foot), no farther
+    than 6 x the stub, of which it is the nearest end joint (a rat's back foot lies within
+    reach of its torso's end, but is its back leg's), and to which the straight way runs
+    inside the body (a frog's back foot lies nearer its front knee than its front foot
+    does, across the air). A control that sits on the end joint itself (a mech's foot
+    control on the chain's last joint) is what the artist bound the part to: it takes the
+    end segment over.
     """
     pos = skel.array()
+    parents = np.asarray(skel.parents)
     tree = np.arange(len(pos))
     for _ in range(len(pos)):
-        up = np.asarray(skel.parents)[tree]
+        up = parents[tree]
         if (up < 0).all():
             break
         tree = np.where(up >= 0, up, tree)
-    # A control is a tree of its own of at most three joints (an IK target, with a toe or a
-    # heel); a bigger tree beside the body (a head rigged apart from it) deforms, it is no
-    # control to aim at.
-    control = np.bincount(tree, minlength=len(pos))[tree] <= 3
+    size = np.bincount(tree, minlength=len(pos))
+    leaf = ~np.isin(np.arange(len(pos)), parents)
+    up = np.maximum(parents, 0)
+    carrier = np.zeros(len(pos), dtype=bool)
+    carrier[parents[~leaf & (parents >= 0)]] = True
+    hung = leaf & (parents >= 0) & (parents[up] < 0)
+    hung &= carrier[up] & (np.bincount(up[hung], minlength=len(pos))[up] >= 2)
+    control = ((size[tree] <= 3) & (tree != size.argmax())) | hung
+    ends = np.nonzero(leaf & (parents >= 0) & ~control)[0]
+    if len(ends) == 0:
+        return tails, owner
+    # Each control's nearest end joint: the limb it ends.
+    limb = ends[np.linalg.norm(pos[:, None] - pos[ends][None], axis=2).argmin(axis=1)]
     tails, owner = tails.copy(), owner.copy()
-    has_child = set(skel.parents)
     for b in range(len(owner)):
         j = int(owner[b])
-        if j in has_child or skel.parents[j] < 0:
+        if not np.isin(j, ends):
             continue
         stub = tails[b] - heads[b]
         length = float(np.linalg.norm(stub))
@@ -295,18 +313,18 @@ def aim_at_controls(
             continue
         to = pos - heads[b]
         dist = np.linalg.norm(to, axis=1)
-        other = tree != tree[j]
+        other = (tree != tree[j]) | hung
         on_top = np.nonzero(other & (dist < 0.02 * length))[0]
         if len(on_top):
             owner[b] = int(on_top[0])
             continue
-        ahead = other & control & ((to @ stub) > 0) & (dist < 6.0 * length)
+        ahead = other & control & (limb == j) & (to @ stub > -0.5 * dist * length)
         for k in np.argsort(dist):
-            if not ahead[k]:
-                continue
-            if inside_fraction(inside, heads[b : b + 1], pos[k : k + 1])[0] >= 0.75:
+            if dist[k] >= 6.0 * length:
+                break
+            if ahead[k] and inside_fraction(inside, heads[b : b + 1], pos[k : k + 1])[0] >= 0.75:
                 tails[b] = pos[k]
-            break
+                break
     return tails, owner
 
 

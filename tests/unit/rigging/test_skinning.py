@@ -227,20 +227,107 @@ def _leg() -> Mesh:
 
 def test_shin_follows_the_leg_down_to_its_ik_control() -> None:
     """A leg chain ending at the knee, its foot control a separate root at the ankle: the
-    shin between them moves with the leg, though the thigh points out of the leg's side."""
+    shin between them moves with the leg, though the thigh points out of the leg's side.
+    (The leg hangs from a pelvis: a tree of three joints or fewer is itself a control.)"""
     leg = _leg()
     skel = Skeleton(
-        names=["hip", "knee", "ik_foot", "toe"],
-        parents=[-1, 0, -1, 2],
-        positions=[(-0.15, 1.0, 0.0), (0.0, 0.6, 0.0), (0.0, 0.2, 0.0), (0.0, 0.05, 0.0)],
+        names=["pelvis", "hip", "knee", "ik_foot", "toe"],
+        parents=[-1, 0, 1, -1, 3],
+        positions=[
+            (-0.15, 1.2, 0.0),
+            (-0.15, 1.0, 0.0),
+            (0.0, 0.6, 0.0),
+            (0.0, 0.2, 0.0),
+            (0.0, 0.05, 0.0),
+        ],
     )
     y = leg.vertices[:, 1]
     shin = (y > 0.22) & (y < 0.4)
     weights = compute_weights(leg, skel)
-    assert_valid(weights, len(y), 4)
-    assert weights[shin, 1].mean() > 0.85
+    assert_valid(weights, len(y), 5)
+    assert weights[shin, 2].mean() > 0.85
     unaimed = compute_weights(leg, skel, SkinOptions(aim_ends=False))
-    assert unaimed[shin, 1].mean() < 0.6
+    assert unaimed[shin, 2].mean() < 0.6
+
+
+def test_shins_follow_the_legs_down_to_controls_hung_from_a_ground_root() -> None:
+    """Both feet's IK controls hang from a root on the ground that also carries the pelvis
+    (as the Quaternius humanoids and the frog hang theirs): each is a control as a root of
+    its own would be, and the shin above it moves with its leg."""
+    parts = [
+        capsule(np.array([x, 0.0, 0.0]), np.array([x, 1.0, 0.0]), 0.08, 4) for x in (0.3, -0.3)
+    ]
+    parts.append(capsule(np.array([-0.3, 1.0, 0.0]), np.array([0.3, 1.0, 0.0]), 0.1, 4))
+    mesh, _ = join(parts)
+    skel = Skeleton(
+        names=["ground", "pelvis", "hip.L", "knee.L", "hip.R", "knee.R", "foot.L", "foot.R"],
+        parents=[-1, 0, 1, 2, 1, 4, 0, 0],
+        positions=[
+            (0.0, 0.0, 0.0),
+            (0.0, 1.0, 0.0),
+            (0.15, 1.0, 0.0),
+            (0.3, 0.6, 0.0),
+            (-0.15, 1.0, 0.0),
+            (-0.3, 0.6, 0.0),
+            (0.3, 0.2, 0.0),
+            (-0.3, 0.2, 0.0),
+        ],
+    )
+    v = mesh.vertices
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(v), 8)
+    unaimed = compute_weights(mesh, skel, SkinOptions(aim_ends=False))
+    for side, knee in ((1.0, 3), (-1.0, 5)):
+        shin = (v[:, 1] > 0.22) & (v[:, 1] < 0.4) & (np.sign(v[:, 0]) == side)
+        assert weights[shin, knee].mean() > 0.7
+        assert unaimed[shin, knee].mean() < 0.45
+
+
+def test_a_leg_folded_back_past_a_right_angle_still_reaches_its_control() -> None:
+    """A mech's or a frog's leg: the thigh runs down and forward, the shin folds back down
+    at 109 degrees to the foot's control. The knee's end bone still runs to the control,
+    down the shin, not on out of the knee's front."""
+    thigh = capsule(np.array([0.0, 1.0, 0.0]), np.array([0.3, 0.7, 0.0]), 0.08, 4)
+    shin = capsule(np.array([0.3, 0.7, 0.0]), np.array([0.0, 0.55, 0.0]), 0.08, 4)
+    mesh, starts = join([thigh, shin])
+    skel = Skeleton(
+        names=["pelvis", "hip", "knee", "ik_foot"],
+        parents=[-1, 0, 1, -1],
+        positions=[(0.0, 1.1, 0.0), (0.0, 1.0, 0.0), (0.3, 0.7, 0.0), (0.0, 0.55, 0.0)],
+    )
+    v = mesh.vertices
+    mid_shin = (np.arange(len(v)) >= starts[1]) & (np.abs(v[:, 0] - 0.15) < 0.08)
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(v), 4)
+    assert weights[mid_shin, 2].mean() > 0.8
+    unaimed = compute_weights(mesh, skel, SkinOptions(aim_ends=False))
+    assert unaimed[mid_shin, 2].mean() < 0.1
+
+
+def test_a_torso_end_does_not_turn_down_a_leg_to_its_foot_control() -> None:
+    """A rat's torso joint, hung off its hips and pointing forward; behind and below it, a
+    thick haunch runs down to a foot's control that lies within reach of the torso's end
+    and straight through the flesh from it. The control ends the leg whose knee is nearest
+    it: the torso's bone stays in the body and the leg stays the leg's."""
+    body = capsule(np.array([0.0, 1.0, -1.0]), np.array([0.0, 1.0, 1.0]), 0.3, 6)
+    leg = capsule(np.array([0.0, 1.0, -0.4]), np.array([0.0, 0.1, -0.7]), 0.15, 4)
+    mesh, starts = join([body, leg])
+    skel = Skeleton(
+        names=["hips", "torso", "hip", "knee", "ik_foot"],
+        parents=[-1, 0, 0, 2, -1],
+        positions=[
+            (0.0, 1.0, -0.8),
+            (0.0, 1.0, -0.4),
+            (0.0, 0.95, -0.45),
+            (0.0, 0.5, -0.55),
+            (0.0, 0.1, -0.7),
+        ],
+    )
+    v = mesh.vertices
+    low_leg = (np.arange(len(v)) >= starts[1]) & (v[:, 1] < 0.5)
+    weights = compute_weights(mesh, skel)
+    assert_valid(weights, len(v), 5)
+    assert weights[low_leg, 1].mean() < 0.05 and weights[low_leg, 3].mean() > 0.7
 
 
 def test_a_control_on_the_chain_end_takes_the_end_part() -> None:
