@@ -291,13 +291,14 @@ def aim_at_controls(
         tree = np.where(up >= 0, up, tree)
     size = np.bincount(tree, minlength=len(pos))
     leaf = ~np.isin(np.arange(len(pos)), parents)
-    up = np.maximum(parents, 0)
+    parent = np.maximum(parents, 0)  # a root's own entry is masked out below
     carrier = np.zeros(len(pos), dtype=bool)
     carrier[parents[~leaf & (parents >= 0)]] = True
-    hung = leaf & (parents >= 0) & (parents[up] < 0)
-    hung &= carrier[up] & (np.bincount(up[hung], minlength=len(pos))[up] >= 2)
+    hung = leaf & (parents >= 0) & (parents[parent] < 0)
+    hung &= carrier[parent] & (np.bincount(parent[hung], minlength=len(pos))[parent] >= 2)
     control = ((size[tree] <= 3) & (tree != size.argmax())) | hung
-    ends = np.nonzero(leaf & (parents >= 0) & ~control)[0]
+    is_end = leaf & (parents >= 0) & ~control
+    ends = np.nonzero(is_end)[0]
     if len(ends) == 0:
         return tails, owner
     # Each control's nearest end joint: the limb it ends.
@@ -305,7 +306,7 @@ def aim_at_controls(
     tails, owner = tails.copy(), owner.copy()
     for b in range(len(owner)):
         j = int(owner[b])
-        if not np.isin(j, ends):
+        if not is_end[j]:
             continue
         stub = tails[b] - heads[b]
         length = float(np.linalg.norm(stub))
