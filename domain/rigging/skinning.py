@@ -319,7 +319,9 @@ def aim_at_controls(
         if len(on_top):
             owner[b] = int(on_top[0])
             continue
-        ahead = other & control & (limb == j) & (to @ stub > -0.5 * dist * length)
+        # A control of the end's own tree can only be a hung one: a small tree is a control
+        # and holds no end.
+        ahead = control & (limb == j) & (to @ stub > -0.5 * dist * length)
         for k in np.argsort(dist):
             if dist[k] >= 6.0 * length:
                 break
